@@ -1,0 +1,432 @@
+"""Scenario models, YAML loading and ``--set`` overrides.
+
+A scenario is one YAML file under ``scenarios/`` (or any path). It is validated by the
+pydantic models below, which forbid unknown keys, so a typo is an error rather than a
+silently ignored setting. Every problem is reported as a :class:`ScenarioError` whose
+string form is one line: ``<source>: <key.path>: <what is wrong>``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from simulator.errors import ScenarioError
+
+
+class StrategyName(StrEnum):
+    """The four ways a backend can remember who is logged in."""
+
+    LOCAL = "local"
+    STICKY = "sticky"
+    SHARED_STORE = "shared_store"
+    JWT = "jwt"
+
+
+class _Section(BaseModel):
+    """Base of every scenario section: unknown keys are errors, values are checked on set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class ServiceTime(_Section):
+    """Business work per request on a server, in milliseconds of one worker's time.
+
+    Attributes:
+        distribution: ``exponential`` (memoryless, the M/M/c case), ``constant`` or
+            ``lognormal`` (heavy-ish tail; ``sigma`` is the log-space standard deviation).
+        mean: mean service time in ms.
+        sigma: shape of the lognormal distribution (ignored by the others).
+    """
+
+    distribution: Literal["exponential", "constant", "lognormal"] = "exponential"
+    mean: float = Field(10.0, gt=0)
+    sigma: float = Field(1.0, gt=0)
+
+
+class Workload(_Section):
+    """Who sends requests and how often.
+
+    Attributes:
+        users: number of distinct users (clients), each holding one credential.
+        arrival_rate_per_s: Poisson arrival rate of authenticated requests, per second.
+        user_weights: how requests are spread over users: ``uniform`` or ``zipf``
+            (user k gets weight 1 / k**zipf_exponent).
+        zipf_exponent: skew of the Zipf weights (larger = a few users dominate).
+        users_per_ip: users sharing one client IP address (behind one NAT).
+        logged_in_at_start: every user holds a credential at time 0, as on a site that
+            has been running for a while; otherwise each user's first request logs in.
+    """
+
+    users: int = Field(2000, ge=1)
+    arrival_rate_per_s: float = Field(100.0, gt=0)
+    user_weights: Literal["uniform", "zipf"] = "uniform"
+    zipf_exponent: float = Field(1.0, gt=0)
+    users_per_ip: int = Field(1, ge=1)
+    logged_in_at_start: bool = True
+
+
+class Cluster(_Section):
+    """The servers behind the load balancer.
+
+    Attributes:
+        servers: number of servers N.
+        workers_per_server: requests one server processes at once.
+        queue_limit: requests that may wait per server; one more is an ``overload`` error.
+        service_time_ms: business work per request.
+        login_cpu_ms: CPU time of one password login (PBKDF2-SHA256 at 600k iterations is
+            about 140 ms).
+        request_timeout_ms: a request answered later than this counts as ``timeout``.
+    """
+
+    servers: int = Field(5, ge=1)
+    workers_per_server: int = Field(4, ge=1)
+    queue_limit: int = Field(100, ge=0)
+    service_time_ms: ServiceTime = ServiceTime()
+    login_cpu_ms: float = Field(140.0, ge=0)
+    request_timeout_ms: float = Field(10_000.0, gt=0)
+
+
+class LoadBalancer(_Section):
+    """How the load balancer spreads requests for ``local``, ``shared_store`` and ``jwt``.
+
+    Attributes:
+        policy: ``round_robin``, ``random``, ``least_connections`` or ``power_of_two``.
+        health_check_interval_s: how often the balancer learns which servers are up.
+    """
+
+    policy: Literal["round_robin", "random", "least_connections", "power_of_two"] = "round_robin"
+    health_check_interval_s: float = Field(5.0, gt=0)
+
+
+class Sticky(_Section):
+    """Affinity of the ``sticky`` strategy.
+
+    Attributes:
+        affinity: ``cookie`` (the balancer pins a user to the server that first served
+            it), ``ip_hash`` (hash of the client IP modulo the live servers) or
+            ``consistent_hash`` (a hash ring of the client IP).
+        virtual_nodes: points per server on the consistent-hash ring.
+    """
+
+    affinity: Literal["cookie", "ip_hash", "consistent_hash"] = "cookie"
+    virtual_nodes: int = Field(100, ge=1)
+
+
+class SharedStore(_Section):
+    """The Redis-like session store of the ``shared_store`` strategy.
+
+    Attributes:
+        rtt_ms: network round trip between a server and the store, ms.
+        op_time_ms: mean time the single-threaded store spends on one operation
+            (exponential), ms.
+        pool_size: connections per server; a worker waits when all are busy.
+    """
+
+    rtt_ms: float = Field(0.5, ge=0)
+    op_time_ms: float = Field(0.1, gt=0)
+    pool_size: int = Field(10, ge=1)
+
+
+class Jwt(_Section):
+    """Self-contained signed tokens of the ``jwt`` strategy.
+
+    Attributes:
+        algorithm: signing algorithm (RFC 7518 / RFC 8037 name).
+        verify_ms: CPU per verification, ms; ``null`` uses the reference cost of the
+            algorithm (see :mod:`simulator.costs`).
+        sign_ms: CPU to sign a token at login, ms; ``null`` uses the reference cost.
+        ttl_s: lifetime of an access token, seconds; an expired token forces a new login.
+            The default is a day: with no refresh flow, a short lifetime makes every user
+            type a password again each ``ttl_s``.
+    """
+
+    algorithm: Literal["HS256", "RS256", "PS256", "ES256", "EdDSA"] = "HS256"
+    verify_ms: float | None = Field(None, ge=0)
+    sign_ms: float | None = Field(None, ge=0)
+    ttl_s: float = Field(86_400.0, gt=0)
+
+
+class Scenario(_Section):
+    """One complete simulation setup: traffic, cluster, balancer and strategy options.
+
+    Attributes:
+        name: short identifier, used in output.
+        description: what the scenario shows and what to look for.
+        seed: root of every random stream; same seed, same results.
+        duration_s: simulated time during which requests arrive, seconds.
+        warmup_s: requests arriving before this time are simulated but not counted.
+        strategies: the strategies compared, all on the same traffic.
+    """
+
+    name: str = "scenario"
+    description: str = ""
+    seed: int = Field(1, ge=0)
+    duration_s: float = Field(60.0, gt=0)
+    warmup_s: float = Field(0.0, ge=0)
+    strategies: list[StrategyName] = Field(default_factory=lambda: list(StrategyName), min_length=1)
+    workload: Workload = Workload()
+    cluster: Cluster = Cluster()
+    load_balancer: LoadBalancer = LoadBalancer()
+    sticky: Sticky = Sticky()
+    shared_store: SharedStore = SharedStore()
+    jwt: Jwt = Jwt()
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Scenario:
+        if self.warmup_s >= self.duration_s:
+            raise ValueError(
+                f"warmup_s ({self.warmup_s:g}) must be less than duration_s ({self.duration_s:g})"
+            )
+        if len(set(self.strategies)) != len(self.strategies):
+            raise ValueError("strategies lists a strategy twice")
+        return self
+
+    @property
+    def measured_s(self) -> float:
+        """Length of the measured window (``duration_s - warmup_s``), seconds."""
+        return self.duration_s - self.warmup_s
+
+    def with_overrides(self, overrides: Mapping[str, Any], source: str = "overrides") -> Scenario:
+        """Return a copy with dotted-key overrides applied and validated.
+
+        Args:
+            overrides: ``{"cluster.servers": 10, ...}``.
+            source: how errors name where the overrides came from.
+
+        Raises:
+            ScenarioError: an unknown key or an invalid value.
+        """
+        data = self.model_dump(mode="json")
+        for dotted, value in overrides.items():
+            _set_dotted(data, dotted, value, source)
+        return validate_scenario(data, source)
+
+
+# ---------------------------------------------------------------- loading and errors
+
+
+def scenario_dirs() -> list[Path]:
+    """Folders searched for built-in scenarios, in order.
+
+    The repository's ``scenarios/`` (source checkout or editable install) comes first, then
+    the copy packed into the wheel as ``simulator/_scenarios``.
+    """
+    package_dir = Path(__file__).resolve().parent
+    return [package_dir.parent / "scenarios", package_dir / "_scenarios"]
+
+
+def builtin_scenarios() -> dict[str, Path]:
+    """Map each built-in scenario name (file stem) to its YAML file, sorted by name."""
+    found: dict[str, Path] = {}
+    for folder in scenario_dirs():
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.yaml")):
+                found.setdefault(path.stem, path)
+    return dict(sorted(found.items()))
+
+
+DEFAULT_SCENARIO = "baseline"
+
+
+def resolve_scenario_path(ref: str | Path | None) -> Path:
+    """Turn a scenario reference (a path or a built-in name) into a file path.
+
+    Raises:
+        ScenarioError: neither an existing file nor a built-in name.
+    """
+    if ref is None:
+        ref = DEFAULT_SCENARIO
+    path = Path(ref)
+    if path.is_file():
+        return path
+    builtins = builtin_scenarios()
+    name = str(ref).removesuffix(".yaml")
+    if name in builtins:
+        return builtins[name]
+    if path.exists():
+        raise ScenarioError(str(ref), None, "is not a file")
+    hint = _suggest(name, builtins)
+    known = ", ".join(builtins) or "none"
+    raise ScenarioError(
+        str(ref), None, f"no such file or built-in scenario{hint} (built-ins: {known})"
+    )
+
+
+def load_scenario(
+    ref: str | Path | None = None, overrides: Mapping[str, Any] | Iterable[str] = ()
+) -> Scenario:
+    """Load, validate and override a scenario.
+
+    Args:
+        ref: a YAML path or the name of a built-in scenario; ``None`` is the default
+            (``baseline``).
+        overrides: dotted-key overrides, either a mapping ``{"cluster.servers": 10}`` or
+            ``--set`` strings ``["cluster.servers=10"]`` (values parsed as YAML scalars).
+
+    Returns:
+        The validated scenario.
+
+    Raises:
+        ScenarioError: missing file, broken YAML, unknown key or invalid value.
+    """
+    path = resolve_scenario_path(ref)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(source, None, f"cannot read: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(source, None, _yaml_problem(exc)) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ScenarioError(source, None, "the file must be a mapping of keys to values")
+    if isinstance(overrides, Mapping):
+        items = list(overrides.items())
+        set_source = "override"
+    else:
+        items = [parse_set_option(option) for option in overrides]
+        set_source = "--set"
+    for dotted, value in items:
+        _set_dotted(data, dotted, value, f"{set_source} {dotted}")
+    return validate_scenario(data, source)
+
+
+def validate_scenario(data: Mapping[str, Any], source: str = "scenario") -> Scenario:
+    """Validate a plain mapping as a :class:`Scenario`.
+
+    Raises:
+        ScenarioError: the first problem, on one line (with a count of the others).
+    """
+    try:
+        return Scenario.model_validate(dict(data))
+    except ValidationError as exc:
+        raise _scenario_error(exc, source) from None
+
+
+def parse_set_option(option: str) -> tuple[str, Any]:
+    """Parse one ``--set dotted.key=value`` string; the value is read as a YAML scalar.
+
+    Raises:
+        ScenarioError: no ``=`` or an empty key.
+    """
+    key, sep, raw = option.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise ScenarioError("--set", option, "expected dotted.key=value")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
+    """Set ``data[a][b][c] = value`` for ``a.b.c``, checking every key against the models."""
+    parts = dotted.split(".")
+    model: type[BaseModel] | None = Scenario
+    node = data
+    for depth, part in enumerate(parts):
+        fields = model.model_fields if model is not None else {}
+        if part not in fields:
+            where = ".".join(parts[: depth + 1])
+            raise ScenarioError(source, where, f"unknown key{_suggest(part, fields)}")
+        annotation = fields[part].annotation
+        last = depth == len(parts) - 1
+        if last:
+            node[part] = value
+            return
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            where = ".".join(parts[: depth + 1])
+            raise ScenarioError(source, where, "is a value, not a section")
+        model = annotation
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+
+
+def _suggest(word: str, candidates: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _fields_at(loc: tuple[str | int, ...]) -> dict[str, Any]:
+    """The valid keys of the section a validation error location points into."""
+    model: type[BaseModel] = Scenario
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None:
+            break
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+        else:
+            break
+    return dict(model.model_fields)
+
+
+def _scenario_error(exc: ValidationError, source: str) -> ScenarioError:
+    errors = exc.errors(include_url=False)
+    first = errors[0]
+    loc = tuple(first["loc"])
+    key_path = ".".join(str(part) for part in loc) or None
+    kind = first["type"]
+    if kind == "extra_forbidden":
+        fields = _fields_at(loc[:-1])
+        problem = f"unknown key{_suggest(str(loc[-1]), fields)}"
+    else:
+        problem = _describe(first)
+    more = len(errors) - 1
+    if more:
+        problem += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return ScenarioError(source, key_path, problem)
+
+
+def _describe(error: Mapping[str, Any]) -> str:
+    """A short, plain description of one pydantic error, with the offending value."""
+    message = str(error["msg"])
+    message = message.removeprefix("Value error, ")
+    message = message[0].lower() + message[1:] if message else message
+    ctx = error.get("ctx") or {}
+    kind = error["type"]
+    bounds = {
+        "greater_than": ("> ", "gt"),
+        "greater_than_equal": (">= ", "ge"),
+        "less_than": ("< ", "lt"),
+        "less_than_equal": ("<= ", "le"),
+    }
+    if kind in bounds:
+        symbol, key = bounds[kind]
+        message = f"must be {symbol}{ctx.get(key)}"
+    if kind == "literal_error":
+        message = f"must be one of {ctx.get('expected')}"
+    if kind == "enum":
+        message = f"must be one of {ctx.get('expected')}"
+    if error.get("loc") and kind not in {"missing", "model_type"}:
+        value = error.get("input")
+        if not isinstance(value, dict | list) and not (
+            isinstance(value, float) and math.isnan(value)
+        ):
+            message += f" (got {value!r})"
+    return message
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or "invalid YAML"
+    if mark is not None:
+        return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
+    return f"invalid YAML: {problem}"

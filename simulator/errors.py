@@ -1,0 +1,30 @@
+"""Errors that the CLI reports as one line and exit code 2, without a traceback."""
+
+from __future__ import annotations
+
+
+class AuthsimError(Exception):
+    """Base of the errors caused by bad input rather than by a bug."""
+
+
+class ScenarioError(AuthsimError):
+    """A scenario (file, built-in name or override) that cannot be used.
+
+    Attributes:
+        source: where the problem is: a file path, ``--set key`` or ``override``.
+        key_path: dotted key inside the scenario (``cluster.servers``), or ``None``.
+        problem: what is wrong, in a few words.
+    """
+
+    def __init__(self, source: str, key_path: str | None, problem: str) -> None:
+        self.source = source
+        self.key_path = key_path
+        self.problem = problem
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        parts = [self.source]
+        if self.key_path:
+            parts.append(self.key_path)
+        parts.append(self.problem)
+        return ": ".join(parts)

@@ -1,0 +1,368 @@
+"""One run: a load balancer, N servers, a session store and users, for each strategy.
+
+This is the only module that knows every part. For each strategy it builds a fresh
+SimPy environment, feeds it the same request stream (common random numbers), and
+records every measured request. A request's life:
+
+1. It arrives. A client without a credential logs in first (a login job). With
+   ``workload.logged_in_at_start`` (the default) every user already holds one at time 0.
+2. The balancer routes the job; a server believed up but actually down answers
+   ``server_down``, a server whose queue is full answers ``overload``.
+3. A worker takes it: the strategy's store round trips, then its check, then the
+   business work. A rejected credential forces a re-login (another job, routed again,
+   charged ``login_cpu_ms``) and one retry; a retry rejected again is ``unauthorized``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Iterable
+from typing import Any
+
+import simpy
+
+from simulator import outcomes
+from simulator.balancer import ClusterView
+from simulator.cluster import Server
+from simulator.config import Scenario, StrategyName
+from simulator.metrics import latency_summary
+from simulator.results import RequestLog, RunResult, StoreStats, StrategyResult
+from simulator.rng import DrawBuffer, Streams, exponential_buffer, uniform_buffer
+from simulator.store import SessionStore
+from simulator.strategies import Strategy, StrategyContext, build_strategy
+from simulator.workload import Population, RequestStream
+
+ProgressCallback = Callable[[str, float], None]
+"""``progress(strategy, fraction_done)``, called as simulated time advances."""
+
+# What the client sends next (a request's phase)
+_REQUEST, _LOGIN, _RETRY = 0, 1, 2
+# What a worker's handler returns besides the error outcomes
+_ACCEPTED, _REJECTED, _LOGGED_IN = 100, 101, 102
+
+_PROGRESS_STEPS = 50
+
+
+class _Request:
+    """One user request in flight (with its login and retry, if any)."""
+
+    __slots__ = ("arrival_s", "forced", "measured", "phase", "server", "service_s", "user")
+
+    def __init__(self, user: int, arrival_s: float, service_s: float, measured: bool) -> None:
+        self.user = user
+        self.arrival_s = arrival_s
+        self.service_s = service_s
+        self.measured = measured
+        self.phase = _REQUEST
+        self.forced = False
+        self.server = -1
+
+
+class StrategyRun:
+    """Simulates one strategy over the scenario's request stream.
+
+    Args:
+        scenario: the validated scenario.
+        strategy_name: which strategy to run.
+        population: the users (shared by every strategy of the run).
+        requests: the request stream (replayed identically for every strategy).
+        streams: the run's random streams.
+        progress: called with the fraction of simulated time done.
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        strategy_name: str,
+        population: Population,
+        requests: RequestStream,
+        streams: Streams,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.scenario = scenario
+        self.name = strategy_name
+        self.env = simpy.Environment()
+        self._requests = requests
+        self._progress = progress
+        cluster = scenario.cluster
+        self._warmup_s = scenario.warmup_s
+        self._login_s = cluster.login_cpu_ms / 1000.0
+        self._timeout_s = cluster.request_timeout_ms / 1000.0
+        self.servers = [
+            Server(
+                self.env,
+                index,
+                cluster.workers_per_server,
+                cluster.queue_limit,
+                self._serve,
+                self._on_done,
+            )
+            for index in range(cluster.servers)
+        ]
+        self.view = ClusterView(self.servers)
+        store_config = scenario.shared_store
+        self.store = SessionStore(
+            self.env,
+            rtt_ms=store_config.rtt_ms,
+            op_times_s=exponential_buffer(
+                streams.generator("store"), store_config.op_time_ms / 1000.0
+            ),
+            pool_size=store_config.pool_size,
+            servers=cluster.servers,
+            warmup_s=scenario.warmup_s,
+        )
+        context = StrategyContext(
+            scenario=scenario,
+            view=self.view,
+            population=population,
+            balancer_uniform=uniform_buffer(streams.generator("balancer")),
+            store=self.store,
+        )
+        self.strategy: Strategy = build_strategy(strategy_name, context)
+        self.population = population
+        self._initial_uniform = uniform_buffer(streams.generator("initial_logins"))
+        self._choose = self.strategy.balancer.choose
+        self.log = RequestLog()
+        self._counts = [0] * len(outcomes.NAMES)
+        self.requests = 0
+        self.logins = 0
+        self.forced_relogins = 0
+        self.login_cpu_s = 0.0
+        self._in_flight = 0
+        self._arrivals_done = False
+        self._drained = self.env.event()
+
+    # ----------------------------------------------------------------- processes
+
+    def _arrivals(self) -> Generator[simpy.Event, Any, None]:
+        env = self.env
+        warmup_s = self._warmup_s
+        has_credential = self.strategy.has_credential
+        send = self._send
+        for chunk in self._requests:
+            for gap_s, user, service_s in zip(
+                chunk.gaps_s, chunk.users, chunk.service_s, strict=True
+            ):
+                yield env.timeout(gap_s)
+                now = env.now
+                request = _Request(user, now, service_s, now >= warmup_s)
+                if request.measured:
+                    self.requests += 1
+                if not has_credential(user):
+                    request.phase = _LOGIN
+                self._in_flight += 1
+                send(request)
+        self._arrivals_done = True
+        if self._in_flight == 0:
+            self._drained.succeed()
+
+    def _health_checks(self) -> Generator[simpy.Event, Any, None]:
+        interval_s = self.scenario.load_balancer.health_check_interval_s
+        while True:
+            yield self.env.timeout(interval_s)
+            self.view.set_live([server.index for server in self.servers if server.up])
+
+    def _report_progress(self, callback: ProgressCallback) -> Generator[simpy.Event, Any, None]:
+        step_s = self.scenario.duration_s / _PROGRESS_STEPS
+        for step in range(1, _PROGRESS_STEPS + 1):
+            yield self.env.timeout(step_s)
+            callback(self.name, step / _PROGRESS_STEPS)
+
+    # ----------------------------------------------------------- request flow
+
+    def _send(self, request: _Request) -> None:
+        """Route the request's current job and hand it to a server."""
+        server = self.servers[self._choose(request.user)]
+        request.server = server.index
+        refused = server.submit(request, self.env.now >= self._warmup_s)
+        if refused is not None:
+            self._finish(request, refused)
+
+    def _serve(self, server: Server, request: _Request) -> Generator[simpy.Event, Any, int]:
+        """A worker's work on one job; returns a handler result or an error outcome."""
+        env = self.env
+        strategy = self.strategy
+        login = request.phase == _LOGIN
+        round_trips = strategy.login_round_trips if login else strategy.check_round_trips
+        for _ in range(round_trips):
+            answered = yield from self.store.round_trip(server.index)
+            if not answered:
+                return outcomes.STORE_UNAVAILABLE
+        now = env.now
+        if login:
+            cpu_s = self._login_s + strategy.issue(server, request.user, now)
+            result = _LOGGED_IN
+        else:
+            accepted, cpu_s = strategy.check(server, request.user, now)
+            if accepted:
+                cpu_s += request.service_s
+                result = _ACCEPTED
+            else:
+                result = _REJECTED
+        if cpu_s > 0:
+            if now >= self._warmup_s:
+                server.busy_s += cpu_s
+            yield env.timeout(cpu_s)
+        return result
+
+    def _on_done(self, server: Server, request: _Request, result: int) -> None:
+        """A server answered: decide the client's next step."""
+        if result == _ACCEPTED:
+            self._finish(request, outcomes.RELOGIN if request.forced else outcomes.OK)
+        elif result == _LOGGED_IN:
+            if request.measured:
+                self.logins += 1
+                if request.forced:
+                    self.login_cpu_s += self._login_s
+            request.phase = _RETRY if request.forced else _REQUEST
+            self._send(request)
+        elif result == _REJECTED:
+            if request.phase == _RETRY:
+                self._finish(request, outcomes.UNAUTHORIZED)
+            else:
+                request.forced = True
+                if request.measured:
+                    self.forced_relogins += 1
+                request.phase = _LOGIN
+                self._send(request)
+        else:
+            self._finish(request, result)
+
+    def _finish(self, request: _Request, outcome: int) -> None:
+        latency_s = self.env.now - request.arrival_s
+        if outcome in outcomes.SERVED and latency_s > self._timeout_s:
+            outcome = outcomes.TIMEOUT
+        if request.measured:
+            self._counts[outcome] += 1
+            self.log.record(
+                request.arrival_s,
+                request.user,
+                request.server,
+                outcome,
+                latency_s * 1000.0,
+                request.forced,
+            )
+        self._in_flight -= 1
+        if self._in_flight == 0 and self._arrivals_done:
+            self._drained.succeed()
+
+    # ------------------------------------------------------------------- run
+
+    def _log_in_everyone(self, uniform: DrawBuffer) -> None:
+        """Give every user a credential at time 0, as on a site that has been running.
+
+        Each user is routed by the balancer to the server that holds its session. A
+        credential that expires was issued a uniformly random time ago, so expiries are
+        spread out rather than all at once.
+        """
+        lifetime_s = self.strategy.credential_lifetime_s
+        for user in range(self.population.users):
+            server = self.servers[self._choose(user)]
+            issued_s = -uniform.next() * lifetime_s if lifetime_s is not None else 0.0
+            self.strategy.issue(server, user, issued_s)
+
+    def run(self) -> StrategyResult:
+        """Simulate until every request that arrived has its answer; summarise."""
+        env = self.env
+        if self.scenario.workload.logged_in_at_start:
+            self._log_in_everyone(self._initial_uniform)
+        env.process(self._arrivals())
+        env.process(self._health_checks())
+        if self._progress is not None:
+            env.process(self._report_progress(self._progress))
+        # Every request has an answer by then: one still in flight has timed out.
+        hard_stop_s = self.scenario.duration_s + 2 * self._timeout_s
+        env.run(until=env.any_of([self._drained, env.timeout(hard_stop_s)]))
+        self._counts[outcomes.TIMEOUT] += self._count_unanswered()
+        return self._summarise()
+
+    def _count_unanswered(self) -> int:
+        """Measured requests still in flight at the hard stop (they count as timeouts)."""
+        if self._in_flight == 0:
+            return 0
+        answered = sum(self._counts)
+        return self.requests - answered
+
+    def _summarise(self) -> StrategyResult:
+        measured_s = self.scenario.measured_s
+        counts = dict(zip(outcomes.NAMES, self._counts, strict=True))
+        latencies = self.log.served_latency_ms()
+        store = None
+        if self.strategy.check_round_trips or self.strategy.login_round_trips:
+            store = StoreStats(
+                utilisation=self.store.busy_s / measured_s,
+                mean_latency_ms=(
+                    self.store.latency_s / self.store.ops * 1000.0 if self.store.ops else None
+                ),
+                ops=self.store.ops,
+            )
+        workers = self.scenario.cluster.workers_per_server
+        return StrategyResult(
+            strategy=self.name,
+            requests=self.requests,
+            served=counts["ok"] + counts["relogin"],
+            succeeded=counts["ok"],
+            forced_relogins=self.forced_relogins,
+            logins=self.logins,
+            login_cpu_s=self.login_cpu_s,
+            outcome_counts=counts,
+            latency_ms=latency_summary(latencies),
+            server_requests=[server.jobs for server in self.servers],
+            server_utilisation=[server.busy_s / (measured_s * workers) for server in self.servers],
+            store=store,
+            credential_bytes=self.strategy.credential_bytes,
+            sessions_in_servers=sum(len(server.sessions) for server in self.servers),
+            sessions_in_store=len(self.store.data),
+            measured_s=measured_s,
+        )
+
+
+def run(
+    scenario: Scenario,
+    strategies: Iterable[str | StrategyName] | None = None,
+    *,
+    seed: int | None = None,
+    replication: int = 0,
+    record_requests: bool = True,
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Run a scenario: every strategy on the same traffic.
+
+    Args:
+        scenario: the validated scenario (see :func:`simulator.config.load_scenario`).
+        strategies: which strategies to run, in order; default: ``scenario.strategies``.
+        seed: overrides ``scenario.seed``.
+        replication: replication index; each gives independent random streams.
+        record_requests: keep the per-request tables in the result (for
+            :meth:`RunResult.requests_frame`); summaries are computed either way.
+        progress: ``progress(strategy, fraction)`` as simulated time advances.
+
+    Returns:
+        The per-strategy results and request records.
+    """
+    if seed is not None:
+        scenario = scenario.with_overrides({"seed": seed}, source="seed")
+    names = [str(StrategyName(name)) for name in (strategies or scenario.strategies)]
+    streams = Streams(scenario.seed, replication)
+    population = Population.from_config(scenario.workload, streams)
+    request_stream = RequestStream(
+        scenario.workload,
+        scenario.cluster.service_time_ms,
+        population,
+        streams,
+        scenario.duration_s,
+    )
+    results: list[StrategyResult] = []
+    logs: dict[str, RequestLog] = {}
+    for name in names:
+        strategy_run = StrategyRun(
+            scenario,
+            name,
+            population,
+            request_stream,
+            streams,
+            progress=progress,
+        )
+        results.append(strategy_run.run())
+        if record_requests:
+            logs[name] = strategy_run.log
+    return RunResult(scenario=scenario, results=results, logs=logs)

@@ -1,0 +1,35 @@
+"""Outcome codes of a request, and their names in tables and JSON.
+
+A request ends in exactly one outcome. ``ok`` is the only success: served with no error
+and no forced re-login. ``relogin`` was served, but only after the user was forced to
+log in again; ``unauthorized`` was rejected even after that re-login.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+OK: Final = 0
+RELOGIN: Final = 1
+UNAUTHORIZED: Final = 2
+SERVER_DOWN: Final = 3
+OVERLOAD: Final = 4
+STORE_UNAVAILABLE: Final = 5
+TIMEOUT: Final = 6
+
+NAMES: Final[tuple[str, ...]] = (
+    "ok",
+    "relogin",
+    "unauthorized",
+    "server_down",
+    "overload",
+    "store_unavailable",
+    "timeout",
+)
+"""Outcome name by code."""
+
+SERVED: Final[frozenset[int]] = frozenset({OK, RELOGIN})
+"""Outcomes in which the user got the page (latency is measured over these)."""
+
+ERRORS: Final[tuple[str, ...]] = ("server_down", "overload", "store_unavailable", "timeout")
+"""The error outcomes reported under ``errors`` (``unauthorized`` is reported too)."""

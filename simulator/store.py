@@ -1,0 +1,107 @@
+"""The Redis-like session store: one single-threaded FIFO server behind a network hop.
+
+Every operation travels half a round trip to the store, waits for the operations ahead
+of it, takes an exponential ``op_time_ms``, and travels half a round trip back. Because
+the store is one FIFO server and every operation reaches it ``rtt/2`` after it is sent,
+the start of an operation is known when it is sent (Lindley's recursion:
+``start = max(arrival, previous end)``), so one operation costs a single timeout.
+
+Each server reaches the store through a pool of ``pool_size`` connections; a worker that
+finds every connection busy waits for one.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from simulator.rng import DrawBuffer
+
+
+class _Pool:
+    """A counting semaphore that creates an event only when someone must wait."""
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiters: deque[simpy.Event] = deque()
+
+
+class SessionStore:
+    """The shared store.
+
+    Args:
+        env: the simulation environment.
+        rtt_ms: network round trip between a server and the store, ms.
+        op_times_s: draws of the time one operation occupies the store, seconds.
+        pool_size: connections per server.
+        servers: number of servers (one pool each).
+        warmup_s: operations sent before this time are not counted in the statistics.
+
+    Attributes:
+        data: what the store holds (session key -> session id).
+        ops: operations sent while measuring.
+        busy_s: store time spent on operations sent while measuring, seconds.
+        latency_s: summed time from sending an operation to its reply, seconds.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        rtt_ms: float,
+        op_times_s: DrawBuffer,
+        pool_size: int,
+        servers: int,
+        warmup_s: float,
+    ) -> None:
+        self._env = env
+        self._half_rtt_s = rtt_ms / 2000.0
+        self._op_times_s = op_times_s
+        self._pool_size = pool_size
+        self._pools = [_Pool(pool_size) for _ in range(servers)]
+        self._free_at = 0.0
+        self._warmup_s = warmup_s
+        self.up = True
+        self.data: dict[int, int] = {}
+        self.ops = 0
+        self.busy_s = 0.0
+        self.latency_s = 0.0
+
+    def add_pool(self) -> None:
+        """Give a new server its connection pool (scale-out)."""
+        self._pools.append(_Pool(self._pool_size))
+
+    def round_trip(self, server: int) -> Generator[simpy.Event, Any, bool]:
+        """One operation from ``server``: wait for a connection, send, queue, reply.
+
+        Returns:
+            ``True`` when the store answered, ``False`` when it was unavailable.
+        """
+        env = self._env
+        pool = self._pools[server]
+        sent = env.now
+        if pool.free:
+            pool.free -= 1
+        else:
+            wait = env.event()
+            pool.waiters.append(wait)
+            yield wait
+        now = env.now
+        start = max(now + self._half_rtt_s, self._free_at)
+        op_s = self._op_times_s.next()
+        self._free_at = start + op_s
+        reply_at = self._free_at + self._half_rtt_s
+        yield env.timeout(reply_at - now)
+        if pool.waiters:
+            pool.waiters.popleft().succeed()
+        else:
+            pool.free += 1
+        if sent >= self._warmup_s:
+            self.ops += 1
+            self.busy_s += op_s
+            self.latency_s += reply_at - sent
+        return self.up

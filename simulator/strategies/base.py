@@ -1,0 +1,87 @@
+"""The protocol every strategy follows, and what a strategy is built from.
+
+A strategy is the answer to "how does a server know who sent this request?". It owns
+both sides of that answer: what the client holds (a session-id cookie or a token) and
+what a server does to check it (look in its memory, ask the store, verify a signature).
+It also says how the load balancer routes for it. The model does the timing: it runs the
+store round trips a strategy asks for and charges the CPU time it returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar, Protocol
+
+from simulator.balancer import Balancer, ClusterView, spreading_policy
+from simulator.cluster import Server
+from simulator.config import Scenario
+from simulator.rng import DrawBuffer
+from simulator.store import SessionStore
+from simulator.workload import Population
+
+
+@dataclass(frozen=True)
+class StrategyContext:
+    """Everything a strategy may use, built once per strategy run by the model.
+
+    Attributes:
+        scenario: the validated scenario.
+        view: the load balancer's view of the cluster.
+        population: the users and their IPs.
+        balancer_uniform: the balancer's random stream.
+        store: the shared session store (present for every strategy; unused by most).
+    """
+
+    scenario: Scenario
+    view: ClusterView
+    population: Population
+    balancer_uniform: DrawBuffer
+    store: SessionStore
+
+    def spreading_balancer(self) -> Balancer:
+        """The ``load_balancer.policy`` balancer of this scenario."""
+        return spreading_policy(
+            self.scenario.load_balancer.policy, self.view, self.balancer_uniform
+        )
+
+
+class Strategy(Protocol):
+    """How a backend remembers who is logged in.
+
+    Attributes:
+        name: the strategy's name in scenarios and output.
+        balancer: how the load balancer routes this strategy's traffic.
+        check_round_trips: store round trips on every authenticated request.
+        login_round_trips: store round trips on every login.
+        credential_bytes: bytes of the credential sent with every request.
+        credential_lifetime_s: how long a credential lives, seconds (``None``: until it
+            is lost); used to spread the ages of credentials held at time 0.
+    """
+
+    name: ClassVar[str]
+    balancer: Balancer
+    check_round_trips: int
+    login_round_trips: int
+    credential_bytes: int
+    credential_lifetime_s: float | None
+
+    def has_credential(self, user: int) -> bool:
+        """Whether the client of ``user`` holds a credential to send."""
+        ...
+
+    def issue(self, server: Server, user: int, now_s: float) -> float:
+        """A login succeeded on ``server``: create the credential, return CPU seconds spent.
+
+        Password hashing is charged by the model; this returns only the strategy's own
+        work (signing a token, for example). Store round trips have already happened.
+        """
+        ...
+
+    def check(self, server: Server, user: int, now_s: float) -> tuple[bool, float]:
+        """``server`` checks the credential of ``user``.
+
+        Returns:
+            ``(accepted, cpu_s)``: whether the credential is valid there, and the CPU
+            seconds the check cost. Store round trips have already happened.
+        """
+        ...

@@ -1,0 +1,48 @@
+"""``local``: sessions in one server's memory, routed with no affinity.
+
+The baseline that breaks: the session lives on the server that handled the login, and
+the next request goes wherever the load balancer sends it, so it finds its session with
+probability about ``1/N``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from simulator.balancer import Balancer
+from simulator.cluster import Server
+from simulator.costs import SESSION_ID_BYTES
+from simulator.strategies.base import StrategyContext
+
+
+class LocalSessions:
+    """Session ids in the client's cookie, session state in one server's memory."""
+
+    name: ClassVar[str] = "local"
+    check_round_trips = 0
+    login_round_trips = 0
+    credential_bytes = SESSION_ID_BYTES
+    credential_lifetime_s: float | None = None
+
+    def __init__(self, context: StrategyContext) -> None:
+        self.context = context
+        self.balancer: Balancer = self.make_balancer(context)
+        self._session_of = [-1] * context.population.users
+        self._next_session = 0
+
+    def make_balancer(self, context: StrategyContext) -> Balancer:
+        """Spread load with ``load_balancer.policy``: no affinity."""
+        return context.spreading_balancer()
+
+    def has_credential(self, user: int) -> bool:
+        return self._session_of[user] >= 0
+
+    def issue(self, server: Server, user: int, now_s: float) -> float:
+        session = self._next_session
+        self._next_session += 1
+        server.sessions[user] = session
+        self._session_of[user] = session
+        return 0.0
+
+    def check(self, server: Server, user: int, now_s: float) -> tuple[bool, float]:
+        return server.sessions.get(user) == self._session_of[user], 0.0

@@ -1,0 +1,44 @@
+"""``shared_store``: every server asks one Redis-like session store.
+
+Any server can serve any user, at the price of a store round trip (network plus the
+store's queue) on every request; the store is a shared bottleneck and a single point of
+failure.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from simulator.cluster import Server
+from simulator.costs import SESSION_ID_BYTES
+from simulator.strategies.base import StrategyContext
+
+
+class SharedStoreSessions:
+    """Session ids in the client's cookie, session state in the shared store."""
+
+    name: ClassVar[str] = "shared_store"
+    check_round_trips = 1
+    login_round_trips = 1
+    credential_bytes = SESSION_ID_BYTES
+    credential_lifetime_s: float | None = None
+
+    def __init__(self, context: StrategyContext) -> None:
+        self.context = context
+        self.balancer = context.spreading_balancer()
+        self._store = context.store
+        self._session_of = [-1] * context.population.users
+        self._next_session = 0
+
+    def has_credential(self, user: int) -> bool:
+        return self._session_of[user] >= 0
+
+    def issue(self, server: Server, user: int, now_s: float) -> float:
+        session = self._next_session
+        self._next_session += 1
+        self._store.data[user] = session
+        self._session_of[user] = session
+        return 0.0
+
+    def check(self, server: Server, user: int, now_s: float) -> tuple[bool, float]:
+        return self._store.data.get(user) == self._session_of[user], 0.0
