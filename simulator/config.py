@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from simulator.errors import ScenarioError
 
@@ -179,15 +179,23 @@ class Scenario(_Section):
     shared_store: SharedStore = SharedStore()
     jwt: Jwt = Jwt()
 
-    @model_validator(mode="after")
-    def _check_consistency(self) -> Scenario:
-        if self.warmup_s >= self.duration_s:
-            raise ValueError(
-                f"warmup_s ({self.warmup_s:g}) must be less than duration_s ({self.duration_s:g})"
-            )
-        if len(set(self.strategies)) != len(self.strategies):
-            raise ValueError("strategies lists a strategy twice")
-        return self
+    @field_validator("warmup_s")
+    @classmethod
+    def _warmup_inside_run(cls, warmup_s: float, info: ValidationInfo) -> float:
+        duration_s = info.data.get("duration_s")
+        if duration_s is not None and warmup_s >= duration_s:
+            raise ValueError(f"must be less than duration_s ({duration_s:g}) (got {warmup_s:g})")
+        return warmup_s
+
+    @field_validator("strategies")
+    @classmethod
+    def _strategies_once(cls, strategies: list[StrategyName]) -> list[StrategyName]:
+        seen = set()
+        for name in strategies:
+            if name in seen:
+                raise ValueError(f"lists {str(name)!r} twice")
+            seen.add(name)
+        return strategies
 
     @property
     def measured_s(self) -> float:
@@ -298,8 +306,16 @@ def load_scenario(
         items = [parse_set_option(option) for option in overrides]
         set_source = "--set"
     for dotted, value in items:
-        _set_dotted(data, dotted, value, f"{set_source} {dotted}")
-    return validate_scenario(data, source)
+        _set_dotted(data, dotted, value, set_source)
+    try:
+        return validate_scenario(data, source)
+    except ScenarioError as exc:
+        # a bad value given by an override is the override's fault, not the file's
+        if exc.key_path and any(
+            exc.key_path == key or exc.key_path.startswith(f"{key}.") for key, _ in items
+        ):
+            raise ScenarioError(set_source, exc.key_path, exc.problem) from None
+        raise
 
 
 def validate_scenario(data: Mapping[str, Any], source: str = "scenario") -> Scenario:
@@ -415,7 +431,7 @@ def _describe(error: Mapping[str, Any]) -> str:
         message = f"must be one of {ctx.get('expected')}"
     if kind == "enum":
         message = f"must be one of {ctx.get('expected')}"
-    if error.get("loc") and kind not in {"missing", "model_type"}:
+    if error.get("loc") and kind not in {"missing", "model_type", "value_error"}:
         value = error.get("input")
         if not isinstance(value, dict | list) and not (
             isinstance(value, float) and math.isnan(value)

@@ -1,0 +1,348 @@
+"""The ``authsim`` command line (the only module that imports typer).
+
+Bad input (a scenario file, a ``--set`` override, an option value) is reported as one
+line on stderr, ``error: <source>: <key.path>: <problem>``, with exit code 2 and no
+traceback. Results are written only after the whole run succeeded, each file atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from simulator import __version__
+from simulator.config import (
+    DEFAULT_SCENARIO,
+    Scenario,
+    StrategyName,
+    builtin_scenarios,
+    load_scenario,
+)
+from simulator.errors import AuthsimError, ScenarioError
+from simulator.model import run as run_scenario
+from simulator.results import RunResult
+
+app = typer.Typer(
+    name="authsim",
+    help=(
+        "Session-vs-token scaling simulator: local sessions, sticky sessions, a shared "
+        "session store and JWTs behind a load balancer, side by side on the same traffic."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_PROGRESS_MIN_REQUESTS = 200_000
+"""Show a progress bar (on a terminal) when a run expects at least this many requests."""
+
+
+class TableFormat(StrEnum):
+    """File format of the per-request table written by ``--out``."""
+
+    CSV = "csv"
+    PARQUET = "parquet"
+
+
+def _fail(message: str) -> NoReturn:
+    """Print one error line on stderr and exit with code 2."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"authsim {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Session-vs-token scaling simulator."""
+
+
+ScenarioArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help=f"A scenario YAML file or the name of a built-in (default: {DEFAULT_SCENARIO}).",
+        show_default=False,
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a scenario value by dotted key, e.g. --set cluster.servers=10.",
+    ),
+]
+
+
+def _load(scenario: str | None, overrides: list[str] | None) -> Scenario:
+    try:
+        return load_scenario(scenario, overrides or [])
+    except ScenarioError as exc:
+        _fail(str(exc))
+
+
+def _strategies(requested: list[str] | None, scenario: Scenario) -> list[str]:
+    """Validate ``--strategy`` values (one line with a suggestion for a typo)."""
+    if not requested:
+        return [str(name) for name in scenario.strategies]
+    valid = [str(name) for name in StrategyName]
+    chosen: list[str] = []
+    for name in requested:
+        if name not in valid:
+            close = difflib.get_close_matches(name, valid, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            _fail(f"--strategy: unknown strategy {name!r}{hint}; choose from {', '.join(valid)}")
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+@app.command()
+def run(
+    scenario: ScenarioArgument = None,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--strategy",
+            "-s",
+            help="Run only this strategy (repeatable): local, sticky, shared_store, jwt.",
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(min=0, help="Seed of every random stream.")] = None,
+    overrides: SetOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Write results.json, the per-request table and PNG plots to this folder.",
+            file_okay=False,
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")
+    ] = False,
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="Write no PNG plots.")] = False,
+    table_format: Annotated[
+        TableFormat,
+        typer.Option(
+            "--format", help="Per-request table format for --out (parquet needs pyarrow)."
+        ),
+    ] = TableFormat.CSV,
+) -> None:
+    """Run a scenario: every strategy on the same traffic, side by side."""
+    loaded = _load(scenario, overrides)
+    if seed is not None:
+        try:
+            loaded = loaded.with_overrides({"seed": seed}, source="--seed")
+        except ScenarioError as exc:
+            _fail(str(exc))
+    names = _strategies(strategy, loaded)
+    if out is not None and table_format is TableFormat.PARQUET:
+        _require_pyarrow()
+    console = Console(stderr=True)
+    try:
+        with _progress(console, loaded, names) as progress:
+            result = run_scenario(loaded, names, record_requests=out is not None, progress=progress)
+    except AuthsimError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        typer.echo("interrupted: no results were written", err=True)
+        raise typer.Exit(code=130) from None
+    if out is not None:
+        try:
+            written = write_outputs(result, out, plots=not no_plots, table_format=table_format)
+        except OSError as exc:
+            _fail(f"{out}: cannot write results: {exc.strerror or exc}")
+    if json_output:
+        typer.echo(result.to_json(), nl=False)
+        return
+    stdout = Console(width=None if sys.stdout.isatty() else 132)
+    _print_summary(stdout, result)
+    if out is not None:
+        stdout.print(
+            f"\nWrote {len(written)} files to [bold]{out}[/]: "
+            + ", ".join(path.name for path in written)
+        )
+
+
+@app.command()
+def scenarios() -> None:
+    """List the built-in scenarios and what each one shows."""
+    table = Table(title="Built-in scenarios", show_lines=True)
+    table.add_column("name", style="bold")
+    table.add_column("strategies")
+    table.add_column("what it shows")
+    for name, path in builtin_scenarios().items():
+        try:
+            loaded = load_scenario(path)
+        except ScenarioError as exc:
+            _fail(str(exc))
+        table.add_row(name, ", ".join(loaded.strategies), loaded.description)
+    Console(width=None if sys.stdout.isatty() else 132).print(table)
+
+
+@app.command()
+def show(scenario: ScenarioArgument = None, overrides: SetOption = None) -> None:
+    """Print a scenario with every default filled in and overrides applied, as YAML."""
+    loaded = _load(scenario, overrides)
+    data = loaded.model_dump(mode="json")
+    typer.echo(yaml.safe_dump(data, sort_keys=False, width=88), nl=False)
+
+
+# ------------------------------------------------------------------------ output
+
+
+def write_outputs(
+    result: RunResult, out_dir: Path, *, plots: bool = True, table_format: str = "csv"
+) -> list[Path]:
+    """Write ``results.json``, ``requests.<format>`` and the plots into ``out_dir``.
+
+    Everything is first written into a staging folder inside ``out_dir``; only complete
+    files are moved into place, so a failed or interrupted run leaves no half-written
+    file.
+
+    Returns:
+        The paths written.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".authsim-", dir=out_dir))
+    try:
+        (staging / "results.json").write_text(result.to_json(), encoding="utf-8")
+        frame = result.requests_frame()
+        table_name = f"requests.{table_format}"
+        if table_format == TableFormat.PARQUET:
+            frame.to_parquet(staging / table_name, index=False)
+        else:
+            frame.to_csv(staging / table_name, index=False, float_format="%.6g")
+        if plots:
+            from simulator.plots import save_figures  # noqa: PLC0415 (matplotlib is slow to import)
+
+            save_figures(result, staging)
+        written = []
+        for path in sorted(staging.iterdir()):
+            target = out_dir / path.name
+            os.replace(path, target)
+            written.append(target)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _require_pyarrow() -> None:
+    try:
+        import pyarrow  # type: ignore[import-not-found,unused-ignore]  # noqa: F401, PLC0415
+    except ImportError:
+        _fail("--format parquet needs pyarrow: pip install 'authsim[parquet]'")
+
+
+@contextlib.contextmanager
+def _progress(
+    console: Console, scenario: Scenario, strategies: list[str]
+) -> Iterator[Callable[[str, float], None] | None]:
+    """A progress bar per strategy on long runs in a terminal; ``None`` otherwise."""
+    expected = scenario.workload.arrival_rate_per_s * scenario.duration_s
+    if not console.is_terminal or expected < _PROGRESS_MIN_REQUESTS:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description:>13}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        tasks: dict[str, TaskID] = {name: bar.add_task(name, total=1.0) for name in strategies}
+
+        def update(strategy: str, fraction: float) -> None:
+            bar.update(tasks[strategy], completed=fraction)
+
+        yield update
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "–" if value is None else format(value, spec)
+
+
+def _print_summary(console: Console, result: RunResult) -> None:
+    scenario = result.scenario
+    cluster = scenario.cluster
+    console.print(
+        f"[bold]{scenario.name}[/] · seed {scenario.seed} · {cluster.servers} servers × "
+        f"{cluster.workers_per_server} workers · "
+        f"{scenario.workload.arrival_rate_per_s:g} req/s · "
+        f"{scenario.measured_s:g} s measured after {scenario.warmup_s:g} s warm-up"
+    )
+    table = Table(show_header=True, header_style="bold")
+    for column, justify in (
+        ("strategy", "left"),
+        ("requests", "right"),
+        ("success", "right"),
+        ("forced\nre-logins", "right"),
+        ("errors", "right"),
+        ("mean\nms", "right"),
+        ("p50\nms", "right"),
+        ("p95\nms", "right"),
+        ("p99\nms", "right"),
+        ("max/\nmean", "right"),
+        ("Jain", "right"),
+        ("store\nbusy", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for item in result.results:
+        latency = item.latency_ms
+        skew = item.load_skew
+        errors = sum(item.errors.values())
+        table.add_row(
+            item.strategy,
+            f"{item.requests:,}",
+            _fmt(item.success_rate * 100 if item.success_rate is not None else None, ".1f") + "%",
+            f"{item.forced_relogins:,}",
+            f"{errors:,}",
+            _fmt(latency["mean"], ".1f"),
+            _fmt(latency["p50"], ".1f"),
+            _fmt(latency["p95"], ".1f"),
+            _fmt(latency["p99"], ".1f"),
+            _fmt(skew["max_over_mean"], ".2f"),
+            _fmt(skew["jain"], ".3f"),
+            _fmt(item.store.utilisation * 100 if item.store else None, ".0f")
+            + ("%" if item.store else ""),
+        )
+    console.print(table)
+    console.print(
+        "success: served, no error, no forced re-login · latency: served requests · "
+        "max/mean, Jain: load skew (1.0 = even)",
+        style="dim",
+    )
+
+
+def main() -> None:
+    """Entry point of the ``authsim`` console script."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
