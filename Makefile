@@ -35,13 +35,13 @@ test: lint
 	$(BIN)/python -m pytest -n 2 -q
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check simulator tests benchmarks
-	$(BIN)/ruff format --check simulator tests benchmarks
+	$(BIN)/ruff check simulator tests
+	$(BIN)/ruff format --check simulator tests
 	$(BIN)/mypy simulator
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format simulator tests benchmarks
-	$(BIN)/ruff check --fix simulator tests benchmarks
+	$(BIN)/ruff format simulator tests
+	$(BIN)/ruff check --fix simulator tests
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

@@ -75,7 +75,10 @@ class Server:
         self.jobs = 0
         self.busy_s = 0.0
         for _ in range(workers):
-            env.process(self._worker())
+            # idle from the start, so a job submitted before the clock runs is taken
+            wake = env.event()
+            self._idle.append(wake)
+            env.process(self._worker(wake))
 
     def submit(self, job: Any, measuring: bool) -> int | None:
         """Hand a job to this server.
@@ -101,19 +104,28 @@ class Server:
             self.jobs += 1
         return None
 
-    def _worker(self) -> Generator[simpy.Event, Any, None]:
+    def _worker(self, wake: simpy.Event) -> Generator[simpy.Event, Any, None]:
+        """One worker: serve a job, then the next queued one, else wait to be woken.
+
+        The worker frees its place (takes the next queued job, or registers as idle)
+        *before* reporting the finished job, so a job the report sends straight back
+        (a login's follow-up request, say) finds the worker free.
+        """
         queue = self.queue
         idle = self._idle
         env = self._env
         handler = self._handler
         on_done = self._on_done
+        job = yield wake
         while True:
+            result = yield from handler(self, job)
+            self.in_system -= 1
+            finished = job
             if queue:
                 job = queue.popleft()
+                on_done(self, finished, result)
             else:
                 wake = env.event()
                 idle.append(wake)
+                on_done(self, finished, result)
                 job = yield wake
-            result = yield from handler(self, job)
-            self.in_system -= 1
-            on_done(self, job, result)

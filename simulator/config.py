@@ -117,7 +117,7 @@ class Sticky(_Section):
     """
 
     affinity: Literal["cookie", "ip_hash", "consistent_hash"] = "cookie"
-    virtual_nodes: int = Field(100, ge=1)
+    virtual_nodes: int = Field(100, ge=1, le=10_000)
 
 
 class SharedStore(_Section):
@@ -330,8 +330,18 @@ def validate_scenario(data: Mapping[str, Any], source: str = "scenario") -> Scen
         raise _scenario_error(exc, source) from None
 
 
+class _SetText(str):
+    """The text of a ``--set`` value, read as YAML unless the key holds text."""
+
+    __slots__ = ()
+
+
 def parse_set_option(option: str) -> tuple[str, Any]:
-    """Parse one ``--set dotted.key=value`` string; the value is read as a YAML scalar.
+    """Split one ``--set dotted.key=value`` string.
+
+    The value is read as YAML (``10``, ``0.5``, ``true``, ``[jwt, local]``) once the key
+    is known, except for keys that hold text (``name``, ``description``), which take it
+    verbatim.
 
     Raises:
         ScenarioError: no ``=`` or an empty key.
@@ -340,11 +350,16 @@ def parse_set_option(option: str) -> tuple[str, Any]:
     key = key.strip()
     if not sep or not key:
         raise ScenarioError("--set", option, "expected dotted.key=value")
+    return key, _SetText(raw)
+
+
+def _read_set_value(text: _SetText, annotation: Any) -> Any:
+    if annotation is str:
+        return str(text)
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        return yaml.safe_load(text) if text.strip() else ""
     except yaml.YAMLError:
-        value = raw
-    return key, value
+        return str(text)
 
 
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
@@ -360,16 +375,19 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> N
         annotation = fields[part].annotation
         last = depth == len(parts) - 1
         if last:
-            node[part] = value
+            node[part] = _read_set_value(value, annotation) if type(value) is _SetText else value
             return
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             where = ".".join(parts[: depth + 1])
             raise ScenarioError(source, where, "is a value, not a section")
         model = annotation
         child = node.get(part)
-        if not isinstance(child, dict):
+        if child is None:
             child = {}
             node[part] = child
+        elif not isinstance(child, dict):
+            where = ".".join(parts[: depth + 1])
+            raise ScenarioError(source, where, "is a value here, not a section")
         node = child
 
 

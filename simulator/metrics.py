@@ -42,10 +42,10 @@ def latency_summary(latency_ms: npt.ArrayLike) -> dict[str, float | None]:
 
 def peak_to_average(loads: Sequence[float]) -> float | None:
     """``max / mean`` of per-server loads; ``None`` when the total is zero."""
-    total = float(sum(loads))
-    if not loads or total == 0:
+    values = np.asarray(loads, dtype=np.float64)
+    if values.size == 0 or values.sum() == 0:
         return None
-    return max(loads) / (total / len(loads))
+    return float(values.max() / values.mean())
 
 
 def coefficient_of_variation(loads: Sequence[float]) -> float | None:

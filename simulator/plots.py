@@ -4,7 +4,8 @@ This is the only module that imports matplotlib. It never imports
 :mod:`matplotlib.pyplot` and never selects a backend: figures are plain
 :class:`matplotlib.figure.Figure` objects, drawn and saved without touching global state,
 so importing this module from a script, a test or a notebook changes nothing. In Jupyter
-a returned figure displays inline.
+a returned figure displays inline: it renders itself as a PNG (``_repr_png_``), since with
+no pyplot no inline backend may have registered a display hook for figures.
 
 Every figure gives a strategy the same colour (:data:`STRATEGY_COLOURS`, taken from the
 Okabe-Ito palette, which stays distinguishable with the common forms of colour blindness).
@@ -13,6 +14,7 @@ Okabe-Ito palette, which stays distinguishable with the common forms of colour b
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import secrets
@@ -41,6 +43,9 @@ FALLBACK_COLOUR = "#999999"
 
 DPI = 120
 """Resolution of the saved PNG files, dots per inch."""
+
+DISPLAY_DPI = 90
+"""Resolution of a figure displayed inline in Jupyter, dots per inch."""
 
 COMPARISON_FILE = "comparison.png"
 SERVER_LOAD_FILE = "server_load.png"
@@ -79,6 +84,19 @@ def strategy_colour(name: str) -> str:
 # ------------------------------------------------------------------------- figures
 
 
+class _DisplayFigure(Figure):
+    """A :class:`~matplotlib.figure.Figure` that Jupyter can display without pyplot.
+
+    IPython shows an object through ``_repr_png_`` unless a display hook is registered for
+    its type (as the inline backend does once pyplot is used; that hook then wins).
+    """
+
+    def _repr_png_(self) -> bytes:
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", dpi=DISPLAY_DPI)
+        return buffer.getvalue()
+
+
 def comparison_figure(result: RunResult) -> Figure:
     """The strategies of one run side by side, in four panels.
 
@@ -100,7 +118,7 @@ def comparison_figure(result: RunResult) -> Figure:
         A new figure (not registered with pyplot), titled with the scenario's name.
     """
     servers = result.scenario.cluster.servers
-    fig = Figure(figsize=(15.0, 10.0), layout="constrained")
+    fig = _DisplayFigure(figsize=(15.0, 10.0), layout="constrained")
     axes = fig.subplots(2, 2)
     _success_panel(axes[0, 0], result.results, servers)
     _latency_panel(axes[0, 1], result.results)
@@ -130,7 +148,9 @@ def server_load_figure(result: RunResult) -> Figure:
     count = max(len(strategies), 1)
     ncols = min(count, 4)
     nrows = math.ceil(count / ncols)
-    fig = Figure(figsize=(max(4.2 * ncols + 1.0, 8.0), 4.6 * nrows + 1.4), layout="constrained")
+    fig = _DisplayFigure(
+        figsize=(max(4.2 * ncols + 1.0, 8.0), 4.6 * nrows + 1.4), layout="constrained"
+    )
     grid = fig.subplots(nrows, ncols, sharey=True, squeeze=False)
     flat: list[Axes] = [ax for row in grid for ax in row]
     for ax in flat[len(strategies) :]:
@@ -271,7 +291,7 @@ def _peak_to_mean_panel(ax: Axes, strategies: Sequence[StrategyResult], servers:
     ax.set_ylim(0, max(highest * 1.18, 1.5))
     _strategy_axis(ax, names)
     ax.set_ylabel(
-        f"busiest server / mean (×)\n1 = even, N = {servers} = all on one", fontsize=_LABEL_SIZE
+        f"busiest server / mean (×)\n1 = even, {servers} = all on one server", fontsize=_LABEL_SIZE
     )
     ax.set_title(
         "(c) Load skew: peak-to-mean jobs per server (lower is better)", fontsize=_TITLE_SIZE
@@ -335,7 +355,7 @@ def _server_panel(ax: Axes, strategy: StrategyResult, peak: int) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
     # Room above the tallest bar (of any panel: the y axis is shared) for the text box.
     ax.set_ylim(0, peak * 1.3 if peak > 0 else 1)
-    ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True, steps=[1, 2, 2.5, 5, 10]))
     ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}"))
     ax.tick_params(labelsize=_TICK_SIZE)
     ax.grid(axis="y", alpha=0.3)
@@ -350,7 +370,9 @@ def _server_panel(ax: Axes, strategy: StrategyResult, peak: int) -> None:
 def _strategy_axis(ax: Axes, names: Sequence[str]) -> None:
     """Strategy names on the x axis, a light y grid, readable ticks."""
     ax.set_xticks(list(range(len(names))), list(names))
-    ax.set_xlim(-0.6, max(len(names), 1) - 0.4)
+    # At least the width of three slots, so one or two strategies do not get giant bars.
+    centre, half = (len(names) - 1) / 2, max(len(names), 3) / 2 + 0.1
+    ax.set_xlim(centre - half, centre + half)
     ax.tick_params(labelsize=_TICK_SIZE)
     ax.tick_params(axis="x", labelsize=_LABEL_SIZE)
     ax.grid(axis="y", alpha=0.3)
@@ -423,12 +445,12 @@ def _suptitle(fig: Figure, title: str, result: RunResult) -> None:
     workload = scenario.workload
     servers = scenario.cluster.servers
     facts = (
-        f"{servers} server{'s' if servers != 1 else ''}, "
-        f"{workload.arrival_rate_per_s:g} requests/s from {workload.users:,} users, "
-        f"measured {scenario.measured_s:g} s of simulated time (seed {scenario.seed})"
+        f"{servers} server{'s' if servers != 1 else ''} · "
+        f"{workload.arrival_rate_per_s:,g} requests/s · {workload.users:,} users · "
+        f"{scenario.measured_s:g} s measured · seed {scenario.seed}"
     )
-    # About 7.5 characters per inch at the suptitle's font size.
-    width = max(int(fig.get_figwidth() * 7.5), 30)
+    # About 8 characters per inch at the suptitle's font size.
+    width = max(int(fig.get_figwidth() * 8), 30)
     lines = [*textwrap.wrap(title, width), *textwrap.wrap(facts, width)]
     fig.suptitle("\n".join(lines), fontsize=_SUPTITLE_SIZE)
 

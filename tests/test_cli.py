@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import simulator.plots
 from simulator.cli import app
 
 runner = CliRunner()
@@ -86,8 +87,6 @@ def test_no_plots_writes_no_png(tmp_path: Path) -> None:
 
 
 def test_failed_run_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import simulator.plots
-
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
@@ -168,7 +167,10 @@ def test_misspelt_builtin_name_is_suggested() -> None:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--set", "cluster.srvers=3"], "--set: cluster.srvers: unknown key (did you mean 'servers'?)"),
+        (
+            ["--set", "cluster.srvers=3"],
+            "--set: cluster.srvers: unknown key (did you mean 'servers'?)",
+        ),
         (["--set", "cluster.servers=0"], "--set: cluster.servers: must be >= 1"),
         (["--set", "cluster.servers"], "expected dotted.key=value"),
         (["--strategy", "jwtt"], "unknown strategy 'jwtt' (did you mean 'jwt'?)"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from simulator.config import (
     DEFAULT_SCENARIO,
@@ -150,7 +151,7 @@ def test_partial_section_keeps_defaults_for_missing_keys(tmp_path):
 
 def test_scenario_is_frozen():
     scenario = Scenario()
-    with pytest.raises(Exception):  # noqa: B017 - pydantic's frozen-instance error
+    with pytest.raises(ValidationError, match="frozen"):
         scenario.seed = 2  # type: ignore[misc]
     assert scenario.seed == 1
 
@@ -243,22 +244,37 @@ def test_later_set_of_the_same_key_wins():
 
 
 @pytest.mark.parametrize(
-    ("option", "expected"),
+    ("option", "attribute", "expected"),
     [
-        ("cluster.servers=10", ("cluster.servers", 10)),
-        ("workload.arrival_rate_per_s=12.5", ("workload.arrival_rate_per_s", 12.5)),
-        ("workload.logged_in_at_start=true", ("workload.logged_in_at_start", True)),
-        ("workload.logged_in_at_start=False", ("workload.logged_in_at_start", False)),
-        ("strategies=[local, jwt]", ("strategies", ["local", "jwt"])),
-        ("jwt.verify_ms=null", ("jwt.verify_ms", None)),
-        ("name=hello", ("name", "hello")),
-        (" seed = 3 ", ("seed", 3)),
-        ("description=", ("description", "")),
-        ("description=a=b", ("description", "a=b")),
+        ("cluster.servers=10", "cluster.servers", 10),
+        ("workload.arrival_rate_per_s=12.5", "workload.arrival_rate_per_s", 12.5),
+        ("workload.logged_in_at_start=true", "workload.logged_in_at_start", True),
+        ("workload.logged_in_at_start=False", "workload.logged_in_at_start", False),
+        ("strategies=[local, jwt]", "strategies", ["local", "jwt"]),
+        ("jwt.verify_ms=null", "jwt.verify_ms", None),
+        ("name=hello", "name", "hello"),
+        ("name=2024", "name", "2024"),
+        (" seed = 3 ", "seed", 3),
+        ("description=", "description", ""),
+        ("description=a=b", "description", "a=b"),
     ],
 )
-def test_parse_set_option(option, expected):
-    assert parse_set_option(option) == expected
+def test_set_values_are_read_as_yaml_except_for_text_keys(option, attribute, expected):
+    value = load_scenario("baseline", [option])
+    for part in attribute.split("."):
+        value = getattr(value, part)
+    assert value == expected
+
+
+def test_parse_set_option_splits_at_the_first_equals_sign():
+    assert parse_set_option(" cluster.servers = 10") == ("cluster.servers", " 10")
+    assert parse_set_option("description=a=b") == ("description", "a=b")
+
+
+def test_set_into_a_value_of_the_file_is_an_error(tmp_path):
+    path = write_scenario(tmp_path, "cluster: 5\n")
+    error = scenario_error(path, ["cluster.servers=3"])
+    assert str(error) == "--set: cluster: is a value here, not a section"
 
 
 # ------------------------------------------------------------------ errors in files

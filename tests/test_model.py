@@ -223,3 +223,25 @@ def test_runs_without_request_tables_still_summarise() -> None:
     assert result["jwt"].latency_ms["p95"] is not None
     with pytest.raises(ValueError, match="record"):
         result.requests_frame()
+
+
+def test_progress_reports_every_strategy_up_to_done() -> None:
+    seen: dict[str, list[float]] = {}
+    run(
+        scenario(duration_s=10),
+        strategies=["local", "jwt"],
+        progress=lambda name, fraction: seen.setdefault(name, []).append(fraction),
+    )
+    assert set(seen) == {"local", "jwt"}
+    for fractions in seen.values():
+        assert fractions == sorted(fractions)
+        assert fractions[-1] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("affinity", ["cookie", "ip_hash", "consistent_hash"])
+def test_sticky_keeps_every_user_on_one_server(affinity: str) -> None:
+    result = run(scenario(duration_s=15, sticky__affinity=affinity), strategies=["sticky"])
+    frame = result.requests_frame()
+    assert result["sticky"].success_rate == 1.0
+    servers_per_user = frame.groupby("user")["server"].nunique()
+    assert servers_per_user.max() == 1

@@ -8,6 +8,7 @@ when a server goes away.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from simulator.balancer import Balancer, ConsistentHash, CookieAffinity, IpHash
@@ -15,19 +16,41 @@ from simulator.strategies.base import StrategyContext
 from simulator.strategies.local import LocalSessions
 
 
+def _cookie(context: StrategyContext) -> Balancer:
+    return CookieAffinity(context.view, context.spreading_balancer())
+
+
+def _ip_hash(context: StrategyContext) -> Balancer:
+    population = context.population
+    return IpHash(context.view, population.user_ip.tolist(), population.ip_hash.tolist())
+
+
+def _consistent_hash(context: StrategyContext) -> Balancer:
+    population = context.population
+    return ConsistentHash(
+        context.view,
+        population.user_ip.tolist(),
+        population.ip_hash.tolist(),
+        context.scenario.sticky.virtual_nodes,
+    )
+
+
+AFFINITIES: dict[str, Callable[[StrategyContext], Balancer]] = {
+    "cookie": _cookie,
+    "ip_hash": _ip_hash,
+    "consistent_hash": _consistent_hash,
+}
+"""Builders of the ``sticky.affinity`` balancers, by name."""
+
+
 class StickySessions(LocalSessions):
-    """Local sessions, routed by ``sticky.affinity``."""
+    """Local sessions, routed by ``sticky.affinity``.
+
+    ``cookie`` pins a user's first request with ``load_balancer.policy``.
+    """
 
     name: ClassVar[str] = "sticky"
 
     def make_balancer(self, context: StrategyContext) -> Balancer:
-        """Route by affinity; ``cookie`` pins first requests with ``load_balancer.policy``."""
-        sticky = context.scenario.sticky
-        population = context.population
-        user_ip = population.user_ip.tolist()
-        ip_hash = population.ip_hash.tolist()
-        if sticky.affinity == "ip_hash":
-            return IpHash(context.view, user_ip, ip_hash)
-        if sticky.affinity == "consistent_hash":
-            return ConsistentHash(context.view, user_ip, ip_hash, sticky.virtual_nodes)
-        return CookieAffinity(context.view, context.spreading_balancer())
+        """The ``sticky.affinity`` balancer."""
+        return AFFINITIES[context.scenario.sticky.affinity](context)
