@@ -47,7 +47,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_PROGRESS_MIN_REQUESTS = 200_000
+PROGRESS_MIN_REQUESTS = 200_000
 """Show a progress bar (on a terminal) when a run expects at least this many requests."""
 
 
@@ -265,7 +265,7 @@ def _progress(
 ) -> Iterator[Callable[[str, float], None] | None]:
     """A progress bar per strategy on long runs in a terminal; ``None`` otherwise."""
     expected = scenario.workload.arrival_rate_per_s * scenario.duration_s
-    if not console.is_terminal or expected < _PROGRESS_MIN_REQUESTS:
+    if not console.is_terminal or expected < PROGRESS_MIN_REQUESTS:
         yield None
         return
     columns = (

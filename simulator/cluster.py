@@ -33,7 +33,8 @@ class Server:
         sessions: session state held in this server's memory (user -> session id).
         in_system: jobs waiting or in service (what ``least_connections`` counts).
         jobs: jobs that reached this server while measuring (requests, logins, retries).
-        busy_s: worker time spent on jobs started while measuring, seconds.
+        busy_s: worker time held by jobs started while measuring (CPU and waits on the
+            store alike: a worker blocked on the store serves nobody else), seconds.
     """
 
     __slots__ = (

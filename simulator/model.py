@@ -127,7 +127,7 @@ class StrategyRun:
         self.logins = 0
         self.forced_relogins = 0
         self.login_cpu_s = 0.0
-        self._in_flight = 0
+        self._in_flight: set[_Request] = set()
         self._arrivals_done = False
         self._drained = self.env.event()
 
@@ -149,10 +149,10 @@ class StrategyRun:
                     self.requests += 1
                 if not has_credential(user):
                     request.phase = _LOGIN
-                self._in_flight += 1
+                self._in_flight.add(request)
                 send(request)
         self._arrivals_done = True
-        if self._in_flight == 0:
+        if not self._in_flight:
             self._drained.succeed()
 
     def _health_checks(self) -> Generator[simpy.Event, Any, None]:
@@ -180,12 +180,14 @@ class StrategyRun:
     def _serve(self, server: Server, request: _Request) -> Generator[simpy.Event, Any, int]:
         """A worker's work on one job; returns a handler result or an error outcome."""
         env = self.env
+        started_s = env.now
         strategy = self.strategy
         login = request.phase == _LOGIN
         round_trips = strategy.login_round_trips if login else strategy.check_round_trips
         for _ in range(round_trips):
             answered = yield from self.store.round_trip(server.index)
             if not answered:
+                self._charge(server, started_s)
                 return outcomes.STORE_UNAVAILABLE
         now = env.now
         if login:
@@ -199,10 +201,14 @@ class StrategyRun:
             else:
                 result = _REJECTED
         if cpu_s > 0:
-            if now >= self._warmup_s:
-                server.busy_s += cpu_s
             yield env.timeout(cpu_s)
+        self._charge(server, started_s)
         return result
+
+    def _charge(self, server: Server, started_s: float) -> None:
+        """Count a worker's time on one job (store waits included) in the server's load."""
+        if started_s >= self._warmup_s:
+            server.busy_s += self.env.now - started_s
 
     def _on_done(self, server: Server, request: _Request, result: int) -> None:
         """A server answered: decide the client's next step."""
@@ -241,8 +247,8 @@ class StrategyRun:
                 latency_s * 1000.0,
                 request.forced,
             )
-        self._in_flight -= 1
-        if self._in_flight == 0 and self._arrivals_done:
+        self._in_flight.discard(request)
+        if not self._in_flight and self._arrivals_done:
             self._drained.succeed()
 
     # ------------------------------------------------------------------- run
@@ -272,15 +278,10 @@ class StrategyRun:
         # Every request has an answer by then: one still in flight has timed out.
         hard_stop_s = self.scenario.duration_s + 2 * self._timeout_s
         env.run(until=env.any_of([self._drained, env.timeout(hard_stop_s)]))
-        self._counts[outcomes.TIMEOUT] += self._count_unanswered()
+        # Requests still unanswered at the hard stop have waited longer than the timeout.
+        for request in sorted(self._in_flight, key=lambda request: request.arrival_s):
+            self._finish(request, outcomes.TIMEOUT)
         return self._summarise()
-
-    def _count_unanswered(self) -> int:
-        """Measured requests still in flight at the hard stop (they count as timeouts)."""
-        if self._in_flight == 0:
-            return 0
-        answered = sum(self._counts)
-        return self.requests - answered
 
     def _summarise(self) -> StrategyResult:
         measured_s = self.scenario.measured_s

@@ -143,7 +143,8 @@ class StrategyResult:
         outcome_counts: requests per outcome name.
         latency_ms: mean, p50, p95, p99 of served requests, ms.
         server_requests: jobs (requests, logins, retries) each server received.
-        server_utilisation: fraction of worker time each server was busy.
+        server_utilisation: fraction of worker time each server was occupied (CPU and
+            waits on the store).
         store: the shared store's statistics, for strategies that use it.
         credential_bytes: bytes of the credential on every request.
         sessions_in_servers: sessions held in server memory at the end.

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+import simulator.cli
 import simulator.plots
 from simulator.cli import app
 
@@ -193,3 +194,19 @@ def test_python_dash_m_runs_the_cli() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["results"][0]["strategy"] == "jwt"
+
+
+def test_long_runs_show_a_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(simulator.cli, "PROGRESS_MIN_REQUESTS", 100)
+    result = runner.invoke(app, ["run", "-s", "jwt", *SHORT], env={"FORCE_COLOR": "1"})
+    assert result.exit_code == 0
+    assert "jwt" in result.stderr
+    assert "━" in result.stderr  # the bar
+    assert "0%" in result.stderr
+
+
+def test_no_progress_bar_when_not_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(simulator.cli, "PROGRESS_MIN_REQUESTS", 100)
+    result = runner.invoke(app, ["run", "--json", "-s", "jwt", *SHORT])
+    assert result.exit_code == 0
+    assert result.stderr == ""

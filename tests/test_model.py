@@ -245,3 +245,33 @@ def test_sticky_keeps_every_user_on_one_server(affinity: str) -> None:
     assert result["sticky"].success_rate == 1.0
     servers_per_user = frame.groupby("user")["server"].nunique()
     assert servers_per_user.max() == 1
+
+
+def test_requests_stuck_in_an_endless_queue_end_as_timeouts() -> None:
+    # twice the capacity and room to queue everything: the backlog outlives the hard stop
+    result = run(
+        scenario(
+            duration_s=10,
+            warmup_s=0,
+            workload__arrival_rate_per_s=4000,
+            cluster__servers=1,
+            cluster__queue_limit=1_000_000,
+            cluster__request_timeout_ms=1000,
+        ),
+        strategies=["jwt"],
+    )
+    jwt = result["jwt"]
+    frame = result.requests_frame()
+    assert len(frame) == jwt.requests
+    assert jwt.errors["timeout"] > jwt.requests / 2
+    assert sum(jwt.outcome_counts.values()) == jwt.requests
+
+
+def test_store_waits_count_in_server_utilisation() -> None:
+    result = run(
+        scenario(duration_s=20, shared_store__rtt_ms=20.0), strategies=["shared_store", "jwt"]
+    )
+    store_busy = sum(result["shared_store"].server_utilisation)
+    jwt_busy = sum(result["jwt"].server_utilisation)
+    # each request holds a worker ~20 ms longer: about 100/s * 0.02 s / 4 workers per server
+    assert store_busy - jwt_busy == pytest.approx(100 * 0.020 / 4, rel=0.15)
