@@ -16,6 +16,7 @@ records every measured request. A request's life:
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import simpy
@@ -57,31 +58,59 @@ class _Request:
         self.server = -1
 
 
+@dataclass(frozen=True)
+class RunInputs:
+    """What every strategy of one run shares: the streams, the users and their requests.
+
+    Attributes:
+        scenario: the validated scenario.
+        streams: the named random streams of this seed and replication.
+        population: the users and their IPs.
+        requests: the request stream (replayed identically for every strategy).
+    """
+
+    scenario: Scenario
+    streams: Streams
+    population: Population
+    requests: RequestStream
+
+    @classmethod
+    def build(cls, scenario: Scenario, replication: int = 0) -> RunInputs:
+        """Derive the inputs of replication ``replication`` from the scenario's seed."""
+        streams = Streams(scenario.seed, replication)
+        population = Population.from_config(scenario.workload, streams)
+        requests = RequestStream(
+            scenario.workload,
+            scenario.cluster.service_time_ms,
+            population,
+            streams,
+            scenario.duration_s,
+        )
+        return cls(scenario, streams, population, requests)
+
+
 class StrategyRun:
     """Simulates one strategy over the scenario's request stream.
 
     Args:
-        scenario: the validated scenario.
+        inputs: the run's shared inputs (see :class:`RunInputs`).
         strategy_name: which strategy to run.
-        population: the users (shared by every strategy of the run).
-        requests: the request stream (replayed identically for every strategy).
-        streams: the run's random streams.
         progress: called with the fraction of simulated time done.
     """
 
     def __init__(
         self,
-        scenario: Scenario,
+        inputs: RunInputs,
         strategy_name: str,
-        population: Population,
-        requests: RequestStream,
-        streams: Streams,
         progress: ProgressCallback | None = None,
     ) -> None:
+        scenario = inputs.scenario
+        streams = inputs.streams
+        population = inputs.population
         self.scenario = scenario
         self.name = strategy_name
         self.env = simpy.Environment()
-        self._requests = requests
+        self._requests = inputs.requests
         self._progress = progress
         cluster = scenario.cluster
         self._warmup_s = scenario.warmup_s
@@ -343,26 +372,11 @@ def run(
     if seed is not None:
         scenario = scenario.with_overrides({"seed": seed}, source="seed")
     names = [str(StrategyName(name)) for name in (strategies or scenario.strategies)]
-    streams = Streams(scenario.seed, replication)
-    population = Population.from_config(scenario.workload, streams)
-    request_stream = RequestStream(
-        scenario.workload,
-        scenario.cluster.service_time_ms,
-        population,
-        streams,
-        scenario.duration_s,
-    )
+    inputs = RunInputs.build(scenario, replication)
     results: list[StrategyResult] = []
     logs: dict[str, RequestLog] = {}
     for name in names:
-        strategy_run = StrategyRun(
-            scenario,
-            name,
-            population,
-            request_stream,
-            streams,
-            progress=progress,
-        )
+        strategy_run = StrategyRun(inputs, name, progress=progress)
         results.append(strategy_run.run())
         if record_requests:
             logs[name] = strategy_run.log

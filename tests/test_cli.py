@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -210,3 +211,18 @@ def test_no_progress_bar_when_not_on_a_terminal(monkeypatch: pytest.MonkeyPatch)
     result = runner.invoke(app, ["run", "--json", "-s", "jwt", *SHORT])
     assert result.exit_code == 0
     assert result.stderr == ""
+
+
+def test_json_is_identical_across_processes_with_different_hash_seeds() -> None:
+    outputs = []
+    for hash_seed in ("1", "2"):
+        completed = subprocess.run(
+            [sys.executable, "-m", "simulator", "run", "heavy-users", "--json", *SHORT],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            env={**os.environ, "PYTHONHASHSEED": hash_seed},
+        )
+        outputs.append(completed.stdout)
+    assert outputs[0] == outputs[1]

@@ -19,7 +19,7 @@ from simulator.balancer import (
 from simulator.cluster import Server
 from simulator.config import Scenario
 from simulator.costs import JWT_SIGN_US, JWT_TOKEN_BYTES, JWT_VERIFY_US, SESSION_ID_BYTES
-from simulator.model import StrategyRun
+from simulator.model import RunInputs, StrategyRun
 from simulator.rng import Streams, exponential_buffer, uniform_buffer
 from simulator.store import SessionStore
 from simulator.strategies import STRATEGIES, StrategyContext, build_strategy
@@ -27,7 +27,7 @@ from simulator.strategies.jwt import JwtTokens
 from simulator.strategies.local import LocalSessions
 from simulator.strategies.shared_store import SharedStoreSessions
 from simulator.strategies.sticky import StickySessions
-from simulator.workload import Population, RequestStream
+from simulator.workload import Population
 
 
 def scenario_with(strategy: str, **overrides: Any) -> Scenario:
@@ -42,17 +42,7 @@ def scenario_with(strategy: str, **overrides: Any) -> Scenario:
 
 
 def strategy_run(strategy: str, **overrides: Any) -> StrategyRun:
-    scenario = scenario_with(strategy, **overrides)
-    streams = Streams(scenario.seed)
-    population = Population.from_config(scenario.workload, streams)
-    requests = RequestStream(
-        scenario.workload,
-        scenario.cluster.service_time_ms,
-        population,
-        streams,
-        scenario.duration_s,
-    )
-    return StrategyRun(scenario, strategy, population, requests, streams)
+    return StrategyRun(RunInputs.build(scenario_with(strategy, **overrides)), strategy)
 
 
 def test_registry_names_every_strategy():

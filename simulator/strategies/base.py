@@ -85,3 +85,31 @@ class Strategy(Protocol):
             seconds the check cost. Store round trips have already happened.
         """
         ...
+
+
+class SessionCookies:
+    """The session-id cookie each client holds (at most one per user).
+
+    Session ids are unique within a run; a new login replaces the user's cookie.
+    """
+
+    __slots__ = ("_next", "_of")
+
+    def __init__(self, users: int) -> None:
+        self._of = [-1] * users
+        self._next = 0
+
+    def has(self, user: int) -> bool:
+        """Whether ``user`` holds a session cookie."""
+        return self._of[user] >= 0
+
+    def new(self, user: int) -> int:
+        """Give ``user`` a fresh session id and return it."""
+        session = self._next
+        self._next += 1
+        self._of[user] = session
+        return session
+
+    def of(self, user: int) -> int:
+        """The session id ``user`` sends (-1: none)."""
+        return self._of[user]

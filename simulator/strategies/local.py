@@ -12,7 +12,7 @@ from typing import ClassVar
 from simulator.balancer import Balancer
 from simulator.cluster import Server
 from simulator.costs import SESSION_ID_BYTES
-from simulator.strategies.base import StrategyContext
+from simulator.strategies.base import SessionCookies, StrategyContext
 
 
 class LocalSessions:
@@ -27,22 +27,18 @@ class LocalSessions:
     def __init__(self, context: StrategyContext) -> None:
         self.context = context
         self.balancer: Balancer = self.make_balancer(context)
-        self._session_of = [-1] * context.population.users
-        self._next_session = 0
+        self.cookies = SessionCookies(context.population.users)
 
     def make_balancer(self, context: StrategyContext) -> Balancer:
         """Spread load with ``load_balancer.policy``: no affinity."""
         return context.spreading_balancer()
 
     def has_credential(self, user: int) -> bool:
-        return self._session_of[user] >= 0
+        return self.cookies.has(user)
 
     def issue(self, server: Server, user: int, now_s: float) -> float:
-        session = self._next_session
-        self._next_session += 1
-        server.sessions[user] = session
-        self._session_of[user] = session
+        server.sessions[user] = self.cookies.new(user)
         return 0.0
 
     def check(self, server: Server, user: int, now_s: float) -> tuple[bool, float]:
-        return server.sessions.get(user) == self._session_of[user], 0.0
+        return server.sessions.get(user) == self.cookies.of(user), 0.0

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from simulator.cluster import Server
 from simulator.costs import SESSION_ID_BYTES
-from simulator.strategies.base import StrategyContext
+from simulator.strategies.base import SessionCookies, StrategyContext
 
 
 class SharedStoreSessions:
@@ -27,18 +27,14 @@ class SharedStoreSessions:
         self.context = context
         self.balancer = context.spreading_balancer()
         self._store = context.store
-        self._session_of = [-1] * context.population.users
-        self._next_session = 0
+        self.cookies = SessionCookies(context.population.users)
 
     def has_credential(self, user: int) -> bool:
-        return self._session_of[user] >= 0
+        return self.cookies.has(user)
 
     def issue(self, server: Server, user: int, now_s: float) -> float:
-        session = self._next_session
-        self._next_session += 1
-        self._store.data[user] = session
-        self._session_of[user] = session
+        self._store.data[user] = self.cookies.new(user)
         return 0.0
 
     def check(self, server: Server, user: int, now_s: float) -> tuple[bool, float]:
-        return self._store.data.get(user) == self._session_of[user], 0.0
+        return self._store.data.get(user) == self.cookies.of(user), 0.0
