@@ -13,12 +13,23 @@ import math
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from simulator.errors import ScenarioError
+from simulator.events import Event, ScaleOut
+from simulator.profiles import ConstantRate, RateProfile
 
 
 class StrategyName(StrEnum):
@@ -63,6 +74,8 @@ class Workload(_Section):
         users_per_ip: users sharing one client IP address (behind one NAT).
         logged_in_at_start: every user holds a credential at time 0, as on a site that
             has been running for a while; otherwise each user's first request logs in.
+        rate_profile: how the arrival rate changes over time (``constant``, ``ramp`` or
+            ``diurnal``; see :mod:`simulator.profiles`).
     """
 
     users: int = Field(2000, ge=1)
@@ -71,6 +84,7 @@ class Workload(_Section):
     zipf_exponent: float = Field(1.0, gt=0)
     users_per_ip: int = Field(1, ge=1)
     logged_in_at_start: bool = True
+    rate_profile: RateProfile = ConstantRate()
 
 
 class Cluster(_Section):
@@ -164,6 +178,9 @@ class Scenario(_Section):
         duration_s: simulated time during which requests arrive, seconds.
         warmup_s: requests arriving before this time are simulated but not counted.
         strategies: the strategies compared, all on the same traffic.
+        bucket_s: width of the time-series buckets, seconds (``null``: about 60 buckets
+            over the measured window).
+        events: the timeline of faults and changes (see :mod:`simulator.events`).
     """
 
     name: str = "scenario"
@@ -178,6 +195,8 @@ class Scenario(_Section):
     sticky: Sticky = Sticky()
     shared_store: SharedStore = SharedStore()
     jwt: Jwt = Jwt()
+    bucket_s: float | None = Field(None, gt=0)
+    events: list[Event] = Field(default_factory=list)
 
     @field_validator("warmup_s")
     @classmethod
@@ -196,6 +215,37 @@ class Scenario(_Section):
                 raise ValueError(f"lists {str(name)!r} twice")
             seen.add(name)
         return strategies
+
+    @model_validator(mode="after")
+    def _events_fit_the_run(self) -> Scenario:
+        added_by: list[tuple[float, int]] = sorted(
+            (event.at_s, event.count) for event in self.events if isinstance(event, ScaleOut)
+        )
+        for position, event in enumerate(self.events):
+            if event.at_s >= self.duration_s:
+                raise _EventError(
+                    position, "at_s", f"must be before duration_s ({self.duration_s:g})"
+                )
+            target = getattr(event, "server", None)
+            if target is not None:
+                existing = self.cluster.servers + sum(
+                    count for at_s, count in added_by if at_s <= event.at_s
+                )
+                if target >= existing:
+                    raise _EventError(
+                        position,
+                        "server",
+                        f"no server {target} at {event.at_s:g} s ({existing} servers, "
+                        f"numbered from 0)",
+                    )
+        return self
+
+    @property
+    def time_bucket_s(self) -> float:
+        """The time-series bucket width: ``bucket_s`` or about 60 buckets, seconds."""
+        if self.bucket_s is not None:
+            return self.bucket_s
+        return _nice_step(self.measured_s / 60)
 
     @property
     def measured_s(self) -> float:
@@ -216,6 +266,27 @@ class Scenario(_Section):
         for dotted, value in overrides.items():
             _set_dotted(data, dotted, value, source)
         return validate_scenario(data, source)
+
+
+class _EventError(ValueError):
+    """A problem with one event that only the whole scenario can see."""
+
+    def __init__(self, position: int, key: str, problem: str) -> None:
+        self.key_path = f"events.{position}.{key}"
+        self.problem = problem
+        super().__init__(f"{self.key_path}: {problem}")
+
+
+def _nice_step(raw_s: float) -> float:
+    """Round a step up to 1, 2 or 5 times a power of ten (0.1, 0.2, 0.5, 1, 2, 5...)."""
+    if raw_s <= 0:
+        return 1.0
+    exponent = math.floor(math.log10(raw_s))
+    for factor in (1, 2, 5, 10):
+        step = factor * 10.0**exponent
+        if step >= raw_s * (1 - 1e-9):
+            return float(f"{step:.12g}")
+    return 10.0 ** (exponent + 1)
 
 
 # ---------------------------------------------------------------- loading and errors
@@ -397,30 +468,82 @@ def _suggest(word: str, candidates: Iterable[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
-def _fields_at(loc: tuple[str | int, ...]) -> dict[str, Any]:
-    """The valid keys of the section a validation error location points into."""
-    model: type[BaseModel] = Scenario
+def _strip(annotation: Any) -> Any:
+    """``X`` for ``Annotated[X, ...]``; the annotation itself otherwise."""
+    return get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
+
+
+def _tagged_members(annotation: Any) -> dict[str, type[BaseModel]]:
+    """For a union of models told apart by a literal ``kind``/``shape``: tag -> model."""
+    if get_origin(annotation) not in {Union, UnionType}:
+        return {}
+    members: dict[str, type[BaseModel]] = {}
+    for member in get_args(annotation):
+        if isinstance(member, type) and issubclass(member, BaseModel):
+            for key in ("kind", "shape"):
+                field = member.model_fields.get(key)
+                if field is not None and get_origin(field.annotation) is Literal:
+                    members[str(get_args(field.annotation)[0])] = member
+    return members
+
+
+def _resolve(loc: tuple[str | int, ...]) -> tuple[str | None, dict[str, Any]]:
+    """Walk an error location through the models.
+
+    Returns:
+        The dotted key path as a user writes it (union tags such as the event kind
+        left out), and the keys valid in the section where the walk ended.
+    """
+    path: list[str] = []
+    annotation: Any = Scenario
+    fields: dict[str, Any] = dict(Scenario.model_fields)
     for part in loc:
-        field = model.model_fields.get(str(part))
-        if field is None:
-            break
-        annotation = field.annotation
+        annotation = _strip(annotation)
+        members = _tagged_members(annotation)
+        if isinstance(part, str) and part in members:
+            annotation = members[part]
+            fields = dict(members[part].model_fields)
+            continue
+        path.append(str(part))
+        if isinstance(part, int) and get_origin(annotation) is list:
+            annotation = get_args(annotation)[0]
+            continue
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            model = annotation
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                break
+            annotation = field.annotation
+            inner = _strip(annotation)
+            if isinstance(inner, type) and issubclass(inner, BaseModel):
+                fields = dict(inner.model_fields)
         else:
             break
-    return dict(model.model_fields)
+    return ".".join(path) or None, fields
 
 
 def _scenario_error(exc: ValidationError, source: str) -> ScenarioError:
     errors = exc.errors(include_url=False)
     first = errors[0]
     loc = tuple(first["loc"])
-    key_path = ".".join(str(part) for part in loc) or None
+    key_path, fields = _resolve(loc)
     kind = first["type"]
-    if kind == "extra_forbidden":
-        fields = _fields_at(loc[:-1])
+    ctx = first.get("ctx") or {}
+    original = ctx.get("error")
+    if isinstance(original, _EventError):
+        key_path, problem = original.key_path, original.problem
+    elif kind == "extra_forbidden":
+        _, fields = _resolve(loc[:-1])
         problem = f"unknown key{_suggest(str(loc[-1]), fields)}"
+    elif kind == "union_tag_invalid":
+        tag_key = str(ctx.get("discriminator", "kind")).strip("'")
+        key_path = f"{key_path}.{tag_key}" if key_path else tag_key
+        tags = [tag.strip("' ") for tag in str(ctx.get("expected_tags", "")).split(",")]
+        tag = str(ctx.get("tag", ""))
+        problem = f"unknown {tag_key} {tag!r}{_suggest(tag, tags)}; choose from {', '.join(tags)}"
+    elif kind == "union_tag_not_found":
+        tag_key = str(ctx.get("discriminator", "kind")).strip("'")
+        key_path = f"{key_path}.{tag_key}" if key_path else tag_key
+        problem = "missing: every entry needs one"
     else:
         problem = _describe(first)
     more = len(errors) - 1

@@ -1,16 +1,18 @@
 """One run: a load balancer, N servers, a session store and users, for each strategy.
 
 This is the only module that knows every part. For each strategy it builds a fresh
-SimPy environment, feeds it the same request stream (common random numbers), and
-records every measured request. A request's life:
+SimPy environment, feeds it the same request stream (common random numbers), plays the
+scenario's timeline of events against it, and records every measured request. A
+request's life:
 
 1. It arrives. A client without a credential logs in first (a login job). With
    ``workload.logged_in_at_start`` (the default) every user already holds one at time 0.
-2. The balancer routes the job; a server believed up but actually down answers
-   ``server_down``, a server whose queue is full answers ``overload``.
+2. The balancer routes the job using what it learnt at its last health check; a server
+   that is actually down answers ``server_down``, a full queue answers ``overload``.
 3. A worker takes it: the strategy's store round trips, then its check, then the
    business work. A rejected credential forces a re-login (another job, routed again,
-   charged ``login_cpu_ms``) and one retry; a retry rejected again is ``unauthorized``.
+   charged ``login_cpu_ms`` on the server that takes it) and one retry; a retry
+   rejected again is ``unauthorized``. A crash fails every job on the server.
 """
 
 from __future__ import annotations
@@ -25,12 +27,21 @@ from simulator import outcomes
 from simulator.balancer import ClusterView
 from simulator.cluster import Server
 from simulator.config import Scenario, StrategyName
+from simulator.events import TrafficSpike
 from simulator.metrics import latency_summary
-from simulator.results import RequestLog, RunResult, StoreStats, StrategyResult
+from simulator.results import (
+    EventMark,
+    RequestLog,
+    RunResult,
+    StoreStats,
+    StrategyResult,
+    event_windows,
+)
 from simulator.rng import DrawBuffer, Streams, exponential_buffer, uniform_buffer
 from simulator.store import SessionStore
 from simulator.strategies import Strategy, StrategyContext, build_strategy
-from simulator.workload import Population, RequestStream
+from simulator.timeseries import SAMPLES_PER_BUCKET, Buckets, ServerSampler, StrategySeries
+from simulator.workload import ArrivalRate, Population, RequestStream
 
 ProgressCallback = Callable[[str, float], None]
 """``progress(strategy, fraction_done)``, called as simulated time advances."""
@@ -46,7 +57,7 @@ _PROGRESS_STEPS = 50
 class _Request:
     """One user request in flight (with its login and retry, if any)."""
 
-    __slots__ = ("arrival_s", "forced", "measured", "phase", "server", "service_s", "user")
+    __slots__ = ("arrival_s", "cause", "measured", "phase", "server", "service_s", "user")
 
     def __init__(self, user: int, arrival_s: float, service_s: float, measured: bool) -> None:
         self.user = user
@@ -54,7 +65,7 @@ class _Request:
         self.service_s = service_s
         self.measured = measured
         self.phase = _REQUEST
-        self.forced = False
+        self.cause = outcomes.VALID  # why it was forced to log in again, if it was
         self.server = -1
 
 
@@ -79,8 +90,13 @@ class RunInputs:
         """Derive the inputs of replication ``replication`` from the scenario's seed."""
         streams = Streams(scenario.seed, replication)
         population = Population.from_config(scenario.workload, streams)
+        rate = ArrivalRate(
+            scenario.workload.arrival_rate_per_s,
+            scenario.workload.rate_profile,
+            [event for event in scenario.events if isinstance(event, TrafficSpike)],
+        )
         requests = RequestStream(
-            scenario.workload,
+            rate,
             scenario.cluster.service_time_ms,
             population,
             streams,
@@ -116,17 +132,9 @@ class StrategyRun:
         self._warmup_s = scenario.warmup_s
         self._login_s = cluster.login_cpu_ms / 1000.0
         self._timeout_s = cluster.request_timeout_ms / 1000.0
-        self.servers = [
-            Server(
-                self.env,
-                index,
-                cluster.workers_per_server,
-                cluster.queue_limit,
-                self._serve,
-                self._on_done,
-            )
-            for index in range(cluster.servers)
-        ]
+        self.servers: list[Server] = []
+        for _ in range(cluster.servers):
+            self._new_server()
         self.view = ClusterView(self.servers)
         store_config = scenario.shared_store
         self.store = SessionStore(
@@ -152,10 +160,13 @@ class StrategyRun:
         self._choose = self.strategy.balancer.choose
         self.log = RequestLog()
         self._counts = [0] * len(outcomes.NAMES)
+        self._causes = [0] * len(outcomes.CAUSES)
         self.requests = 0
         self.logins = 0
-        self.forced_relogins = 0
         self.login_cpu_s = 0.0
+        self.buckets = Buckets(scenario.warmup_s, scenario.duration_s, scenario.time_bucket_s)
+        self._sampler = ServerSampler(self.buckets)
+        self.marks: list[EventMark] = []
         self._in_flight: set[_Request] = set()
         self._arrivals_done = False
         self._drained = self.env.event()
@@ -188,7 +199,21 @@ class StrategyRun:
         interval_s = self.scenario.load_balancer.health_check_interval_s
         while True:
             yield self.env.timeout(interval_s)
-            self.view.set_live([server.index for server in self.servers if server.up])
+            self.view.set_live(
+                [server.index for server in self.servers if server.up and server.in_rotation]
+            )
+
+    def _sample_servers(self) -> Generator[simpy.Event, Any, None]:
+        step_s = self.buckets.width_s / SAMPLES_PER_BUCKET
+        env = self.env
+        yield env.timeout(self.buckets.start_s + step_s / 2 - env.now)
+        while env.now < self.buckets.end_s:
+            self._sampler.sample(
+                env.now,
+                [len(server.queue) for server in self.servers],
+                [server.up for server in self.servers],
+            )
+            yield env.timeout(step_s)
 
     def _report_progress(self, callback: ProgressCallback) -> Generator[simpy.Event, Any, None]:
         step_s = self.scenario.duration_s / _PROGRESS_STEPS
@@ -202,7 +227,7 @@ class StrategyRun:
         """Route the request's current job and hand it to a server."""
         server = self.servers[self._choose(request.user)]
         request.server = server.index
-        refused = server.submit(request, self.env.now >= self._warmup_s)
+        refused = server.submit(request, self.buckets.index(self.env.now))
         if refused is not None:
             self._finish(request, refused)
 
@@ -223,11 +248,13 @@ class StrategyRun:
             cpu_s = self._login_s + strategy.issue(server, request.user, now)
             result = _LOGGED_IN
         else:
-            accepted, cpu_s = strategy.check(server, request.user, now)
-            if accepted:
+            verdict, cpu_s = strategy.check(server, request.user, now)
+            if verdict == outcomes.VALID:
                 cpu_s += request.service_s
                 result = _ACCEPTED
             else:
+                if request.phase == _REQUEST:
+                    request.cause = verdict
                 result = _REJECTED
         if cpu_s > 0:
             yield env.timeout(cpu_s)
@@ -241,22 +268,23 @@ class StrategyRun:
 
     def _on_done(self, server: Server, request: _Request, result: int) -> None:
         """A server answered: decide the client's next step."""
+        forced = request.cause != outcomes.VALID
         if result == _ACCEPTED:
-            self._finish(request, outcomes.RELOGIN if request.forced else outcomes.OK)
+            self._finish(request, outcomes.RELOGIN if forced else outcomes.OK)
         elif result == _LOGGED_IN:
             if request.measured:
                 self.logins += 1
-                if request.forced:
+                if forced:
                     self.login_cpu_s += self._login_s
-            request.phase = _RETRY if request.forced else _REQUEST
+                    self._sampler.add_login_cpu(self.env.now, self._login_s)
+            request.phase = _RETRY if forced else _REQUEST
             self._send(request)
         elif result == _REJECTED:
             if request.phase == _RETRY:
                 self._finish(request, outcomes.UNAUTHORIZED)
             else:
-                request.forced = True
                 if request.measured:
-                    self.forced_relogins += 1
+                    self._causes[request.cause] += 1
                 request.phase = _LOGIN
                 self._send(request)
         else:
@@ -274,11 +302,96 @@ class StrategyRun:
                 request.server,
                 outcome,
                 latency_s * 1000.0,
-                request.forced,
+                request.cause,
             )
         self._in_flight.discard(request)
         if not self._in_flight and self._arrivals_done:
             self._drained.succeed()
+
+    # ------------------------------------------------------------ the World
+
+    def _new_server(self) -> Server:
+        cluster = self.scenario.cluster
+        server = Server(
+            self.env,
+            len(self.servers),
+            cluster.workers_per_server,
+            cluster.queue_limit,
+            self._serve,
+            self._on_done,
+        )
+        self.servers.append(server)
+        return server
+
+    def _play(self, event: Any) -> Generator[simpy.Event, Any, None]:
+        yield self.env.timeout(event.at_s)
+        yield from event.run(self)
+
+    def running_servers(self) -> list[int]:
+        """Indices of servers that are up and in rotation, ascending."""
+        return [server.index for server in self.servers if server.up and server.in_rotation]
+
+    def crashed_servers(self) -> list[int]:
+        """Indices of crashed servers, ascending."""
+        return [server.index for server in self.servers if server.crashed]
+
+    def crash(self, server: int) -> None:
+        """Kill a server: every job on it fails with ``server_down``."""
+        target = self.servers[server]
+        failed = target.crash()
+        self.store.reset_pool(server)
+        for request in failed:
+            self._on_done(target, request, outcomes.SERVER_DOWN)
+
+    def recover(self, server: int) -> None:
+        """Start a crashed server again; the balancer adds it at its next health check."""
+        self.servers[server].start()
+
+    def add_server(self) -> int:
+        """Start a new server; the balancer adds it at its next health check."""
+        server = self._new_server()
+        self.store.add_pool()
+        return server.index
+
+    def _take_out_of_rotation(self, server: Server) -> None:
+        server.in_rotation = False
+        self.view.set_live([index for index in self.view.live if index != server.index])
+
+    def _drain_or_kill(self, server: Server, graceful: bool) -> Generator[simpy.Event, Any, None]:
+        self._take_out_of_rotation(server)
+        if graceful:
+            yield server.drained()
+            server.stop()
+        else:
+            self.crash(server.index)
+            server.crashed = False
+
+    def retire(self, server: int, graceful: bool) -> Generator[simpy.Event, Any, None]:
+        """Remove a server from the fleet for good (scale-in)."""
+        target = self.servers[server]
+        yield from self._drain_or_kill(target, graceful)
+        target.retired = True
+
+    def restart(
+        self, server: int, restart_s: float, graceful: bool
+    ) -> Generator[simpy.Event, Any, None]:
+        """Restart a server (a deploy step): out, down for ``restart_s``, back."""
+        target = self.servers[server]
+        yield from self._drain_or_kill(target, graceful)
+        yield self.env.timeout(restart_s)
+        target.start()
+
+    def set_store_down(self, down: bool, data_lost: bool) -> None:
+        """Start or end a store outage."""
+        self.store.set_down(down, data_lost)
+
+    def add_store_delay(self, extra_s: float) -> None:
+        """Add network delay to every store operation."""
+        self.store.add_delay(extra_s)
+
+    def mark(self, kind: str, label: str, start_s: float, end_s: float | None) -> None:
+        """Record an event for the plots and the per-event windows."""
+        self.marks.append(EventMark(kind, label, start_s, end_s))
 
     # ------------------------------------------------------------------- run
 
@@ -302,6 +415,9 @@ class StrategyRun:
             self._log_in_everyone(self._initial_uniform)
         env.process(self._arrivals())
         env.process(self._health_checks())
+        env.process(self._sample_servers())
+        for event in self.scenario.events:
+            env.process(self._play(event))
         if self._progress is not None:
             env.process(self._report_progress(self._progress))
         # Every request has an answer by then: one still in flight has timed out.
@@ -313,36 +429,55 @@ class StrategyRun:
         return self._summarise()
 
     def _summarise(self) -> StrategyResult:
-        measured_s = self.scenario.measured_s
+        scenario = self.scenario
+        measured_s = scenario.measured_s
+        start_s, end_s = scenario.warmup_s, scenario.duration_s
         counts = dict(zip(outcomes.NAMES, self._counts, strict=True))
-        latencies = self.log.served_latency_ms()
         store = None
         if self.strategy.check_round_trips or self.strategy.login_round_trips:
+            answered = self.store.answered
             store = StoreStats(
                 utilisation=self.store.busy_s / measured_s,
-                mean_latency_ms=(
-                    self.store.latency_s / self.store.ops * 1000.0 if self.store.ops else None
-                ),
+                mean_latency_ms=self.store.latency_s / answered * 1000.0 if answered else None,
                 ops=self.store.ops,
             )
-        workers = self.scenario.cluster.workers_per_server
+        workers = scenario.cluster.workers_per_server
+        up_s = [server.up_seconds(start_s, end_s) for server in self.servers]
+        arrival, outcome, latency, cause = self.log.columns()
+        marks = sorted(self.marks, key=lambda mark: (mark.start_s, mark.label))
         return StrategyResult(
             strategy=self.name,
             requests=self.requests,
             served=counts["ok"] + counts["relogin"],
             succeeded=counts["ok"],
-            forced_relogins=self.forced_relogins,
+            forced_relogins=sum(self._causes),
             logins=self.logins,
             login_cpu_s=self.login_cpu_s,
             outcome_counts=counts,
-            latency_ms=latency_summary(latencies),
+            latency_ms=latency_summary(self.log.served_latency_ms()),
             server_requests=[server.jobs for server in self.servers],
-            server_utilisation=[server.busy_s / (measured_s * workers) for server in self.servers],
+            server_utilisation=[
+                server.busy_s / (up * workers) if up > 0 else 0.0
+                for server, up in zip(self.servers, up_s, strict=True)
+            ],
             store=store,
             credential_bytes=self.strategy.credential_bytes,
             sessions_in_servers=sum(len(server.sessions) for server in self.servers),
             sessions_in_store=len(self.store.data),
             measured_s=measured_s,
+            forced_relogins_by_cause=dict(zip(outcomes.CAUSES, self._causes, strict=True)),
+            server_up_s=up_s,
+            events=marks,
+            windows=event_windows(self.log, marks, start_s, end_s),
+            series=StrategySeries.build(
+                self.buckets,
+                arrival,
+                outcome,
+                latency,
+                cause,
+                [server.bucket_jobs for server in self.servers],
+                self._sampler,
+            ),
         )
 
 

@@ -33,3 +33,20 @@ SERVED: Final[frozenset[int]] = frozenset({OK, RELOGIN})
 
 ERRORS: Final[tuple[str, ...]] = ("server_down", "overload", "store_unavailable", "timeout")
 """The error outcomes reported under ``errors`` (``unauthorized`` is reported too)."""
+
+# Why a credential was rejected (the cause of a forced re-login)
+VALID: Final = -1
+"""A credential check that passed (no cause)."""
+WRONG_SERVER: Final = 0
+SESSION_LOST: Final = 1
+EXPIRED: Final = 2
+
+CAUSES: Final[tuple[str, ...]] = ("wrong_server", "session_lost", "expired")
+"""Cause name by code:
+
+- ``wrong_server``: the session lives in another server's memory (no affinity, or the
+  balancer moved the user: a dead server, a changed hash).
+- ``session_lost``: the server or store that held the session lost it (crash, restart,
+  scale-in, a store that came back empty).
+- ``expired``: the token's lifetime ended.
+"""

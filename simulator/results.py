@@ -18,6 +18,7 @@ import pandas as pd
 from simulator import outcomes
 from simulator.config import Scenario
 from simulator.metrics import clean_float, load_skew, success_rate
+from simulator.timeseries import StrategySeries
 
 REQUEST_COLUMNS: tuple[str, ...] = (
     "strategy",
@@ -27,6 +28,7 @@ REQUEST_COLUMNS: tuple[str, ...] = (
     "outcome",
     "latency_ms",
     "forced_relogin",
+    "relogin_cause",
 )
 """Columns of the per-request table, in order."""
 
@@ -40,7 +42,7 @@ class RequestLog:
         server: the server that gave the final answer (-1: none was reached).
         outcome: outcome code (see :mod:`simulator.outcomes`).
         latency_ms: arrival to final answer, ms.
-        forced: 1 when the request forced a re-login.
+        cause: why the request forced a re-login (a code of ``outcomes.CAUSES``), or -1.
     """
 
     def __init__(self) -> None:
@@ -49,7 +51,7 @@ class RequestLog:
         self.server = array("q")
         self.outcome = array("b")
         self.latency_ms = array("d")
-        self.forced = array("b")
+        self.cause = array("b")
 
     def __len__(self) -> int:
         return len(self.outcome)
@@ -61,7 +63,7 @@ class RequestLog:
         server: int,
         outcome: int,
         latency_ms: float,
-        forced: bool,
+        cause: int,
     ) -> None:
         """Append one finished request."""
         self.arrival_s.append(arrival_s)
@@ -69,7 +71,20 @@ class RequestLog:
         self.server.append(server)
         self.outcome.append(outcome)
         self.latency_ms.append(latency_ms)
-        self.forced.append(forced)
+        self.cause.append(cause)
+
+    def columns(
+        self,
+    ) -> tuple[
+        npt.NDArray[np.float64], npt.NDArray[np.int8], npt.NDArray[np.float64], npt.NDArray[np.int8]
+    ]:
+        """Zero-copy numpy views: arrival_s, outcome, latency_ms, cause."""
+        return (
+            np.frombuffer(self.arrival_s, dtype=np.float64),
+            np.frombuffer(self.outcome, dtype=np.int8),
+            np.frombuffer(self.latency_ms, dtype=np.float64),
+            np.frombuffer(self.cause, dtype=np.int8),
+        )
 
     def outcome_counts(self) -> npt.NDArray[np.int64]:
         """Requests per outcome code."""
@@ -88,6 +103,7 @@ class RequestLog:
     def to_frame(self, strategy: str) -> pd.DataFrame:
         """The tidy per-request table (columns :data:`REQUEST_COLUMNS`)."""
         codes = np.frombuffer(self.outcome, dtype=np.int8)
+        causes = np.frombuffer(self.cause, dtype=np.int8)
         return pd.DataFrame(
             {
                 "strategy": pd.Categorical([strategy] * len(codes)),
@@ -98,7 +114,10 @@ class RequestLog:
                     codes.astype(np.int64), categories=pd.Index(outcomes.NAMES)
                 ),
                 "latency_ms": np.frombuffer(self.latency_ms, dtype=np.float64).copy(),
-                "forced_relogin": np.frombuffer(self.forced, dtype=np.int8).astype(bool),
+                "forced_relogin": causes >= 0,
+                "relogin_cause": pd.Categorical.from_codes(
+                    causes.astype(np.int64), categories=pd.Index(outcomes.CAUSES)
+                ),
             },
             columns=list(REQUEST_COLUMNS),
         )
@@ -129,6 +148,110 @@ class StoreStats:
 
 
 @dataclass(frozen=True)
+class EventMark:
+    """An event as it happened in one run (for plots and per-event windows).
+
+    Attributes:
+        kind: the event kind (``server_crash``...).
+        label: a short caption (``crash server 2``).
+        start_s: when it started, seconds.
+        end_s: when it ended, for events that last (an outage, a deploy); else ``None``.
+    """
+
+    kind: str
+    label: str
+    start_s: float
+    end_s: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "kind": self.kind,
+            "label": self.label,
+            "start_s": clean_float(self.start_s),
+            "end_s": clean_float(self.end_s),
+        }
+
+
+@dataclass(frozen=True)
+class Window:
+    """Requests that arrived between two events (or the start or end of the run).
+
+    Attributes:
+        label: ``before <first event>`` or ``after <event>``.
+        start_s: start of the window, seconds.
+        end_s: end of the window, seconds.
+        requests: requests that arrived in it.
+        succeeded: of those, the ``ok`` ones.
+        forced_relogins_by_cause: of those, the forced re-logins by cause.
+    """
+
+    label: str
+    start_s: float
+    end_s: float
+    requests: int
+    succeeded: int
+    forced_relogins_by_cause: dict[str, int]
+
+    @property
+    def success_rate(self) -> float | None:
+        """``succeeded / requests``."""
+        return success_rate(self.succeeded, self.requests)
+
+    @property
+    def forced_relogins(self) -> int:
+        """Forced re-logins of every cause."""
+        return sum(self.forced_relogins_by_cause.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "label": self.label,
+            "start_s": clean_float(self.start_s),
+            "end_s": clean_float(self.end_s),
+            "requests": self.requests,
+            "success_rate": clean_float(self.success_rate),
+            "forced_relogins": self.forced_relogins,
+            "forced_relogins_by_cause": dict(self.forced_relogins_by_cause),
+        }
+
+
+def event_windows(
+    log: RequestLog, marks: list[EventMark], start_s: float, end_s: float
+) -> list[Window]:
+    """Split the measured window at every event start and count each piece.
+
+    Events that start before ``start_s`` (in the warm-up) open the first window.
+    """
+    arrival, outcome, _, cause = log.columns()
+    edges: list[tuple[float, str]] = [(start_s, "start")]
+    for mark in sorted(marks, key=lambda mark: mark.start_s):
+        if mark.start_s < end_s:
+            edges.append((max(mark.start_s, start_s), f"after {mark.label}"))
+    first_label = f"before {marks[0].label}" if marks else "whole run"
+    windows = []
+    for position, (begin, label) in enumerate(edges):
+        finish = edges[position + 1][0] if position + 1 < len(edges) else end_s
+        if finish <= begin and position + 1 < len(edges):
+            continue
+        inside = (arrival >= begin) & (arrival < finish)
+        causes = cause[inside]
+        windows.append(
+            Window(
+                label=first_label if label == "start" else label,
+                start_s=begin,
+                end_s=finish,
+                requests=int(inside.sum()),
+                succeeded=int((outcome[inside] == outcomes.OK).sum()),
+                forced_relogins_by_cause={
+                    name: int((causes == code).sum()) for code, name in enumerate(outcomes.CAUSES)
+                },
+            )
+        )
+    return windows
+
+
+@dataclass(frozen=True)
 class StrategyResult:
     """Everything measured for one strategy in one run.
 
@@ -150,6 +273,12 @@ class StrategyResult:
         sessions_in_servers: sessions held in server memory at the end.
         sessions_in_store: sessions held in the store at the end.
         measured_s: length of the measured window, seconds.
+        forced_relogins_by_cause: forced re-logins by cause (see ``outcomes.CAUSES``).
+        server_up_s: seconds each server was up in the measured window.
+        events: the events as they happened.
+        windows: the measured window split at every event.
+        series: the time series (not part of the JSON; see
+            :meth:`RunResult.timeseries_frame`).
     """
 
     strategy: str
@@ -168,6 +297,11 @@ class StrategyResult:
     sessions_in_servers: int
     sessions_in_store: int
     measured_s: float
+    forced_relogins_by_cause: dict[str, int] = field(default_factory=dict)
+    server_up_s: list[float] = field(default_factory=list)
+    events: list[EventMark] = field(default_factory=list)
+    windows: list[Window] = field(default_factory=list)
+    series: StrategySeries | None = field(default=None, compare=False, repr=False)
 
     @property
     def success_rate(self) -> float | None:
@@ -180,9 +314,24 @@ class StrategyResult:
         return {name: self.outcome_counts[name] for name in (*outcomes.ERRORS, "unauthorized")}
 
     @property
+    def server_rates_per_s(self) -> list[float]:
+        """Jobs per second of up time of each server that was up while measuring."""
+        if not self.server_up_s:
+            return [count / self.measured_s for count in self.server_requests]
+        return [
+            count / up_s
+            for count, up_s in zip(self.server_requests, self.server_up_s, strict=True)
+            if up_s > 0
+        ]
+
+    @property
     def load_skew(self) -> dict[str, float | None]:
-        """Skew of :attr:`server_requests` (see :func:`simulator.metrics.load_skew`)."""
-        return load_skew(self.server_requests)
+        """Skew of the servers' job rates (see :func:`simulator.metrics.load_skew`).
+
+        Rates (jobs per second of up time) rather than counts, so a server that joined
+        late or died early is not mistaken for an idle one.
+        """
+        return load_skew(self.server_rates_per_s)
 
     @property
     def throughput_per_s(self) -> float:
@@ -210,6 +359,9 @@ class StrategyResult:
             "credential_bytes": self.credential_bytes,
             "sessions_in_servers": self.sessions_in_servers,
             "sessions_in_store": self.sessions_in_store,
+            "forced_relogins_by_cause": dict(self.forced_relogins_by_cause),
+            "events": [mark.to_dict() for mark in self.events],
+            "windows": [window.to_dict() for window in self.windows],
         }
 
     def summary_row(self) -> dict[str, Any]:
@@ -272,6 +424,23 @@ class RunResult:
     def summary_frame(self) -> pd.DataFrame:
         """One row per strategy with the headline metrics as columns."""
         return pd.DataFrame([result.summary_row() for result in self.results])
+
+    @property
+    def events(self) -> list[EventMark]:
+        """The events of the run, as they happened for the first strategy."""
+        return self.results[0].events if self.results else []
+
+    def timeseries_frame(self) -> pd.DataFrame:
+        """Every strategy's metrics per time bucket (columns ``timeseries.SERIES_COLUMNS``)."""
+        frames = [item.series.to_frame(item.strategy) for item in self.results if item.series]
+        frame: pd.DataFrame = pd.concat(frames, ignore_index=True)
+        return frame
+
+    def server_timeseries_frame(self) -> pd.DataFrame:
+        """Every strategy's per-server load per time bucket
+        (columns ``timeseries.SERVER_SERIES_COLUMNS``)."""
+        frames = [item.series.server_frame(item.strategy) for item in self.results if item.series]
+        return pd.concat(frames, ignore_index=True)
 
     def requests_frame(self) -> pd.DataFrame:
         """The tidy per-request table of every strategy (columns :data:`REQUEST_COLUMNS`).

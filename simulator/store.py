@@ -43,10 +43,12 @@ class SessionStore:
         warmup_s: operations sent before this time are not counted in the statistics.
 
     Attributes:
+        up: whether the store is reachable.
         data: what the store holds (session key -> session id).
         ops: operations sent while measuring.
         busy_s: store time spent on operations sent while measuring, seconds.
-        latency_s: summed time from sending an operation to its reply, seconds.
+        answered: operations sent while measuring that got an answer.
+        latency_s: summed time from sending an answered operation to its reply, seconds.
     """
 
     def __init__(
@@ -60,26 +62,29 @@ class SessionStore:
     ) -> None:
         self._env = env
         self._half_rtt_s = rtt_ms / 2000.0
+        self._extra_s = 0.0
         self._op_times_s = op_times_s
         self._pool_size = pool_size
         self._pools = [_Pool(pool_size) for _ in range(servers)]
         self._free_at = 0.0
         self._warmup_s = warmup_s
+        self._epoch = 0
         self.up = True
         self.data: dict[int, int] = {}
         self.ops = 0
         self.busy_s = 0.0
+        self.answered = 0
         self.latency_s = 0.0
 
-    def add_pool(self) -> None:
-        """Give a new server its connection pool (scale-out)."""
-        self._pools.append(_Pool(self._pool_size))
+    # --------------------------------------------------------------- operations
 
     def round_trip(self, server: int) -> Generator[simpy.Event, Any, bool]:
         """One operation from ``server``: wait for a connection, send, queue, reply.
 
         Returns:
-            ``True`` when the store answered, ``False`` when it was unavailable.
+            ``True`` when the store answered; ``False`` when it was down when the
+            operation was sent (the failure is known after one network round trip) or
+            went down before the reply.
         """
         env = self._env
         pool = self._pools[server]
@@ -91,17 +96,56 @@ class SessionStore:
             pool.waiters.append(wait)
             yield wait
         now = env.now
-        start = max(now + self._half_rtt_s, self._free_at)
-        op_s = self._op_times_s.next()
-        self._free_at = start + op_s
-        reply_at = self._free_at + self._half_rtt_s
-        yield env.timeout(reply_at - now)
+        measured = sent >= self._warmup_s
+        if self.up:
+            epoch = self._epoch
+            start = max(now + self._half_rtt_s, self._free_at)
+            op_s = self._op_times_s.next()
+            self._free_at = start + op_s
+            reply_at = self._free_at + self._half_rtt_s + self._extra_s
+            if measured:
+                self.ops += 1
+                self.busy_s += op_s
+            yield env.timeout(reply_at - now)
+            answered = self._epoch == epoch
+        else:
+            yield env.timeout(2 * self._half_rtt_s + self._extra_s)
+            answered = False
+        self._release(pool)
+        if answered and measured:
+            self.answered += 1
+            self.latency_s += env.now - sent
+        return answered
+
+    def _release(self, pool: _Pool) -> None:
         if pool.waiters:
             pool.waiters.popleft().succeed()
         else:
             pool.free += 1
-        if sent >= self._warmup_s:
-            self.ops += 1
-            self.busy_s += op_s
-            self.latency_s += reply_at - sent
-        return self.up
+
+    # ------------------------------------------------------------------ changes
+
+    def add_pool(self) -> None:
+        """Give a new server its connection pool (scale-out)."""
+        self._pools.append(_Pool(self._pool_size))
+
+    def reset_pool(self, server: int) -> None:
+        """Drop every connection of a crashed server (its operations were abandoned)."""
+        self._pools[server] = _Pool(self._pool_size)
+
+    def set_down(self, down: bool, data_lost: bool = False) -> None:
+        """Start or end an outage.
+
+        Going down drops the operations queued in the store; operations in flight
+        across either edge fail. With ``data_lost`` the store comes back empty.
+        """
+        self._epoch += 1
+        self.up = not down
+        if down:
+            self._free_at = self._env.now
+        elif data_lost:
+            self.data.clear()
+
+    def add_delay(self, extra_s: float) -> None:
+        """Add network delay to every operation's reply (negative to remove it)."""
+        self._extra_s = max(0.0, self._extra_s + extra_s)

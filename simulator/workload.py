@@ -8,13 +8,15 @@ The request stream is generated in fixed-size chunks from three named streams
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from simulator.config import ServiceTime, Workload
+from simulator.events import TrafficSpike
+from simulator.profiles import ConstantRate, RateProfile
 from simulator.rng import Streams
 
 CHUNK_REQUESTS = 8192
@@ -113,31 +115,75 @@ def draw_service_s(
     return generator.lognormal(mu, service.sigma, size)
 
 
+class ArrivalRate:
+    """The arrival rate over time: the base rate, its profile and any traffic spikes.
+
+    Args:
+        base_per_s: ``workload.arrival_rate_per_s``.
+        profile: ``workload.rate_profile``.
+        spikes: the scenario's ``traffic_spike`` events.
+    """
+
+    def __init__(
+        self, base_per_s: float, profile: RateProfile, spikes: Sequence[TrafficSpike] = ()
+    ) -> None:
+        self.base_per_s = base_per_s
+        self.profile = profile
+        self.spikes = tuple(spikes)
+
+    @property
+    def constant(self) -> bool:
+        """Whether the rate never changes (no thinning needed)."""
+        return isinstance(self.profile, ConstantRate) and not self.spikes
+
+    @property
+    def peak(self) -> float:
+        """An upper bound of :meth:`multiplier`."""
+        bound = self.profile.peak
+        for spike in self.spikes:
+            bound *= max(1.0, spike.multiplier)
+        return bound
+
+    def multiplier(self, times_s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Rate multiplier at each time: the profile times every active spike."""
+        values = self.profile.multiplier(times_s)
+        for spike in self.spikes:
+            inside = (times_s >= spike.at_s) & (times_s < spike.at_s + spike.duration_s)
+            values = np.where(inside, values * spike.multiplier, values)
+        return values
+
+    def rate_per_s(self, times_s: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Arrival rate at each time, requests per second."""
+        return self.base_per_s * self.multiplier(times_s)
+
+
 class RequestStream:
     """The authenticated requests of one run, as an iterator of chunks.
 
     Iterating twice (or from two strategies) yields exactly the same requests: each
-    iteration re-creates its generators from the seed.
+    iteration re-creates its generators from the seed. A time-varying rate is made by
+    thinning: candidates arrive at the peak rate and each is kept with probability
+    ``rate(t) / peak`` (stream ``thinning``).
 
     Args:
-        workload: arrival rate and user weights.
+        rate: the arrival rate over time.
         service: the business service-time distribution.
         population: the users.
         streams: the run's random streams.
         duration_s: no request arrives at or after this time.
-        chunk: requests per chunk.
+        chunk: candidate requests per chunk.
     """
 
     def __init__(
         self,
-        workload: Workload,
+        rate: ArrivalRate,
         service: ServiceTime,
         population: Population,
         streams: Streams,
         duration_s: float,
         chunk: int = CHUNK_REQUESTS,
     ) -> None:
-        self.workload = workload
+        self.rate = rate
         self.service = service
         self.population = population
         self.streams = streams
@@ -148,20 +194,36 @@ class RequestStream:
         arrivals = self.streams.generator("arrivals")
         users = self.streams.generator("users")
         service = self.streams.generator("service")
+        thinning = None if self.rate.constant else self.streams.generator("thinning")
         cumulative = np.cumsum(self.population.weights)
         cumulative[-1] = 1.0
-        mean_gap_s = 1.0 / self.workload.arrival_rate_per_s
+        peak = self.rate.peak
+        mean_gap_s = 1.0 / (self.rate.base_per_s * peak)
         now = 0.0
+        last_kept = 0.0
         while True:
             gaps = arrivals.exponential(mean_gap_s, self.chunk)
             times = now + np.cumsum(gaps)
             user_ids = np.searchsorted(cumulative, users.random(self.chunk), side="right")
             service_s = draw_service_s(service, self.service, self.chunk)
             inside = int(np.searchsorted(times, self.duration_s, side="left"))
+            if thinning is None:
+                kept_gaps = gaps[:inside]
+                kept_users = user_ids[:inside]
+                kept_service = service_s[:inside]
+            else:
+                keep = thinning.random(self.chunk) * peak < self.rate.multiplier(times)
+                keep[inside:] = False
+                kept_times = times[keep]
+                kept_gaps = np.diff(kept_times, prepend=last_kept)
+                if kept_times.size:
+                    last_kept = float(kept_times[-1])
+                kept_users = user_ids[keep]
+                kept_service = service_s[keep]
             yield ArrivalChunk(
-                gaps_s=gaps[:inside].tolist(),
-                users=user_ids[:inside].tolist(),
-                service_s=service_s[:inside].tolist(),
+                gaps_s=kept_gaps.tolist(),
+                users=kept_users.tolist(),
+                service_s=kept_service.tolist(),
             )
             if inside < self.chunk:
                 return

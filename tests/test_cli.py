@@ -75,7 +75,9 @@ def test_out_writes_json_requests_and_plots(tmp_path: Path) -> None:
     assert names == ["comparison.png", "requests.csv", "results.json", "server_load.png"]
     document = json.loads((out_dir / "results.json").read_text())
     header = (out_dir / "requests.csv").read_text().splitlines()[0]
-    assert header == "strategy,arrival_s,user,server,outcome,latency_ms,forced_relogin"
+    assert header == (
+        "strategy,arrival_s,user,server,outcome,latency_ms,forced_relogin,relogin_cause"
+    )
     rows = (out_dir / "requests.csv").read_text().count("\n") - 1
     assert rows == sum(item["requests"] for item in document["results"])
     for png in ("comparison.png", "server_load.png"):

@@ -39,7 +39,7 @@ def submit_at(env, server, at, jobs, refusals, measuring=True):
     def process():
         yield env.timeout(at)
         for job in jobs:
-            refusals.append(server.submit(job, measuring))
+            refusals.append(server.submit(job, 0 if measuring else -1))
 
     env.process(process())
 
@@ -207,7 +207,7 @@ def test_on_done_may_resubmit_to_the_same_server():
     def on_done(server, job, result):
         finished.append((job, env.now))
         if result == 1:
-            assert server.submit("retry", True) is None
+            assert server.submit("retry", 0) is None
 
     server = Server(env, 0, 1, 0, handler, on_done)
     refusals: list[int | None] = []

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+from typing import Any
+
 import numpy as np
 import pytest
 import simpy
@@ -150,12 +153,49 @@ def test_operation_sent_before_warmup_but_answered_after_is_not_counted():
     assert store.latency_s == 0.0
 
 
-def test_store_that_is_down_answers_false_after_the_round_trip():
+def test_store_that_is_down_answers_false_after_one_network_round_trip():
     env = simpy.Environment()
     store = make_store(env)
-    store.up = False
+    store.set_down(True)
     replies = run_operations(store, env, [("a", 0, 0.0)])
-    assert replies == [("a", 0.0, pytest.approx(0.007), False)]
+    assert replies == [("a", 0.0, pytest.approx(RTT_MS / 1000), False)]
+    assert store.ops == 0  # the store did no work
+
+
+def test_operations_in_flight_when_the_store_goes_down_fail():
+    env = simpy.Environment()
+    store = make_store(env)
+
+    def outage() -> Generator[simpy.Event, Any, None]:
+        yield env.timeout(0.004)  # while "a" is in the store (1 ms to 6 ms)
+        store.set_down(True)
+        yield env.timeout(0.010)
+        store.set_down(False)
+
+    env.process(outage())
+    replies = run_operations(store, env, [("a", 0, 0.0), ("b", 0, 0.020)])
+    assert [(name, answered) for name, _, _, answered in replies] == [("a", False), ("b", True)]
+
+
+def test_store_that_loses_its_data_comes_back_empty():
+    env = simpy.Environment()
+    store = make_store(env)
+    store.data[1] = 7
+    store.set_down(True, data_lost=True)
+    assert store.data == {1: 7}  # unreachable, not yet empty
+    store.set_down(False, data_lost=True)
+    assert store.data == {}
+
+
+def test_extra_delay_is_added_to_every_reply():
+    env = simpy.Environment()
+    store = make_store(env)
+    store.add_delay(0.010)
+    replies = run_operations(store, env, [("a", 0, 0.0)])
+    assert replies[0][2] == pytest.approx(RTT_MS / 1000 + OP_S + 0.010)
+    store.add_delay(-0.010)
+    _, sent, replied, _ = run_operations(store, env, [("b", 0, 1.0)])[0]
+    assert replied - sent == pytest.approx(RTT_MS / 1000 + OP_S)
 
 
 def test_add_pool_gives_a_new_server_its_connections():

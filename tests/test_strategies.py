@@ -20,6 +20,7 @@ from simulator.cluster import Server
 from simulator.config import Scenario
 from simulator.costs import JWT_SIGN_US, JWT_TOKEN_BYTES, JWT_VERIFY_US, SESSION_ID_BYTES
 from simulator.model import RunInputs, StrategyRun
+from simulator.outcomes import EXPIRED, VALID, WRONG_SERVER
 from simulator.rng import Streams, exponential_buffer, uniform_buffer
 from simulator.store import SessionStore
 from simulator.strategies import STRATEGIES, StrategyContext, build_strategy
@@ -83,9 +84,9 @@ def test_local_accepts_only_on_the_server_holding_the_session():
     assert strategy.issue(servers[2], 5, 0.0) == 0.0
     assert strategy.has_credential(5)
     assert 5 in servers[2].sessions
-    assert strategy.check(servers[2], 5, 1.0) == (True, 0.0)
+    assert strategy.check(servers[2], 5, 1.0) == (VALID, 0.0)
     for other in (0, 1, 3, 4):
-        assert strategy.check(servers[other], 5, 1.0) == (False, 0.0)
+        assert strategy.check(servers[other], 5, 1.0) == (WRONG_SERVER, 0.0)
 
 
 def test_local_new_login_elsewhere_invalidates_the_old_session():
@@ -93,13 +94,13 @@ def test_local_new_login_elsewhere_invalidates_the_old_session():
     strategy, servers = run.strategy, run.servers
     strategy.issue(servers[0], 3, 0.0)
     strategy.issue(servers[1], 3, 5.0)
-    assert strategy.check(servers[1], 3, 6.0)[0] is True
-    assert strategy.check(servers[0], 3, 6.0)[0] is False
+    assert strategy.check(servers[1], 3, 6.0)[0] == VALID
+    assert strategy.check(servers[0], 3, 6.0)[0] != VALID
 
 
 def test_local_user_without_session_is_rejected_everywhere():
     run = strategy_run("local")
-    assert not any(run.strategy.check(server, 9, 0.0)[0] for server in run.servers)
+    assert not any(run.strategy.check(server, 9, 0.0)[0] == VALID for server in run.servers)
 
 
 def test_local_costs_and_balancer():
@@ -172,7 +173,7 @@ def test_sticky_request_lands_where_the_login_left_the_session():
     for user in range(20):
         strategy.issue(servers[strategy.balancer.choose(user)], user, 0.0)
     for user in range(20):
-        assert strategy.check(servers[strategy.balancer.choose(user)], user, 1.0)[0]
+        assert strategy.check(servers[strategy.balancer.choose(user)], user, 1.0)[0] == VALID
 
 
 def test_sticky_cookie_uses_the_spreading_policy_for_first_requests():
@@ -207,9 +208,9 @@ def test_shared_store_check_reads_the_store():
     assert 4 in store.data
     assert servers[1].sessions == {}
     # any server accepts: the session is in the store, not in a server
-    assert all(strategy.check(server, 4, 1.0) == (True, 0.0) for server in servers)
+    assert all(strategy.check(server, 4, 1.0) == (VALID, 0.0) for server in servers)
     del store.data[4]
-    assert not any(strategy.check(server, 4, 1.0)[0] for server in servers)
+    assert not any(strategy.check(server, 4, 1.0)[0] == VALID for server in servers)
 
 
 def test_shared_store_rejects_a_stale_session_id():
@@ -217,7 +218,7 @@ def test_shared_store_rejects_a_stale_session_id():
     strategy, servers, store = run.strategy, run.servers, run.store
     strategy.issue(servers[0], 2, 0.0)
     store.data[2] = store.data[2] + 1000  # the store holds some other session for the user
-    assert strategy.check(servers[0], 2, 1.0)[0] is False
+    assert strategy.check(servers[0], 2, 1.0)[0] != VALID
 
 
 def test_shared_store_costs_a_round_trip_per_check_and_login():
@@ -247,18 +248,18 @@ def test_jwt_accepts_until_expiry_then_rejects():
     assert not strategy.has_credential(1)
     strategy.issue(server, 1, 100.0)
     assert strategy.has_credential(1)
-    assert strategy.check(server, 1, 100.0)[0] is True
-    assert strategy.check(server, 1, 159.999)[0] is True
-    assert strategy.check(server, 1, 160.0)[0] is False
-    assert strategy.check(server, 1, 500.0)[0] is False
+    assert strategy.check(server, 1, 100.0)[0] == VALID
+    assert strategy.check(server, 1, 159.999)[0] == VALID
+    assert strategy.check(server, 1, 160.0)[0] != VALID
+    assert strategy.check(server, 1, 500.0)[0] != VALID
     strategy.issue(server, 1, 500.0)
-    assert strategy.check(server, 1, 500.0)[0] is True
+    assert strategy.check(server, 1, 500.0)[0] == VALID
 
 
 def test_jwt_any_server_verifies_the_token():
     run = strategy_run("jwt")
     run.strategy.issue(run.servers[3], 7, 0.0)
-    assert all(run.strategy.check(server, 7, 1.0)[0] for server in run.servers)
+    assert all(run.strategy.check(server, 7, 1.0)[0] == VALID for server in run.servers)
     assert all(server.sessions == {} for server in run.servers)
 
 
@@ -267,8 +268,8 @@ def test_jwt_charges_the_reference_cost_of_the_algorithm(algorithm):
     run = strategy_run("jwt", **{"jwt.algorithm": algorithm})
     strategy, server = run.strategy, run.servers[0]
     assert strategy.issue(server, 0, 0.0) == pytest.approx(JWT_SIGN_US[algorithm] / 1e6)
-    accepted, cpu_s = strategy.check(server, 0, 1.0)
-    assert accepted
+    verdict, cpu_s = strategy.check(server, 0, 1.0)
+    assert verdict == VALID
     assert cpu_s == pytest.approx(JWT_VERIFY_US[algorithm] / 1e6)
     assert strategy.credential_bytes == JWT_TOKEN_BYTES[algorithm]
 
@@ -276,7 +277,7 @@ def test_jwt_charges_the_reference_cost_of_the_algorithm(algorithm):
 def test_jwt_expired_token_still_costs_a_verification():
     run = strategy_run("jwt", **{"jwt.algorithm": "RS256", "jwt.ttl_s": 1})
     run.strategy.issue(run.servers[0], 0, 0.0)
-    assert run.strategy.check(run.servers[0], 0, 5.0) == (False, pytest.approx(59e-6))
+    assert run.strategy.check(run.servers[0], 0, 5.0) == (EXPIRED, pytest.approx(59e-6))
 
 
 def test_jwt_verify_and_sign_overrides_replace_the_reference_costs():
@@ -288,7 +289,7 @@ def test_jwt_verify_and_sign_overrides_replace_the_reference_costs():
 def test_jwt_zero_verify_override_is_free():
     run = strategy_run("jwt", **{"jwt.verify_ms": 0})
     run.strategy.issue(run.servers[0], 0, 0.0)
-    assert run.strategy.check(run.servers[0], 0, 1.0) == (True, 0.0)
+    assert run.strategy.check(run.servers[0], 0, 1.0) == (VALID, 0.0)
 
 
 def test_jwt_credential_lifetime_is_the_ttl():

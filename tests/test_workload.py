@@ -12,6 +12,7 @@ from simulator.config import ServiceTime, Workload
 from simulator.rng import Streams
 from simulator.workload import (
     CHUNK_REQUESTS,
+    ArrivalRate,
     Population,
     RequestStream,
     draw_service_s,
@@ -19,6 +20,10 @@ from simulator.workload import (
     ip_address,
     splitmix64,
 )
+
+
+def constant_rate(workload: Workload) -> ArrivalRate:
+    return ArrivalRate(workload.arrival_rate_per_s, workload.rate_profile)
 
 
 def make_stream(
@@ -31,7 +36,12 @@ def make_stream(
     streams = Streams(seed)
     population = Population.from_config(workload, streams)
     return RequestStream(
-        workload, service or ServiceTime(), population, streams, duration_s, chunk=chunk
+        constant_rate(workload),
+        service or ServiceTime(),
+        population,
+        streams,
+        duration_s,
+        chunk=chunk,
     )
 
 
@@ -291,7 +301,7 @@ def test_common_random_numbers_other_streams_do_not_shift_the_requests():
     workload = Workload(users=100, arrival_rate_per_s=300)
     streams = Streams(11)
     population = Population.from_config(workload, streams)
-    stream = RequestStream(workload, ServiceTime(), population, streams, 5.0)
+    stream = RequestStream(constant_rate(workload), ServiceTime(), population, streams, 5.0)
     before = concatenated(stream)
     streams.generator("balancer").random(10_000)
     streams.generator("arrivals").random(10_000)

@@ -77,11 +77,12 @@ class Strategy(Protocol):
         """
         ...
 
-    def check(self, server: Server, user: int, now_s: float) -> tuple[bool, float]:
+    def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
         """``server`` checks the credential of ``user``.
 
         Returns:
-            ``(accepted, cpu_s)``: whether the credential is valid there, and the CPU
+            ``(verdict, cpu_s)``: ``outcomes.VALID`` or the cause of the rejection
+            (``outcomes.WRONG_SERVER``, ``SESSION_LOST``, ``EXPIRED``), and the CPU
             seconds the check cost. Store round trips have already happened.
         """
         ...
@@ -90,26 +91,34 @@ class Strategy(Protocol):
 class SessionCookies:
     """The session-id cookie each client holds (at most one per user).
 
-    Session ids are unique within a run; a new login replaces the user's cookie.
+    Session ids are unique within a run; a new login replaces the user's cookie. The
+    cookie also remembers which server issued it, which tells a lost session
+    (``session_lost``) from a request that went to the wrong server (``wrong_server``).
     """
 
-    __slots__ = ("_next", "_of")
+    __slots__ = ("_next", "_of", "_origin")
 
     def __init__(self, users: int) -> None:
         self._of = [-1] * users
+        self._origin = [-1] * users
         self._next = 0
 
     def has(self, user: int) -> bool:
         """Whether ``user`` holds a session cookie."""
         return self._of[user] >= 0
 
-    def new(self, user: int) -> int:
-        """Give ``user`` a fresh session id and return it."""
+    def new(self, user: int, server: int) -> int:
+        """Give ``user`` a fresh session id issued by ``server`` and return it."""
         session = self._next
         self._next += 1
         self._of[user] = session
+        self._origin[user] = server
         return session
 
     def of(self, user: int) -> int:
         """The session id ``user`` sends (-1: none)."""
         return self._of[user]
+
+    def origin(self, user: int) -> int:
+        """The server that issued the session of ``user`` (-1: none)."""
+        return self._origin[user]

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from simulator.cluster import Server
 from simulator.costs import JWT_TOKEN_BYTES, jwt_sign_ms, jwt_verify_ms
+from simulator.outcomes import EXPIRED, VALID
 from simulator.strategies.base import StrategyContext
 
 
@@ -39,5 +40,5 @@ class JwtTokens:
         self._expires_at[user] = now_s + self._ttl_s
         return self._sign_s
 
-    def check(self, server: Server, user: int, now_s: float) -> tuple[bool, float]:
-        return now_s < self._expires_at[user], self._verify_s
+    def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
+        return (VALID if now_s < self._expires_at[user] else EXPIRED), self._verify_s

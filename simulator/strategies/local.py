@@ -12,6 +12,7 @@ from typing import ClassVar
 from simulator.balancer import Balancer
 from simulator.cluster import Server
 from simulator.costs import SESSION_ID_BYTES
+from simulator.outcomes import SESSION_LOST, VALID, WRONG_SERVER
 from simulator.strategies.base import SessionCookies, StrategyContext
 
 
@@ -37,8 +38,11 @@ class LocalSessions:
         return self.cookies.has(user)
 
     def issue(self, server: Server, user: int, now_s: float) -> float:
-        server.sessions[user] = self.cookies.new(user)
+        server.sessions[user] = self.cookies.new(user, server.index)
         return 0.0
 
-    def check(self, server: Server, user: int, now_s: float) -> tuple[bool, float]:
-        return server.sessions.get(user) == self.cookies.of(user), 0.0
+    def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
+        cookies = self.cookies
+        if server.sessions.get(user) == cookies.of(user):
+            return VALID, 0.0
+        return (SESSION_LOST if cookies.origin(user) == server.index else WRONG_SERVER), 0.0

@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from simulator.cluster import Server
 from simulator.costs import SESSION_ID_BYTES
+from simulator.outcomes import SESSION_LOST, VALID
 from simulator.strategies.base import SessionCookies, StrategyContext
 
 
@@ -33,8 +34,9 @@ class SharedStoreSessions:
         return self.cookies.has(user)
 
     def issue(self, server: Server, user: int, now_s: float) -> float:
-        self._store.data[user] = self.cookies.new(user)
+        self._store.data[user] = self.cookies.new(user, server.index)
         return 0.0
 
-    def check(self, server: Server, user: int, now_s: float) -> tuple[bool, float]:
-        return self._store.data.get(user) == self.cookies.of(user), 0.0
+    def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
+        valid = self._store.data.get(user) == self.cookies.of(user)
+        return (VALID if valid else SESSION_LOST), 0.0

@@ -1,0 +1,347 @@
+"""The timeline of faults and changes: the ``events:`` list of a scenario.
+
+Each kind of event is one small class: its fields are validated like the rest of the
+scenario, and its :meth:`run` is a SimPy process that acts on the running model through
+the :class:`World` protocol (the model implements it). Every event says what happened
+and when through :meth:`World.mark`, which feeds the event markers of the plots and the
+per-event windows of the summary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Annotated, Any, Literal, Protocol
+
+import simpy
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class World(Protocol):
+    """What an event may do to a running simulation."""
+
+    @property
+    def env(self) -> simpy.Environment:
+        """The simulation environment."""
+        ...
+
+    def running_servers(self) -> list[int]:
+        """Indices of servers that are up, ascending."""
+        ...
+
+    def crashed_servers(self) -> list[int]:
+        """Indices of servers that crashed and were not removed, ascending."""
+        ...
+
+    def crash(self, server: int) -> None:
+        """Kill ``server`` now: jobs on it fail, its sessions are lost. The balancer
+        notices at its next health check."""
+        ...
+
+    def recover(self, server: int) -> None:
+        """Start a crashed ``server`` again (empty memory); the balancer adds it at its
+        next health check."""
+        ...
+
+    def add_server(self) -> int:
+        """Start a new server; the balancer adds it at its next health check."""
+        ...
+
+    def retire(self, server: int, graceful: bool) -> Generator[simpy.Event, Any, None]:
+        """Take ``server`` out of the balancer now, drain it if ``graceful`` (else kill
+        the jobs on it), then stop it for good."""
+        ...
+
+    def restart(
+        self, server: int, restart_s: float, graceful: bool
+    ) -> Generator[simpy.Event, Any, None]:
+        """Restart ``server``: out of the balancer (drained if ``graceful``), down for
+        ``restart_s``, then up with empty memory and back at the next health check."""
+        ...
+
+    def set_store_down(self, down: bool, data_lost: bool) -> None:
+        """Start or end a store outage; ``data_lost`` empties the store when it ends."""
+        ...
+
+    def add_store_delay(self, extra_s: float) -> None:
+        """Add (or, negative, remove) network delay to every store operation."""
+        ...
+
+    def mark(self, kind: str, label: str, start_s: float, end_s: float | None) -> None:
+        """Record that an event happened (``end_s`` for events that last)."""
+        ...
+
+
+class _Event(BaseModel):
+    """Fields every event has."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at_s: float = Field(ge=0, description="when the event starts, seconds")
+
+    @property
+    def label(self) -> str:
+        """A short caption for plots and tables."""
+        return self.kind.replace("_", " ")  # type: ignore[attr-defined,no-any-return]
+
+    @property
+    def lasts_s(self) -> float | None:
+        """How long the event lasts by definition (``None``: instantaneous or variable)."""
+        return None
+
+
+class _Targeted(_Event):
+    """An event aimed at one server (``server``) or at several (``count``)."""
+
+    server: int | None = Field(None, ge=0)
+    count: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> _Targeted:
+        if self.server is not None and self.count is not None:
+            raise ValueError("give server or count, not both")
+        return self
+
+
+class ServerCrash(_Targeted):
+    """A server dies: jobs on it fail (``server_down``), its in-memory sessions are lost.
+
+    ``server`` picks one by index; ``count`` crashes that many, lowest index first;
+    neither crashes server 0. The balancer keeps routing to it until its next health
+    check.
+    """
+
+    kind: Literal["server_crash"]
+
+    @property
+    def label(self) -> str:
+        return f"crash {_target(self.server, self.count)}"
+
+    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
+        """Crash the chosen servers."""
+        running = world.running_servers()
+        chosen = _choose(running, self.server, self.count, default=running[:1])
+        for server in chosen:
+            world.crash(server)
+        world.mark(self.kind, f"crash {_names(chosen)}", world.env.now, None)
+        yield from ()
+
+
+class ServerRecover(_Targeted):
+    """Crashed servers start again, with empty memory.
+
+    ``server`` picks one; ``count`` recovers that many, lowest index first; neither
+    recovers every crashed server.
+    """
+
+    kind: Literal["server_recover"]
+
+    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
+        """Recover the chosen servers."""
+        crashed = world.crashed_servers()
+        chosen = _choose(crashed, self.server, self.count, default=crashed)
+        for server in chosen:
+            world.recover(server)
+        world.mark(self.kind, f"recover {_names(chosen)}", world.env.now, None)
+        yield from ()
+
+
+class ScaleOut(_Event):
+    """``count`` new servers start; the balancer adds them at its next health check."""
+
+    kind: Literal["scale_out"]
+    count: int = Field(1, ge=1)
+
+    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
+        """Add the servers."""
+        before = len(world.running_servers())
+        for _ in range(self.count):
+            world.add_server()
+        after = before + self.count
+        world.mark(self.kind, f"scale out {before}→{after}", world.env.now, None)
+        yield from ()
+
+
+class ScaleIn(_Event):
+    """The ``count`` highest-numbered servers leave the fleet.
+
+    They leave the balancer at once; with ``graceful`` they first finish the jobs they
+    hold (a drain), otherwise those jobs fail. Their sessions are lost either way.
+    """
+
+    kind: Literal["scale_in"]
+    count: int = Field(1, ge=1)
+    graceful: bool = True
+
+    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
+        """Retire the servers, one drain after another started at once."""
+        env = world.env
+        running = world.running_servers()
+        leaving = running[-self.count :] if self.count < len(running) else running[1:]
+        start = env.now
+        drains = [env.process(world.retire(server, self.graceful)) for server in leaving]
+        label = f"scale in {len(running)}→{len(running) - len(leaving)}"
+        world.mark(self.kind, label, start, None)
+        if drains:
+            yield env.all_of(drains)
+
+
+class RollingRestart(_Event):
+    """A deploy: every running server restarts, one at a time.
+
+    Each server leaves the balancer (drained first with ``graceful``), is down for
+    ``restart_s``, comes back with empty memory and rejoins at the next health check;
+    ``interval_s`` later the next one starts.
+    """
+
+    kind: Literal["rolling_restart"]
+    restart_s: float = Field(10.0, gt=0)
+    interval_s: float = Field(10.0, ge=0)
+    graceful: bool = True
+
+    @property
+    def label(self) -> str:
+        return "rolling deploy"
+
+    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
+        """Restart every running server in turn."""
+        env = world.env
+        start = env.now
+        for server in world.running_servers():
+            yield env.process(world.restart(server, self.restart_s, self.graceful))
+            if self.interval_s:
+                yield env.timeout(self.interval_s)
+        world.mark(self.kind, self.label, start, env.now)
+
+
+class StoreOutage(_Event):
+    """The session store is unreachable for ``duration_s``.
+
+    Operations sent or in flight meanwhile fail (``store_unavailable``). With
+    ``data_lost`` the store comes back empty (a restart without persistence), so every
+    session in it is gone.
+    """
+
+    kind: Literal["store_outage"]
+    duration_s: float = Field(gt=0)
+    data_lost: bool = False
+
+    @property
+    def label(self) -> str:
+        return "store outage" + (" (data lost)" if self.data_lost else "")
+
+    @property
+    def lasts_s(self) -> float | None:
+        return self.duration_s
+
+    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
+        """Take the store down, then bring it back."""
+        env = world.env
+        start = env.now
+        world.set_store_down(True, self.data_lost)
+        yield env.timeout(self.duration_s)
+        world.set_store_down(False, self.data_lost)
+        world.mark(self.kind, self.label, start, env.now)
+
+
+class StoreLatencySpike(_Event):
+    """Every store operation takes ``extra_ms`` longer for ``duration_s`` (a slow
+    network, a noisy neighbour)."""
+
+    kind: Literal["store_latency_spike"]
+    duration_s: float = Field(gt=0)
+    extra_ms: float = Field(gt=0)
+
+    @property
+    def label(self) -> str:
+        return f"store +{self.extra_ms:g} ms"
+
+    @property
+    def lasts_s(self) -> float | None:
+        return self.duration_s
+
+    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
+        """Add the delay, then remove it."""
+        env = world.env
+        start = env.now
+        world.add_store_delay(self.extra_ms / 1000.0)
+        yield env.timeout(self.duration_s)
+        world.add_store_delay(-self.extra_ms / 1000.0)
+        world.mark(self.kind, self.label, start, env.now)
+
+
+class TrafficSpike(_Event):
+    """The arrival rate is ``multiplier`` times higher for ``duration_s``.
+
+    The request stream is generated with the spike in it (the same for every strategy);
+    this process only records when it happened.
+    """
+
+    kind: Literal["traffic_spike"]
+    duration_s: float = Field(gt=0)
+    multiplier: float = Field(gt=0)
+
+    @property
+    def label(self) -> str:
+        return f"traffic ×{self.multiplier:g}"
+
+    @property
+    def lasts_s(self) -> float | None:
+        return self.duration_s
+
+    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
+        """Mark the spike."""
+        env = world.env
+        start = env.now
+        yield env.timeout(self.duration_s)
+        world.mark(self.kind, self.label, start, env.now)
+
+
+Event = Annotated[
+    ServerCrash
+    | ServerRecover
+    | ScaleOut
+    | ScaleIn
+    | RollingRestart
+    | StoreOutage
+    | StoreLatencySpike
+    | TrafficSpike,
+    Field(discriminator="kind"),
+]
+"""One timeline event, chosen by its ``kind`` key."""
+
+EVENT_KINDS: tuple[str, ...] = (
+    "server_crash",
+    "server_recover",
+    "scale_out",
+    "scale_in",
+    "rolling_restart",
+    "store_outage",
+    "store_latency_spike",
+    "traffic_spike",
+)
+
+
+def _target(server: int | None, count: int | None) -> str:
+    if server is not None:
+        return f"server {server}"
+    if count is not None:
+        return f"{count} servers"
+    return "server 0"
+
+
+def _choose(
+    candidates: list[int], server: int | None, count: int | None, default: list[int]
+) -> list[int]:
+    if server is not None:
+        return [server] if server in candidates else []
+    if count is not None:
+        return candidates[:count]
+    return default
+
+
+def _names(servers: list[int]) -> str:
+    if not servers:
+        return "(none)"
+    if len(servers) == 1:
+        return f"server {servers[0]}"
+    return "servers " + ", ".join(str(server) for server in servers)
