@@ -44,9 +44,9 @@ EXPIRED: Final = 2
 CAUSES: Final[tuple[str, ...]] = ("wrong_server", "session_lost", "expired")
 """Cause name by code:
 
-- ``wrong_server``: the session lives in another server's memory (no affinity, or the
-  balancer moved the user: a dead server, a changed hash).
-- ``session_lost``: the server or store that held the session lost it (crash, restart,
-  scale-in, a store that came back empty).
+- ``wrong_server``: the session still lives in another server's memory, but the
+  balancer sent the request elsewhere (no affinity, or a changed hash moved the user).
+- ``session_lost``: the session exists nowhere any more: the server or store that held
+  it lost its memory (crash, restart, scale-in, a store that came back empty).
 - ``expired``: the token's lifetime ended.
 """

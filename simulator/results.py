@@ -219,26 +219,38 @@ class Window:
 def event_windows(
     log: RequestLog, marks: list[EventMark], start_s: float, end_s: float
 ) -> list[Window]:
-    """Split the measured window at every event start and count each piece.
+    """Split the measured window at every event's start (and end, for lasting events).
 
-    Events that start before ``start_s`` (in the warm-up) open the first window.
+    A window is labelled by what opened it: ``during <event>`` for a lasting event,
+    ``after <event>`` for an instantaneous one or after a lasting one ended. Events in the
+    warm-up open the first window.
     """
     arrival, outcome, _, cause = log.columns()
-    edges: list[tuple[float, str]] = [(start_s, "start")]
-    for mark in sorted(marks, key=lambda mark: mark.start_s):
-        if mark.start_s < end_s:
-            edges.append((max(mark.start_s, start_s), f"after {mark.label}"))
+    edges: list[tuple[float, str]] = []
+    for mark in marks:
+        if mark.end_s is None:
+            edges.append((mark.start_s, f"after {mark.label}"))
+        else:
+            edges.append((mark.start_s, f"during {mark.label}"))
+            edges.append((mark.end_s, f"after {mark.label}"))
+    edges.sort(key=lambda edge: edge[0])
     first_label = f"before {marks[0].label}" if marks else "whole run"
-    windows = []
-    for position, (begin, label) in enumerate(edges):
-        finish = edges[position + 1][0] if position + 1 < len(edges) else end_s
-        if finish <= begin and position + 1 < len(edges):
+    cuts: list[tuple[float, str]] = [(start_s, first_label)]
+    for time_s, label in edges:
+        if time_s >= end_s:
             continue
+        if time_s <= cuts[-1][0]:
+            cuts[-1] = (cuts[-1][0], label)  # a later label for the same start wins
+        else:
+            cuts.append((time_s, label))
+    windows = []
+    for position, (begin, label) in enumerate(cuts):
+        finish = cuts[position + 1][0] if position + 1 < len(cuts) else end_s
         inside = (arrival >= begin) & (arrival < finish)
         causes = cause[inside]
         windows.append(
             Window(
-                label=first_label if label == "start" else label,
+                label=label,
                 start_s=begin,
                 end_s=finish,
                 requests=int(inside.sum()),

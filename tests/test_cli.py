@@ -104,13 +104,13 @@ def test_failed_run_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_scenarios_lists_builtins_with_descriptions() -> None:
     code, out, _ = invoke("scenarios")
     assert code == 0
-    for name in ("baseline", "nat-skew", "heavy-users", "store-bottleneck"):
+    for name in ("baseline", "nat-hotspot", "heavy-users", "store-saturation"):
         assert name in out
     assert "round-robin" in out
 
 
 def test_show_prints_the_resolved_scenario() -> None:
-    code, out, _ = invoke("show", "nat-skew", "--set", "cluster.servers=9")
+    code, out, _ = invoke("show", "nat-hotspot", "--set", "cluster.servers=9")
     assert code == 0
     assert "servers: 9" in out
     assert "users_per_ip: 200" in out

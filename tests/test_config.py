@@ -19,7 +19,7 @@ from simulator.config import (
 )
 from simulator.errors import AuthsimError, ScenarioError
 
-BUILTIN_NAMES = ("baseline", "heavy-users", "nat-skew", "store-bottleneck")
+BUILTIN_NAMES = ("baseline", "heavy-users", "nat-hotspot", "store-saturation")
 
 
 def write_scenario(tmp_path: Path, text: str, name: str = "scenario.yaml") -> Path:
@@ -84,8 +84,8 @@ def test_load_scenario_by_path_object_and_by_path_string(tmp_path):
 
 
 def test_builtin_loaded_by_its_file_path_equals_loaded_by_name():
-    path = builtin_scenarios()["nat-skew"]
-    assert load_scenario(path) == load_scenario("nat-skew")
+    path = builtin_scenarios()["nat-hotspot"]
+    assert load_scenario(path) == load_scenario("nat-hotspot")
     assert load_scenario(str(path)).workload.users_per_ip == 200
 
 
@@ -406,7 +406,7 @@ def test_missing_file_path_names_the_path_and_lists_builtins(tmp_path):
     error = scenario_error(missing)
     problem = assert_one_line(error, str(missing), None)
     assert "no such file" in problem
-    assert "built-ins: baseline, heavy-users, nat-skew, store-bottleneck" in problem
+    assert "built-ins: baseline, heavy-users, nat-hotspot, store-saturation" in problem
 
 
 def test_a_directory_is_not_a_scenario(tmp_path):

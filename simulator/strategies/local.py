@@ -29,6 +29,7 @@ class LocalSessions:
         self.context = context
         self.balancer: Balancer = self.make_balancer(context)
         self.cookies = SessionCookies(context.population.users)
+        self._servers = context.view.servers
 
     def make_balancer(self, context: StrategyContext) -> Balancer:
         """Spread load with ``load_balancer.policy``: no affinity."""
@@ -43,6 +44,10 @@ class LocalSessions:
 
     def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
         cookies = self.cookies
-        if server.sessions.get(user) == cookies.of(user):
+        session = cookies.of(user)
+        if server.sessions.get(user) == session:
             return VALID, 0.0
-        return (SESSION_LOST if cookies.origin(user) == server.index else WRONG_SERVER), 0.0
+        # Rejected. The cause: is the session still held by the server that issued it?
+        origin = self._servers[cookies.origin(user)]
+        still_held = origin.sessions.get(user) == session
+        return (WRONG_SERVER if still_held else SESSION_LOST), 0.0
