@@ -150,6 +150,7 @@ class StrategyRun:
         context = StrategyContext(
             scenario=scenario,
             view=self.view,
+            servers=self.servers,
             population=population,
             balancer_uniform=uniform_buffer(streams.generator("balancer")),
             store=self.store,

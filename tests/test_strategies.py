@@ -64,6 +64,7 @@ def test_build_strategy_from_a_hand_made_context():
     context = StrategyContext(
         scenario=scenario,
         view=ClusterView(servers),
+        servers=servers,
         population=Population.from_config(scenario.workload, streams),
         balancer_uniform=uniform_buffer(streams.generator("balancer")),
         store=SessionStore(env, 0.5, exponential_buffer(streams.generator("store"), 1e-4), 2, 3, 0),

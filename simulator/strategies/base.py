@@ -27,6 +27,7 @@ class StrategyContext:
     Attributes:
         scenario: the validated scenario.
         view: the load balancer's view of the cluster.
+        servers: every server (the list grows when the fleet scales out).
         population: the users and their IPs.
         balancer_uniform: the balancer's random stream.
         store: the shared session store (present for every strategy; unused by most).
@@ -34,6 +35,7 @@ class StrategyContext:
 
     scenario: Scenario
     view: ClusterView
+    servers: list[Server]
     population: Population
     balancer_uniform: DrawBuffer
     store: SessionStore

@@ -29,7 +29,7 @@ class LocalSessions:
         self.context = context
         self.balancer: Balancer = self.make_balancer(context)
         self.cookies = SessionCookies(context.population.users)
-        self._servers = context.view.servers
+        self._servers = context.servers
 
     def make_balancer(self, context: StrategyContext) -> Balancer:
         """Spread load with ``load_balancer.policy``: no affinity."""
