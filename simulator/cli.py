@@ -219,7 +219,10 @@ def show(scenario: ScenarioArgument = None, overrides: SetOption = None) -> None
 def write_outputs(
     result: RunResult, out_dir: Path, *, plots: bool = True, table_format: str = "csv"
 ) -> list[Path]:
-    """Write ``results.json``, ``requests.<format>`` and the plots into ``out_dir``.
+    """Write ``results.json``, ``requests.<format>``, the time series and the plots.
+
+    The time series are ``timeseries.csv`` (one row per strategy and time bucket) and
+    ``server_timeseries.csv`` (one row per strategy, time bucket and server).
 
     Everything is first written into a staging folder inside ``out_dir``; only complete
     files are moved into place, so a failed or interrupted run leaves no half-written
@@ -238,6 +241,12 @@ def write_outputs(
             frame.to_parquet(staging / table_name, index=False)
         else:
             frame.to_csv(staging / table_name, index=False, float_format="%.6g")
+        result.timeseries_frame().to_csv(
+            staging / "timeseries.csv", index=False, float_format="%.6g"
+        )
+        result.server_timeseries_frame().to_csv(
+            staging / "server_timeseries.csv", index=False, float_format="%.6g"
+        )
         if plots:
             from simulator.plots import save_figures  # noqa: PLC0415 (matplotlib is slow to import)
 
@@ -332,11 +341,43 @@ def _print_summary(console: Console, result: RunResult) -> None:
             + ("%" if item.store else ""),
         )
     console.print(table)
+    if result.events:
+        _print_windows(console, result)
     console.print(
         "success: served, no error, no forced re-login · latency: served requests · "
         "max/mean, Jain: load skew (1.0 = even)",
         style="dim",
     )
+
+
+def _print_windows(console: Console, result: RunResult) -> None:
+    """Success and forced re-logins (by cause) between events, per strategy."""
+    table = Table(title="Between events", show_header=True, header_style="bold")
+    table.add_column("window")
+    table.add_column("from s", justify="right")
+    table.add_column("to s", justify="right")
+    for item in result.results:
+        table.add_column(f"{item.strategy}\nsuccess", justify="right")
+        table.add_column("forced\nre-logins", justify="right")
+    rows = len(result.results[0].windows)
+    for position in range(rows):
+        first = result.results[0].windows[position]
+        cells = [first.label, f"{first.start_s:g}", f"{first.end_s:.4g}"]
+        for item in result.results:
+            if position >= len(item.windows):
+                cells += ["", ""]
+                continue
+            window = item.windows[position]
+            rate = window.success_rate
+            cells.append(_fmt(rate * 100 if rate is not None else None, ".1f") + "%")
+            causes = ", ".join(
+                f"{count} {cause.replace('_', ' ')}"
+                for cause, count in window.forced_relogins_by_cause.items()
+                if count
+            )
+            cells.append(causes or "0")
+        table.add_row(*cells)
+    console.print(table)
 
 
 def main() -> None:
