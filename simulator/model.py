@@ -146,6 +146,7 @@ class StrategyRun:
             pool_size=store_config.pool_size,
             servers=cluster.servers,
             warmup_s=scenario.warmup_s,
+            end_s=scenario.duration_s,
         )
         context = StrategyContext(
             scenario=scenario,

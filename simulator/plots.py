@@ -14,21 +14,31 @@ Okabe-Ito palette, which stays distinguishable with the common forms of colour b
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 import os
 import secrets
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
+from matplotlib import colormaps, patheffects
 from matplotlib.axes import Axes
+from matplotlib.collections import QuadMesh
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.patches import Patch
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Rectangle
+from matplotlib.text import Annotation
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
-from simulator.results import RunResult, StrategyResult
+from simulator.results import EventMark, RunResult, StrategyResult
+from simulator.timeseries import StrategySeries
 
 STRATEGY_COLOURS: dict[str, str] = {
     "local": "#D55E00",  # Okabe-Ito vermillion: the strategy that breaks
@@ -49,6 +59,28 @@ DISPLAY_DPI = 90
 
 COMPARISON_FILE = "comparison.png"
 SERVER_LOAD_FILE = "server_load.png"
+SERVER_HEATMAP_FILE = "server_heatmap.png"
+TIMESERIES_FILE = "timeseries_{metric}.png"
+"""File name of the figure of one metric over time (``metric``: one of
+:data:`TIMESERIES_METRICS`)."""
+
+TIMESERIES_METRICS: tuple[str, ...] = (
+    "success_rate",
+    "throughput",
+    "latency",
+    "forced_relogins",
+    "login_cpu",
+    "queue_length",
+)
+"""The metrics drawn over time, one figure each (:func:`timeseries_figure`), in order:
+
+- ``success_rate``: requests served with no error and no forced re-login, %.
+- ``throughput``: requests served per second (with the arrivals per second).
+- ``latency``: p50, p95 and p99 of the served requests, ms (three panels).
+- ``forced_relogins``: requests that forced a new login, per time bucket.
+- ``login_cpu``: CPU seconds spent on forced logins per time bucket (the login storm).
+- ``queue_length``: jobs waiting for a worker, summed over the servers.
+"""
 
 _PERCENTILES: tuple[tuple[str, str, float], ...] = (
     # (key in latency_ms, legend label, bar opacity)
@@ -67,6 +99,20 @@ _TICK_SIZE = 11
 _VALUE_SIZE = 10
 _SUPTITLE_SIZE = 16
 _REFERENCE_COLOUR = "0.25"
+
+_EVENT_COLOUR = "0.2"  # event lines, band edges and label frames
+_EVENT_BAND_ALPHA = 0.14  # opacity of the grey band of an event that lasts
+_EVENT_LABEL_SIZE = 10
+_EVENT_LABEL_BASE_PT = 6.0  # gap between the top of the axes and the first row of labels
+_EVENT_LABEL_ROW_PT = 19.0  # height of a row of event labels
+_EVENT_LABEL_GAP_PT = 6.0  # least horizontal gap between two labels in a row
+_LINE_WIDTH_STEP = 0.8  # each strategy's line is this much wider than the next one's
+_THINNEST_LINE = 1.6
+_ZERO_MARGIN = 0.015  # y axes start this fraction of their height below 0: lines at 0 show
+_HEATMAP_COLOURMAP = "viridis"  # sequential, perceptually uniform, colour-blind safe
+_DOWN_FACE = "0.86"  # a server that was down: light grey, hatched
+_DOWN_HATCH = "////"
+_DOWN_HATCH_COLOUR = "0.45"
 
 
 def strategy_colour(name: str) -> str:
@@ -164,13 +210,172 @@ def server_load_figure(result: RunResult) -> Figure:
     return fig
 
 
+def timeseries_figure(result: RunResult, metric: str) -> Figure:
+    """One metric over simulated time: a line per strategy, every event marked.
+
+    The x axis is simulated time in seconds over the measured window; each point is one
+    time bucket (``scenario.bucket_s`` wide), drawn at the bucket's centre. A gap in a
+    line is a bucket with nothing to measure (no request arrived, or none was served for
+    the latency). Strategies drawn first get wider lines, so lines that coincide stay
+    visible as nested stripes.
+
+    Events (``result.events``, as they happened for the first strategy) are drawn on
+    every panel: one that happens at an instant as a dashed vertical line, one that
+    lasts (an outage, a deploy) as a grey band. Their labels sit above the axes, on
+    staggered rows when they are close, each tied to its marker by a thin line. Events
+    outside the measured window (in the warm-up) are listed under the x axis instead.
+
+    Args:
+        result: the run to draw.
+        metric: one of :data:`TIMESERIES_METRICS`:
+
+            - ``success_rate``: % of the requests that arrived in a bucket that were
+              served with no error and no forced re-login.
+            - ``throughput``: requests served per second (``ok`` or after a forced
+              re-login), by arrival time; a dashed line shows the arrivals per second.
+            - ``latency``: p50, p95 and p99 in ms of the requests served in a bucket, in
+              three panels sharing their y axis (a log axis when the values span more
+              than a factor of 20).
+            - ``forced_relogins``: requests per bucket whose credential was rejected,
+              forcing the user to log in again.
+            - ``login_cpu``: CPU seconds per bucket spent on forced logins (password
+              hashing), the "login storm"; the right axis gives the same as CPU cores
+              kept busy (s of CPU per s).
+            - ``queue_length``: jobs waiting for a free worker, summed over all the
+              servers (mean of the samples in a bucket).
+
+    Returns:
+        A new figure (not registered with pyplot), titled with the metric, its unit and
+        the scenario's name.
+
+    Raises:
+        ValueError: ``metric`` is not one of :data:`TIMESERIES_METRICS`.
+    """
+    spec = _METRICS.get(metric)
+    if spec is None:
+        raise ValueError(
+            f"unknown time-series metric {metric!r}; choose one of " + ", ".join(TIMESERIES_METRICS)
+        )
+    start_s, end_s, bucket_s = _time_window(result)
+    drawn = [(item.strategy, item.series) for item in result.results if item.series]
+    shown, hidden = _shown_events(result.events, start_s, end_s)
+    if metric == "latency":
+        fig = _DisplayFigure(figsize=(13.0, 10.5), layout="constrained")
+        axes: list[Axes] = list(fig.subplots(3, 1, sharex=True, sharey=True))
+        handles, labels = _latency_panels(axes, drawn)
+    else:
+        fig = _DisplayFigure(figsize=(13.0, 6.8), layout="constrained")
+        axes = [fig.subplots()]
+        handles, labels = _metric_panel(axes[0], spec, drawn, bucket_s)
+    for ax in axes:
+        _draw_events(ax, shown, on_heatmap=False)
+        ax.set_xlim(start_s, end_s)
+        ax.tick_params(labelsize=_TICK_SIZE)
+        ax.grid(alpha=0.3)
+        ax.set_axisbelow(True)
+        if not drawn:
+            _note_centre(ax, "no time series in this result")
+    axes[-1].set_xlabel(_time_label(bucket_s, hidden), fontsize=_LABEL_SIZE)
+    if handles:
+        fig.legend(
+            handles=handles,
+            labels=labels,
+            loc="outside right upper",
+            fontsize=_VALUE_SIZE + 1,
+            title="strategy",
+            title_fontsize=_VALUE_SIZE + 1,
+        )
+    _suptitle(fig, f"Scenario '{result.scenario.name}': {spec.title}", result)
+    meaning = spec.meaning.format(bucket=f"{bucket_s:g}-s")
+    _label_events(fig, axes[0], shown, meaning)
+    return fig
+
+
+def server_heatmap_figure(result: RunResult) -> Figure:
+    """The load on every server over time, one panel per strategy.
+
+    Each panel is a heatmap: x = simulated time in seconds (one column per time bucket),
+    y = server index (0 at the bottom; servers added by a scale-out appear on top),
+    colour = jobs (requests, logins and retries) the server accepted per second in that
+    bucket. Every panel uses the same colour scale (the colour bar), so the panels
+    compare directly. A hatched light grey cell is a server that was down for the whole
+    bucket (crashed, restarting, or not started yet); a dark cell of a server that was
+    up received nothing (for instance, restarted but not yet back in the balancer, which
+    adds a server at its next health check). Jobs a down or full server refused are not
+    counted. Every panel marks its own strategy's events (white dashed: an instant;
+    a dashed white frame: an event that lasts); the labels above the top panel are the
+    top panel's.
+
+    Works for 1 to 50 servers and more: tick labels thin out beyond 12 servers.
+
+    Args:
+        result: the run to draw.
+
+    Returns:
+        A new figure (not registered with pyplot), titled with the scenario's name.
+    """
+    start_s, end_s, bucket_s = _time_window(result)
+    drawn = [(item.strategy, item.series) for item in result.results if item.series]
+    first = next((item.events for item in result.results if item.series), result.events)
+    shown, hidden = _shown_events(first, start_s, end_s)
+    heights = [_heatmap_panel_height(series.server_jobs.shape[0]) for _, series in drawn]
+    if not heights:
+        heights = [2.0]
+    fig = _DisplayFigure(figsize=(13.0, sum(heights) + 2.8), layout="constrained")
+    grid = fig.subplots(len(heights), 1, sharex=True, squeeze=False, height_ratios=heights)
+    axes: list[Axes] = [row[0] for row in grid]
+    peak = max(
+        (float(series.server_jobs.max(initial=0)) / series.bucket_s for _, series in drawn),
+        default=0.0,
+    )
+    norm = Normalize(vmin=0.0, vmax=max(peak, 1.0))
+    mesh: QuadMesh | None = None
+    for ax, (name, series) in zip(axes, drawn, strict=False):
+        mesh = _heatmap_panel(ax, name, series, norm)
+    # Each panel marks its own strategy's events (a deploy may end a little later for one).
+    own = {item.strategy: item.events for item in result.results}
+    for ax, name in zip(axes, [name for name, _ in drawn] or [""], strict=True):
+        _draw_events(ax, _shown_events(own.get(name, []), start_s, end_s)[0], on_heatmap=True)
+        ax.set_xlim(start_s, end_s)
+        ax.tick_params(labelsize=_TICK_SIZE)
+        if not drawn:
+            _note_centre(ax, "no time series in this result")
+            ax.set_yticks([])
+    axes[-1].set_xlabel(_time_label(bucket_s, hidden, heatmap=True), fontsize=_LABEL_SIZE)
+    if mesh is not None:
+        colourbar = fig.colorbar(mesh, ax=axes, location="right", aspect=max(20, 8 * len(axes)))
+        colourbar.set_label(
+            "jobs accepted per second\n(requests + logins + retries)", fontsize=_LABEL_SIZE
+        )
+        colourbar.ax.tick_params(labelsize=_TICK_SIZE)
+    down = Patch(
+        facecolor=_DOWN_FACE,
+        hatch=_DOWN_HATCH,
+        hatchcolor=_DOWN_HATCH_COLOUR,
+        edgecolor=_DOWN_HATCH_COLOUR,
+        linewidth=0.6,
+        label="server down for the whole bucket (crashed, restarting or not started yet)",
+    )
+    fig.legend(handles=[down], loc="outside lower center", fontsize=_VALUE_SIZE + 1)
+    _suptitle(fig, f"Scenario '{result.scenario.name}': load on each server over time", result)
+    meaning = (
+        f"jobs each server accepted per second, per {bucket_s:g}-s bucket, "
+        "on one colour scale for every strategy"
+    )
+    _label_events(fig, axes[0], shown, meaning)
+    return fig
+
+
 def save_figures(result: RunResult, out_dir: Path) -> list[Path]:
     """Draw the run's figures and write them as PNG files.
 
-    Writes ``comparison.png`` (:func:`comparison_figure`) and ``server_load.png``
-    (:func:`server_load_figure`) at :data:`DPI` dots per inch. Each file is written to a
-    temporary file in ``out_dir`` and then renamed over the target, so an interrupted run
-    never leaves a half-written PNG behind.
+    Writes, at :data:`DPI` dots per inch and in this order: ``comparison.png``
+    (:func:`comparison_figure`), ``server_load.png`` (:func:`server_load_figure`), one
+    ``timeseries_<metric>.png`` per metric of :data:`TIMESERIES_METRICS`
+    (:func:`timeseries_figure`), and ``server_heatmap.png``
+    (:func:`server_heatmap_figure`). Each file is written to a temporary file in
+    ``out_dir`` and then renamed over the target, so an interrupted run never leaves a
+    half-written PNG behind.
 
     Args:
         result: the run to draw.
@@ -181,11 +386,17 @@ def save_figures(result: RunResult, out_dir: Path) -> list[Path]:
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for filename, make in (
+    makers: list[tuple[str, Callable[[RunResult], Figure]]] = [
         (COMPARISON_FILE, comparison_figure),
         (SERVER_LOAD_FILE, server_load_figure),
-    ):
+    ]
+    makers += [
+        (TIMESERIES_FILE.format(metric=metric), functools.partial(_timeseries_maker, metric))
+        for metric in TIMESERIES_METRICS
+    ]
+    makers.append((SERVER_HEATMAP_FILE, server_heatmap_figure))
+    written: list[Path] = []
+    for filename, make in makers:
         fig = make(result)
         try:
             written.append(_save_atomically(fig, out_dir / filename))
@@ -193,6 +404,10 @@ def save_figures(result: RunResult, out_dir: Path) -> list[Path]:
             fig.clear()  # not registered with pyplot: clearing and dropping it frees it
             del fig
     return written
+
+
+def _timeseries_maker(metric: str, result: RunResult) -> Figure:
+    return timeseries_figure(result, metric)
 
 
 # ------------------------------------------------------------------------- panels
@@ -362,6 +577,528 @@ def _server_panel(ax: Axes, strategy: StrategyResult, peak: int) -> None:
     ax.set_axisbelow(True)
     ax.set_xlabel("server (index)", fontsize=_LABEL_SIZE)
     ax.set_title(strategy.strategy, fontsize=_TITLE_SIZE, fontweight="bold")
+
+
+# ---------------------------------------------------------------- time-series panels
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class _Metric:
+    """How to draw one metric of :data:`TIMESERIES_METRICS`.
+
+    Attributes:
+        title: the metric over time and its unit, for the figure's title.
+        meaning: what is counted, for the axes' title (``{bucket}``: the bucket width).
+        ylabel: the y axis label, with the unit.
+        values: the metric per bucket from a strategy's series.
+        gap: what a NaN bucket means, for the legend (``""``: the metric has no NaN).
+        percent: values are % (a 0-100 axis).
+        counts: values are whole numbers (integer ticks).
+        arrivals: also draw the arrivals per second, for comparison.
+        cores: add a right axis in CPU cores (the value divided by the bucket width).
+    """
+
+    title: str
+    meaning: str
+    ylabel: str
+    values: Callable[[StrategySeries], FloatArray]
+    gap: str = ""
+    percent: bool = False
+    counts: bool = False
+    arrivals: bool = False
+    cores: bool = False
+
+
+def _as_float(values: npt.ArrayLike) -> FloatArray:
+    return np.asarray(values, dtype=np.float64)
+
+
+_METRICS: dict[str, _Metric] = {
+    "success_rate": _Metric(
+        title="success rate over time (%)",
+        meaning=(
+            "Requests served with no error and no forced re-login, in % of the requests "
+            "that arrived in each {bucket} bucket (higher is better)"
+        ),
+        ylabel="success rate (%)",
+        values=lambda series: _as_float(series.success_rate * 100.0),
+        gap="no request arrived",
+        percent=True,
+    ),
+    "throughput": _Metric(
+        title="served throughput over time (requests/s)",
+        meaning=(
+            "Requests served per second (ok, or ok after a forced re-login), by arrival "
+            "time in {bucket} buckets; dashed: requests that arrived per second"
+        ),
+        ylabel="served requests per second",
+        values=lambda series: _as_float(series.served / series.bucket_s),
+        arrivals=True,
+    ),
+    "latency": _Metric(
+        title="latency of served requests over time (ms)",
+        meaning=(
+            "Arrival-to-answer time of the requests served in each {bucket} bucket: "
+            "p50, p95 and p99 (lower is better)"
+        ),
+        ylabel="latency (ms)",
+        values=lambda series: _as_float(series.latency_ms[1]),
+        gap="nothing served",
+    ),
+    "forced_relogins": _Metric(
+        title="forced re-logins over time (per bucket)",
+        meaning=(
+            "Requests whose credential was rejected, forcing the user to log in again, "
+            "per {bucket} bucket by arrival time (lower is better)"
+        ),
+        ylabel="forced re-logins per bucket",
+        values=lambda series: _as_float(series.forced_relogins),
+        counts=True,
+    ),
+    "login_cpu": _Metric(
+        title="login CPU over time (s per bucket): the login storm",
+        meaning=(
+            "CPU seconds spent hashing passwords for forced logins that finished in each "
+            "{bucket} bucket; right axis: the same as CPU cores kept busy"
+        ),
+        ylabel="login CPU (s per bucket)",
+        values=lambda series: _as_float(series.login_cpu_s),
+        cores=True,
+    ),
+    "queue_length": _Metric(
+        title="queue length over time (jobs waiting)",
+        meaning=(
+            "Jobs waiting for a free worker, summed over all servers "
+            "(mean of the samples in each {bucket} bucket; lower is better)"
+        ),
+        ylabel="jobs waiting (all servers)",
+        values=lambda series: _as_float(series.queue_length.sum(axis=0)),
+    ),
+}
+
+_LATENCY_PANELS: tuple[tuple[int, str], ...] = (
+    (0, "p50 (median)"),
+    (1, "p95"),
+    (2, "p99"),
+)
+
+
+def _metric_panel(
+    ax: Axes, spec: _Metric, drawn: Sequence[tuple[str, StrategySeries]], bucket_s: float
+) -> tuple[list[Line2D], list[str]]:
+    """One line per strategy; returns the legend's handles and labels."""
+    handles, labels = _strategy_lines(
+        ax, [(name, series, spec.values(series)) for name, series in drawn], spec.gap
+    )
+    if spec.percent:
+        ax.set_ylim(-105 * _ZERO_MARGIN, 105)
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+        ax.yaxis.set_major_formatter(PercentFormatter(100, decimals=0))
+    else:
+        finite = [float(np.nanmax(line.get_ydata())) for line in handles if _has_values(line)]
+        top = max(finite, default=0.0)
+        if spec.arrivals and drawn:
+            series = drawn[0][1]
+            arrivals = _as_float(series.requests / series.bucket_s)
+            top = max(top, float(arrivals.max(initial=0.0)))
+            reference = ax.plot(
+                _centres(series),
+                arrivals,
+                color=_REFERENCE_COLOUR,
+                linestyle=(0, (4, 2)),
+                linewidth=1.2,
+                zorder=2.5,  # under the strategies: it shows where they fall short
+                gid="reference",
+            )[0]
+            handles.append(reference)
+            labels.append("arrivals per second\n(the same traffic for all)")
+        top = top * 1.08 if top > 0 else 1.0
+        ax.set_ylim(-top * _ZERO_MARGIN, top)
+        ax.yaxis.set_major_locator(
+            MaxNLocator(nbins="auto", integer=spec.counts, steps=[1, 2, 2.5, 5, 10])
+        )
+    if spec.cores:
+        cores = ax.secondary_yaxis(
+            "right",
+            functions=(
+                lambda v: np.asarray(v, dtype=np.float64) / bucket_s,
+                lambda v: np.asarray(v, dtype=np.float64) * bucket_s,
+            ),
+        )
+        cores.set_ylabel("CPU cores busy hashing\n(s of CPU per s)", fontsize=_LABEL_SIZE)
+        cores.tick_params(labelsize=_TICK_SIZE)
+    ax.set_ylabel(spec.ylabel, fontsize=_LABEL_SIZE)
+    return handles, labels
+
+
+def _latency_panels(
+    axes: Sequence[Axes], drawn: Sequence[tuple[str, StrategySeries]]
+) -> tuple[list[Line2D], list[str]]:
+    """p50, p95 and p99 in three stacked panels sharing both axes."""
+    values = [
+        value
+        for _, series in drawn
+        for value in series.latency_ms[np.isfinite(series.latency_ms)].tolist()
+        if value > 0
+    ]
+    log = bool(values) and max(values) / min(values) > _LOG_SCALE_RATIO
+    handles: list[Line2D] = []
+    labels: list[str] = []
+    for ax, (row, name) in zip(axes, _LATENCY_PANELS, strict=True):
+        panel = [
+            (strategy, series, _as_float(series.latency_ms[row])) for strategy, series in drawn
+        ]
+        lines, texts = _strategy_lines(ax, panel, _METRICS["latency"].gap)
+        if not handles:
+            handles, labels = lines, texts
+        ax.set_ylabel(f"{name}\nlatency (ms{', log' if log else ''})", fontsize=_LABEL_SIZE)
+    ax = axes[0]
+    if log:
+        ax.set_yscale("log")
+        ax.set_ylim(10 ** math.floor(math.log10(min(values)) - 0.05), max(values) * 1.6)
+        for panel_ax in axes:
+            panel_ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+            panel_ax.yaxis.set_minor_formatter(NullFormatter())
+    elif values:
+        ax.set_ylim(0, max(values) * 1.08)
+    else:
+        ax.set_ylim(0, 1)
+    return handles, labels
+
+
+def _strategy_lines(
+    ax: Axes, panel: Sequence[tuple[str, StrategySeries, FloatArray]], gap: str
+) -> tuple[list[Line2D], list[str]]:
+    """A line per strategy at the bucket centres; the first drawn is the widest."""
+    handles: list[Line2D] = []
+    labels: list[str] = []
+    count = len(panel)
+    for index, (name, series, values) in enumerate(panel):
+        x = _centres(series)
+        colour = strategy_colour(name)
+        width = _THINNEST_LINE + _LINE_WIDTH_STEP * (count - 1 - index)
+        line = ax.plot(
+            x,
+            values,
+            color=colour,
+            linewidth=width,
+            solid_capstyle="round",
+            zorder=3 + index,
+            label=name,
+            gid=f"series:{name}",
+        )[0]
+        # A bucket with a gap on both sides would draw no line at all: mark it with a dot.
+        valid = np.isfinite(values)
+        before = np.concatenate(([False], valid[:-1]))
+        after = np.concatenate((valid[1:], [False]))
+        alone = valid & ~before & ~after
+        if alone.any():
+            ax.plot(
+                x[alone],
+                values[alone],
+                linestyle="none",
+                marker="o",
+                markersize=width + 2.5,
+                color=colour,
+                zorder=3 + index,
+                gid=f"point:{name}",
+            )
+        missing = int((~valid).sum())
+        handles.append(line)
+        if gap and missing:
+            labels.append(f"{name}\n(gaps: {gap}\nin {missing} of {len(values)} buckets)")
+        else:
+            labels.append(name)
+    return handles, labels
+
+
+def _heatmap_panel(ax: Axes, name: str, series: StrategySeries, norm: Normalize) -> QuadMesh:
+    """Jobs per second of every server and bucket; hatched cells: the server was down."""
+    servers, count = series.server_jobs.shape
+    edges_t = series.t_s[0] + series.bucket_s * np.arange(count + 1, dtype=np.float64)
+    edges_s = np.arange(servers + 1, dtype=np.float64) - 0.5
+    mesh = ax.pcolormesh(
+        edges_t,
+        edges_s,
+        series.server_jobs / series.bucket_s,
+        cmap=colormaps[_HEATMAP_COLOURMAP],
+        norm=norm,
+        shading="flat",
+        gid="load",
+    )
+    for server in range(servers):
+        down = series.up_fraction[server] <= 0.0
+        for first, last in _runs(down):
+            ax.add_patch(
+                Rectangle(
+                    (float(edges_t[first]), server - 0.5),
+                    float(edges_t[last + 1] - edges_t[first]),
+                    1.0,
+                    facecolor=_DOWN_FACE,
+                    hatch=_DOWN_HATCH,
+                    hatchcolor=_DOWN_HATCH_COLOUR,
+                    edgecolor="none",
+                    linewidth=0,
+                    zorder=2,
+                    gid="down",
+                )
+            )
+    ax.set_ylim(-0.5, servers - 0.5)
+    if servers <= _MAX_SERVER_TICKS:
+        ax.set_yticks(list(range(servers)))
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+    ax.set_ylabel(f"{name}\nserver", fontsize=_LABEL_SIZE)
+    ax.yaxis.label.set_color("black")
+    return mesh
+
+
+def _heatmap_panel_height(servers: int) -> float:
+    """Inches of one heatmap panel: room for a few servers, capped for many."""
+    return min(max(0.9 + 0.11 * servers, 1.7), 3.4)
+
+
+# ------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class _ShownEvent:
+    """An event clipped to the measured window."""
+
+    mark: EventMark
+    start_s: float
+    end_s: float | None
+
+    @property
+    def anchor_s(self) -> float:
+        """Where its label points: the instant, or the middle of the clipped band."""
+        return self.start_s if self.end_s is None else (self.start_s + self.end_s) / 2
+
+    @property
+    def caption(self) -> str:
+        """The label with when it happened, in seconds."""
+        mark = self.mark
+        if mark.end_s is None:
+            return f"{mark.label} ({_seconds(mark.start_s)} s)"
+        return f"{mark.label} ({_seconds(mark.start_s)}–{_seconds(mark.end_s)} s)"
+
+
+def _shown_events(
+    marks: Sequence[EventMark], start_s: float, end_s: float
+) -> tuple[list[_ShownEvent], list[EventMark]]:
+    """The events inside the window (clipped to it) and the ones outside it."""
+    shown: list[_ShownEvent] = []
+    hidden: list[EventMark] = []
+    for mark in marks:
+        if mark.end_s is None:
+            if start_s <= mark.start_s <= end_s:
+                shown.append(_ShownEvent(mark, mark.start_s, None))
+            else:
+                hidden.append(mark)
+        elif mark.start_s < end_s and mark.end_s > start_s:
+            shown.append(_ShownEvent(mark, max(mark.start_s, start_s), min(mark.end_s, end_s)))
+        else:
+            hidden.append(mark)
+    return shown, hidden
+
+
+def _draw_events(ax: Axes, shown: Sequence[_ShownEvent], on_heatmap: bool) -> None:
+    """One marker per event: a dashed vertical line, or a band for an event that lasts.
+
+    On a heatmap the markers are white with a dark outline (visible on every colour) and
+    a band is drawn as an outline only, so it does not change the colours under it.
+    """
+    outline = [patheffects.withStroke(linewidth=3.2, foreground="black")]
+    for item in shown:
+        if item.end_s is None:
+            if on_heatmap:
+                ax.axvline(
+                    item.start_s,
+                    color="white",
+                    linestyle=(0, (5, 3)),
+                    linewidth=1.5,
+                    zorder=5,
+                    path_effects=outline,
+                    gid="event",
+                )
+            else:
+                ax.axvline(
+                    item.start_s,
+                    color=_EVENT_COLOUR,
+                    linestyle=(0, (5, 3)),
+                    linewidth=1.4,
+                    zorder=2,
+                    gid="event",
+                )
+        elif on_heatmap:
+            ax.axvspan(
+                item.start_s,
+                item.end_s,
+                fill=False,
+                edgecolor="white",
+                linestyle=(0, (5, 3)),
+                linewidth=1.5,
+                zorder=5,
+                path_effects=outline,
+                gid="event",
+            )
+        else:
+            ax.axvspan(
+                item.start_s,
+                item.end_s,
+                facecolor=_EVENT_COLOUR,
+                alpha=_EVENT_BAND_ALPHA,
+                edgecolor="none",
+                zorder=1,
+                gid="event",
+            )
+
+
+def _label_events(fig: Figure, ax: Axes, shown: Sequence[_ShownEvent], title: str) -> None:
+    """Label the events above ``ax``, on as many rows as needed so no two overlap, and
+    put ``title`` above the labels.
+
+    Labels are first placed to find the axes' final width, then each goes on the lowest
+    row where it does not overlap a label already there, centred on its event (shifted
+    inwards at the edges of the axes), with a thin line down to its event.
+    """
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    labels: list[tuple[_ShownEvent, Annotation]] = []
+    for item in shown:
+        annotation = ax.annotate(
+            item.caption,
+            xy=(item.anchor_s, 1.0),
+            xycoords=trans,
+            xytext=(0.0, _EVENT_LABEL_BASE_PT),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=_EVENT_LABEL_SIZE,
+            color=_EVENT_COLOUR,
+            bbox={
+                "boxstyle": "round,pad=0.25",
+                "facecolor": "white",
+                "edgecolor": _EVENT_COLOUR,
+                "linewidth": 0.7,
+            },
+            arrowprops={
+                "arrowstyle": "-",
+                "color": _EVENT_COLOUR,
+                "linewidth": 0.7,
+                "shrinkA": 0.0,
+                "shrinkB": 0.0,
+            },
+            annotation_clip=False,
+            gid="event-label",
+        )
+        labels.append((item, annotation))
+    rows = 0
+    if labels:
+        fig.draw_without_rendering()  # runs the layout: the axes' final place and width
+        px_per_pt = fig.dpi / 72.0
+        box = ax.get_window_extent()
+        gap_px = _EVENT_LABEL_GAP_PT * px_per_pt
+        row_ends: list[float] = []
+        ordered = sorted(labels, key=lambda pair: pair[0].anchor_s)
+        for item, annotation in ordered:
+            patch = annotation.get_bbox_patch()
+            extent = patch.get_window_extent() if patch else annotation.get_window_extent()
+            width = extent.width + 2.0  # a pixel of slack on each side
+            anchor = float(ax.transData.transform((item.anchor_s, 0.0))[0])
+            centre = min(max(anchor, box.x0 + width / 2), box.x1 - width / 2)
+            if width > box.width:
+                centre = (box.x0 + box.x1) / 2
+            left = centre - width / 2
+            row = next(
+                (index for index, end in enumerate(row_ends) if left >= end + gap_px),
+                len(row_ends),
+            )
+            if row == len(row_ends):
+                row_ends.append(0.0)
+            row_ends[row] = centre + width / 2
+            annotation.xyann = (
+                (centre - anchor) / px_per_pt,
+                _EVENT_LABEL_BASE_PT + row * _EVENT_LABEL_ROW_PT,
+            )
+            annotation.set_zorder(20 - row)  # lower rows cover the lines from higher ones
+        rows = len(row_ends)
+    pad = _EVENT_LABEL_BASE_PT + rows * _EVENT_LABEL_ROW_PT + 4.0 if rows else 8.0
+    # About 11 characters per inch of axes at this font size.
+    width = max(int((fig.get_figwidth() - 3.0) * 11), 40)
+    ax.set_title(textwrap.fill(title, width), fontsize=_LABEL_SIZE, pad=pad)
+
+
+def _time_label(bucket_s: float, hidden: Sequence[EventMark], heatmap: bool = False) -> str:
+    """The x axis label, with the events that fall outside the measured window."""
+    if heatmap:
+        label = f"simulated time (s); one column per {bucket_s:g}-s bucket"
+    else:
+        label = f"simulated time (s); one point per {bucket_s:g}-s bucket, at its centre"
+    if hidden:
+        listed = "; ".join(
+            f"{mark.label} at {_seconds(mark.start_s)} s"
+            + (f" to {_seconds(mark.end_s)} s" if mark.end_s is not None else "")
+            for mark in hidden
+        )
+        label += "\n" + textwrap.fill(f"outside the measured window, not drawn: {listed}", 130)
+    return label
+
+
+def _time_window(result: RunResult) -> tuple[float, float, float]:
+    """Start and end of the measured window and the bucket width, seconds."""
+    for item in result.results:
+        if item.series is not None and len(item.series.t_s):
+            series = item.series
+            start = float(series.t_s[0])
+            return start, start + series.bucket_s * len(series.t_s), series.bucket_s
+    scenario = result.scenario
+    return scenario.warmup_s, scenario.duration_s, scenario.time_bucket_s
+
+
+def _centres(series: StrategySeries) -> FloatArray:
+    """The centre of each bucket, seconds."""
+    return _as_float(series.t_s + series.bucket_s / 2)
+
+
+def _has_values(line: Line2D) -> bool:
+    return bool(np.isfinite(np.asarray(line.get_ydata(), dtype=np.float64)).any())
+
+
+def _runs(mask: npt.NDArray[np.bool_]) -> list[tuple[int, int]]:
+    """First and last index of every run of ``True`` in ``mask``."""
+    runs: list[tuple[int, int]] = []
+    first = -1
+    for index, value in enumerate(mask.tolist()):
+        if value and first < 0:
+            first = index
+        elif not value and first >= 0:
+            runs.append((first, index - 1))
+            first = -1
+    if first >= 0:
+        runs.append((first, len(mask) - 1))
+    return runs
+
+
+def _seconds(value: float) -> str:
+    """A time in seconds, to 0.1 s (no decimal when whole)."""
+    return f"{round(value, 1):g}"
+
+
+def _note_centre(ax: Axes, text: str) -> None:
+    """Grey italic text in the middle of an empty panel."""
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=_LABEL_SIZE,
+        fontstyle="italic",
+        color="0.35",
+    )
 
 
 # ------------------------------------------------------------------------- helpers

@@ -128,7 +128,8 @@ class StoreStats:
     """The shared store over the measured window.
 
     Attributes:
-        utilisation: fraction of time the store was busy (its load, rho).
+        utilisation: fraction of the measured window the store was busy (at most 1;
+            below saturation it estimates the load rho).
         mean_latency_ms: mean time from sending an operation to its reply, ms
             (connection wait, network round trip, queueing and the operation itself).
         ops: operations sent.

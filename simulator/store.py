@@ -40,13 +40,15 @@ class SessionStore:
         op_times_s: draws of the time one operation occupies the store, seconds.
         pool_size: connections per server.
         servers: number of servers (one pool each).
-        warmup_s: operations sent before this time are not counted in the statistics.
+        warmup_s: start of the measured window, seconds.
+        end_s: end of the measured window, seconds.
 
     Attributes:
         up: whether the store is reachable.
         data: what the store holds (session key -> session id).
         ops: operations sent while measuring.
-        busy_s: store time spent on operations sent while measuring, seconds.
+        busy_s: time the store was busy inside the measured window, seconds (so
+            ``busy_s / window`` is its utilisation, at most 1).
         answered: operations sent while measuring that got an answer.
         latency_s: summed time from sending an answered operation to its reply, seconds.
     """
@@ -59,6 +61,7 @@ class SessionStore:
         pool_size: int,
         servers: int,
         warmup_s: float,
+        end_s: float = float("inf"),
     ) -> None:
         self._env = env
         self._half_rtt_s = rtt_ms / 2000.0
@@ -68,6 +71,7 @@ class SessionStore:
         self._pools = [_Pool(pool_size) for _ in range(servers)]
         self._free_at = 0.0
         self._warmup_s = warmup_s
+        self._end_s = end_s
         self._epoch = 0
         self.up = True
         self.data: dict[int, int] = {}
@@ -105,7 +109,7 @@ class SessionStore:
             reply_at = self._free_at + self._half_rtt_s + self._extra_s
             if measured:
                 self.ops += 1
-                self.busy_s += op_s
+            self.busy_s += max(0.0, min(self._free_at, self._end_s) - max(start, self._warmup_s))
             yield env.timeout(reply_at - now)
             answered = self._epoch == epoch
         else:

@@ -406,7 +406,9 @@ def test_missing_file_path_names_the_path_and_lists_builtins(tmp_path):
     error = scenario_error(missing)
     problem = assert_one_line(error, str(missing), None)
     assert "no such file" in problem
-    assert "built-ins: baseline, heavy-users, nat-hotspot, store-saturation" in problem
+    assert f"built-ins: {', '.join(builtin_scenarios())})" in problem
+    for name in BUILTIN_NAMES:
+        assert name in problem
 
 
 def test_a_directory_is_not_a_scenario(tmp_path):

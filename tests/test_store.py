@@ -144,13 +144,21 @@ def test_statistics_exclude_operations_sent_before_warmup():
     assert store.latency_s == pytest.approx(2 * 0.007)
 
 
-def test_operation_sent_before_warmup_but_answered_after_is_not_counted():
+def test_operation_sent_before_warmup_counts_only_its_busy_time_inside_the_window():
     env = simpy.Environment()
     store = make_store(env, warmup_s=0.003)
-    run_operations(store, env, [("a", 0, 0.0)])  # replies at 7 ms
+    run_operations(store, env, [("a", 0, 0.0)])  # in the store from 1 ms to 6 ms
     assert store.ops == 0
-    assert store.busy_s == 0.0
+    assert store.busy_s == pytest.approx(0.003)
     assert store.latency_s == 0.0
+
+
+def test_busy_time_after_the_window_is_not_counted():
+    env = simpy.Environment()
+    store = SessionStore(env, RTT_MS, constant_ops(OP_S), 10, 1, warmup_s=0.0, end_s=0.004)
+    run_operations(store, env, [("a", 0, 0.0), ("b", 0, 0.0)])  # busy 1 ms to 11 ms
+    assert store.ops == 2
+    assert store.busy_s == pytest.approx(0.003)
 
 
 def test_store_that_is_down_answers_false_after_one_network_round_trip():
