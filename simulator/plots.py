@@ -1,4 +1,5 @@
-"""Figures of a run: the strategies side by side, and the load on each server.
+"""Figures of a run: the strategies side by side, the load on each server, and the
+metrics over time with the run's events (crashes, outages, deploys...) marked.
 
 This is the only module that imports matplotlib. It never imports
 :mod:`matplotlib.pyplot` and never selects a backend: figures are plain
@@ -9,6 +10,10 @@ no pyplot no inline backend may have registered a display hook for figures.
 
 Every figure gives a strategy the same colour (:data:`STRATEGY_COLOURS`, taken from the
 Okabe-Ito palette, which stays distinguishable with the common forms of colour blindness).
+
+Artists of the time-series figures carry a ``gid`` to find them by: ``series:<strategy>``
+(a strategy's line), ``reference`` (the arrivals), ``event`` (an event's line or band),
+``load`` (a heatmap's cells) and ``down`` (a hatched cell of a server that was down).
 """
 
 from __future__ import annotations
@@ -108,6 +113,9 @@ _EVENT_LABEL_ROW_PT = 19.0  # height of a row of event labels
 _EVENT_LABEL_GAP_PT = 6.0  # least horizontal gap between two labels in a row
 _LINE_WIDTH_STEP = 0.8  # each strategy's line is this much wider than the next one's
 _THINNEST_LINE = 1.6
+# Lines drawn over others are dashed (in units of their width), shorter for each one drawn
+# later, so a strategy hidden under an identical line still shows through the gaps.
+_DASHES: tuple[tuple[float, float], ...] = ((3.0, 1.2), (2.0, 1.4), (1.2, 1.4))
 _ZERO_MARGIN = 0.015  # y axes start this fraction of their height below 0: lines at 0 show
 _HEATMAP_COLOURMAP = "viridis"  # sequential, perceptually uniform, colour-blind safe
 _DOWN_FACE = "0.86"  # a server that was down: light grey, hatched
@@ -213,14 +221,16 @@ def server_load_figure(result: RunResult) -> Figure:
 def timeseries_figure(result: RunResult, metric: str) -> Figure:
     """One metric over simulated time: a line per strategy, every event marked.
 
-    The x axis is simulated time in seconds over the measured window; each point is one
-    time bucket (``scenario.bucket_s`` wide), drawn at the bucket's centre. A gap in a
-    line is a bucket with nothing to measure (no request arrived, or none was served for
-    the latency). Strategies drawn first get wider lines, so lines that coincide stay
-    visible as nested stripes.
+    The x axis is simulated time in seconds over the measured window; lines are steps,
+    each bucket's value held over the bucket's span (``scenario.bucket_s`` wide), so a
+    change never seems to start before the event that caused it. A gap in a line is a
+    bucket with nothing to measure (no request arrived, or none was served for the
+    latency). Strategies drawn first get wider lines, so lines that coincide stay
+    visible as nested stripes; every line but the first is dashed, so an identical line
+    underneath shows through the gaps.
 
     Events (``result.events``, as they happened for the first strategy) are drawn on
-    every panel: one that happens at an instant as a dashed vertical line, one that
+    every panel: one that happens at an instant as a dash-dot vertical line, one that
     lasts (an outage, a deploy) as a grey band. Their labels sit above the axes, on
     staggered rows when they are close, each tied to its marker by a thin line. Events
     outside the measured window (in the warm-up) are listed under the x axis instead.
@@ -407,6 +417,7 @@ def save_figures(result: RunResult, out_dir: Path) -> list[Path]:
 
 
 def _timeseries_maker(metric: str, result: RunResult) -> Figure:
+    """:func:`timeseries_figure` with the metric first, for :func:`functools.partial`."""
     return timeseries_figure(result, metric)
 
 
@@ -704,8 +715,8 @@ def _metric_panel(
             arrivals = _as_float(series.requests / series.bucket_s)
             top = max(top, float(arrivals.max(initial=0.0)))
             reference = ax.plot(
-                _centres(series),
-                arrivals,
+                *_steps(series, arrivals),
+                drawstyle="steps-post",
                 color=_REFERENCE_COLOUR,
                 linestyle=(0, (4, 2)),
                 linewidth=1.2,
@@ -771,41 +782,30 @@ def _latency_panels(
 def _strategy_lines(
     ax: Axes, panel: Sequence[tuple[str, StrategySeries, FloatArray]], gap: str
 ) -> tuple[list[Line2D], list[str]]:
-    """A line per strategy at the bucket centres; the first drawn is the widest."""
+    """A line of steps per strategy (a bucket's value over its span); the first drawn is
+    the widest and the only solid one."""
     handles: list[Line2D] = []
     labels: list[str] = []
     count = len(panel)
     for index, (name, series, values) in enumerate(panel):
-        x = _centres(series)
         colour = strategy_colour(name)
         width = _THINNEST_LINE + _LINE_WIDTH_STEP * (count - 1 - index)
+        dashes = _DASHES[min(index, len(_DASHES)) - 1] if index else None
+        # Steps: each bucket's value holds over its whole span, so a change never seems to
+        # start before the event that caused it, and a lone bucket between gaps still shows.
         line = ax.plot(
-            x,
-            values,
+            *_steps(series, values),
+            drawstyle="steps-post",
             color=colour,
             linewidth=width,
+            linestyle=(0, dashes) if dashes else "-",
             solid_capstyle="round",
+            dash_capstyle="butt",
             zorder=3 + index,
             label=name,
             gid=f"series:{name}",
         )[0]
-        # A bucket with a gap on both sides would draw no line at all: mark it with a dot.
-        valid = np.isfinite(values)
-        before = np.concatenate(([False], valid[:-1]))
-        after = np.concatenate((valid[1:], [False]))
-        alone = valid & ~before & ~after
-        if alone.any():
-            ax.plot(
-                x[alone],
-                values[alone],
-                linestyle="none",
-                marker="o",
-                markersize=width + 2.5,
-                color=colour,
-                zorder=3 + index,
-                gid=f"point:{name}",
-            )
-        missing = int((~valid).sum())
+        missing = int((~np.isfinite(values)).sum())
         handles.append(line)
         if gap and missing:
             labels.append(f"{name}\n(gaps: {gap}\nin {missing} of {len(values)} buckets)")
@@ -905,7 +905,7 @@ def _shown_events(
 
 
 def _draw_events(ax: Axes, shown: Sequence[_ShownEvent], on_heatmap: bool) -> None:
-    """One marker per event: a dashed vertical line, or a band for an event that lasts.
+    """One marker per event: a dash-dot vertical line, or a band for an event that lasts.
 
     On a heatmap the markers are white with a dark outline (visible on every colour) and
     a band is drawn as an outline only, so it does not change the colours under it.
@@ -927,7 +927,7 @@ def _draw_events(ax: Axes, shown: Sequence[_ShownEvent], on_heatmap: bool) -> No
                 ax.axvline(
                     item.start_s,
                     color=_EVENT_COLOUR,
-                    linestyle=(0, (5, 3)),
+                    linestyle=(0, (7, 2, 1.5, 2)),  # dash-dot: unlike any strategy's line
                     linewidth=1.4,
                     zorder=2,
                     gid="event",
@@ -1035,7 +1035,7 @@ def _time_label(bucket_s: float, hidden: Sequence[EventMark], heatmap: bool = Fa
     if heatmap:
         label = f"simulated time (s); one column per {bucket_s:g}-s bucket"
     else:
-        label = f"simulated time (s); one point per {bucket_s:g}-s bucket, at its centre"
+        label = f"simulated time (s); one step per {bucket_s:g}-s bucket"
     if hidden:
         listed = "; ".join(
             f"{mark.label} at {_seconds(mark.start_s)} s"
@@ -1057,9 +1057,13 @@ def _time_window(result: RunResult) -> tuple[float, float, float]:
     return scenario.warmup_s, scenario.duration_s, scenario.time_bucket_s
 
 
-def _centres(series: StrategySeries) -> FloatArray:
-    """The centre of each bucket, seconds."""
-    return _as_float(series.t_s + series.bucket_s / 2)
+def _steps(series: StrategySeries, values: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Points for a ``steps-post`` line: every bucket's start, then the end of the last
+    one (seconds), with the last value repeated so the last bucket is drawn too."""
+    if not len(values):
+        return _as_float(series.t_s), values
+    edges = np.append(series.t_s, series.t_s[-1] + series.bucket_s)
+    return _as_float(edges), _as_float(np.append(values, values[-1]))
 
 
 def _has_values(line: Line2D) -> bool:

@@ -24,6 +24,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Bbox
 
+import simulator.plots
 from simulator import RunResult, StrategyName, load_scenario, run
 from simulator.plots import (
     FALLBACK_COLOUR,
@@ -303,7 +304,8 @@ def test_timeseries_figure_has_a_line_per_strategy_and_marks_every_event(
         assert list(lines) == events_result.strategies
         for name, line in lines.items():
             assert to_rgba(line.get_color()) == to_rgba(strategy_colour(name))
-            assert len(xdata(line)) == len(series.t_s)
+            assert line.get_drawstyle() == "steps-post"
+            assert len(xdata(line)) == len(series.t_s) + 1  # every bucket's start, then the end
         markers = event_markers(ax)
         assert len(markers) == len(marks)  # one marker per event
         assert sum(isinstance(marker, Line2D) for marker in markers) == 2  # crash, recover
@@ -350,7 +352,7 @@ def test_timeseries_title_says_the_metric_and_its_unit(
 def test_timeseries_lines_show_the_series(events_result: RunResult) -> None:
     series = events_result["sticky"].series
     assert series is not None
-    centres = series.t_s + series.bucket_s / 2
+    edges = np.append(series.t_s, series.t_s[-1] + series.bucket_s)
     expected = {
         "success_rate": series.success_rate * 100,
         "throughput": series.served / series.bucket_s,
@@ -360,12 +362,13 @@ def test_timeseries_lines_show_the_series(events_result: RunResult) -> None:
     }
     for metric, values in expected.items():
         line = strategy_lines(timeseries_figure(events_result, metric).axes[0])["sticky"]
-        np.testing.assert_allclose(xdata(line), centres)
-        np.testing.assert_allclose(ydata(line), values)
+        # Steps: each bucket's value from its start; the last value again at the end.
+        np.testing.assert_allclose(xdata(line), edges)
+        np.testing.assert_allclose(ydata(line), np.append(values, values[-1]))
     latency = timeseries_figure(events_result, "latency")
     for row, ax in enumerate(latency.axes):
         line = strategy_lines(ax)["sticky"]
-        np.testing.assert_allclose(ydata(line), series.latency_ms[row])
+        np.testing.assert_allclose(ydata(line)[:-1], series.latency_ms[row])
 
 
 def test_throughput_shows_the_arrivals_and_login_cpu_the_cores(events_result: RunResult) -> None:
@@ -373,7 +376,7 @@ def test_throughput_shows_the_arrivals_and_login_cpu_the_cores(events_result: Ru
     assert series is not None
     throughput = timeseries_figure(events_result, "throughput").axes[0]
     (arrivals,) = [line for line in throughput.lines if line.get_gid() == "reference"]
-    np.testing.assert_allclose(ydata(arrivals), series.requests / series.bucket_s)
+    np.testing.assert_allclose(ydata(arrivals)[:-1], series.requests / series.bucket_s)
     login = timeseries_figure(events_result, "login_cpu").axes[0]
     (cores,) = login.child_axes
     assert "cores" in cores.get_ylabel()
@@ -391,7 +394,7 @@ def test_latency_gap_where_nothing_was_served(events_result: RunResult) -> None:
     assert np.isnan(series.latency_ms[0]).sum() >= 6
     fig = timeseries_figure(events_result, "latency")
     for row, ax in enumerate(fig.axes):
-        drawn = ydata(strategy_lines(ax)["shared_store"])
+        drawn = ydata(strategy_lines(ax)["shared_store"])[:-1]
         assert np.isnan(drawn).sum() == np.isnan(series.latency_ms[row]).sum()
     legend = [text.get_text() for text in fig.legends[0].get_texts()]
     assert any(text.startswith("shared_store") and "gaps" in text for text in legend)
@@ -423,12 +426,11 @@ def test_buckets_with_nothing_to_measure_do_not_crash(result: RunResult) -> None
     sparse = with_sparse_series(result)
     fig = timeseries_figure(sparse, "success_rate")
     ax = fig.axes[0]
-    for name, line in strategy_lines(ax).items():
+    for line in strategy_lines(ax).values():
         values = ydata(line)
-        assert np.isfinite(values).sum() == 1
-        # A lone bucket draws no line segment: it gets a dot.
-        (dot,) = [point for point in ax.lines if point.get_gid() == f"point:{name}"]
-        assert len(xdata(dot)) == 1
+        # The lone bucket between gaps is a step of its own, a bucket wide.
+        assert list(np.flatnonzero(np.isfinite(values))) == [3]
+        assert line.get_drawstyle() == "steps-post"
     render(fig)
     render(timeseries_figure(sparse, "latency"))
 
@@ -685,7 +687,8 @@ def test_save_figures_writes_decodable_pngs(result: RunResult, tmp_path: Path) -
     assert sorted(item.name for item in out_dir.iterdir()) == sorted(ALL_PNGS)
 
 
-def test_save_figures_creates_the_folder(tmp_path: Path) -> None:
+def test_save_figures_creates_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(simulator.plots, "DPI", 30)  # small files: this test is about the folder
     result = short_run(strategies=["jwt"], duration_s=3, warmup_s=1)
     out_dir = tmp_path / "a" / "b"
     paths = save_figures(result, out_dir)
@@ -723,7 +726,9 @@ def test_plots_never_import_pyplot() -> None:
         result = run(scenario)
         plots = simulator.plots
         figures = [plots.comparison_figure(result), plots.server_load_figure(result)]
-        figures += [plots.timeseries_figure(result, m) for m in plots.TIMESERIES_METRICS]
+        # latency: three panels; login_cpu: a secondary axis; the others are like success_rate
+        for metric in ("success_rate", "latency", "login_cpu"):
+            figures.append(plots.timeseries_figure(result, metric))
         figures.append(plots.server_heatmap_figure(result))
         for fig in figures:
             fig.savefig(io.BytesIO(), format="png", dpi=20)
