@@ -55,7 +55,8 @@ class World(Protocol):
         self, server: int, restart_s: float, graceful: bool
     ) -> Generator[simpy.Event, Any, None]:
         """Restart ``server``: out of the balancer (drained if ``graceful``), down for
-        ``restart_s``, then up with empty memory and back at the next health check."""
+        ``restart_s``, then up with empty memory; returns once the balancer has taken it
+        back (at its next health check)."""
         ...
 
     def set_store_down(self, down: bool, data_lost: bool) -> None:
@@ -66,8 +67,13 @@ class World(Protocol):
         """Add (or, negative, remove) network delay to every store operation."""
         ...
 
-    def mark(self, kind: str, label: str, start_s: float, end_s: float | None) -> None:
-        """Record that an event happened (``end_s`` for events that last)."""
+    def mark(self, kind: str, label: str, start_s: float, end_s: float | None) -> int:
+        """Record that an event happened (``end_s`` for events that last); returns a
+        handle for :meth:`close_mark`."""
+        ...
+
+    def close_mark(self, handle: int, end_s: float) -> None:
+        """Set the end of a lasting event whose end was not known when it started."""
         ...
 
 
@@ -190,7 +196,8 @@ class RollingRestart(_Event):
 
     Each server leaves the balancer (drained first with ``graceful``), is down for
     ``restart_s``, comes back with empty memory and rejoins at the next health check;
-    ``interval_s`` later the next one starts.
+    ``interval_s`` after it rejoined, the next one starts. The deploy ends when the last
+    server has rejoined.
     """
 
     kind: Literal["rolling_restart"]
@@ -205,12 +212,12 @@ class RollingRestart(_Event):
     def run(self, world: World) -> Generator[simpy.Event, Any, None]:
         """Restart every running server in turn."""
         env = world.env
-        start = env.now
-        for server in world.running_servers():
-            yield env.process(world.restart(server, self.restart_s, self.graceful))
-            if self.interval_s:
+        handle = world.mark(self.kind, self.label, env.now, None)
+        for position, server in enumerate(world.running_servers()):
+            if position and self.interval_s:
                 yield env.timeout(self.interval_s)
-        world.mark(self.kind, self.label, start, env.now)
+            yield env.process(world.restart(server, self.restart_s, self.graceful))
+        world.close_mark(handle, env.now)
 
 
 class StoreOutage(_Event):
@@ -236,11 +243,10 @@ class StoreOutage(_Event):
     def run(self, world: World) -> Generator[simpy.Event, Any, None]:
         """Take the store down, then bring it back."""
         env = world.env
-        start = env.now
+        world.mark(self.kind, self.label, env.now, env.now + self.duration_s)
         world.set_store_down(True, self.data_lost)
         yield env.timeout(self.duration_s)
         world.set_store_down(False, self.data_lost)
-        world.mark(self.kind, self.label, start, env.now)
 
 
 class StoreLatencySpike(_Event):
@@ -262,11 +268,10 @@ class StoreLatencySpike(_Event):
     def run(self, world: World) -> Generator[simpy.Event, Any, None]:
         """Add the delay, then remove it."""
         env = world.env
-        start = env.now
+        world.mark(self.kind, self.label, env.now, env.now + self.duration_s)
         world.add_store_delay(self.extra_ms / 1000.0)
         yield env.timeout(self.duration_s)
         world.add_store_delay(-self.extra_ms / 1000.0)
-        world.mark(self.kind, self.label, start, env.now)
 
 
 class TrafficSpike(_Event):
@@ -291,9 +296,8 @@ class TrafficSpike(_Event):
     def run(self, world: World) -> Generator[simpy.Event, Any, None]:
         """Mark the spike."""
         env = world.env
-        start = env.now
-        yield env.timeout(self.duration_s)
-        world.mark(self.kind, self.label, start, env.now)
+        world.mark(self.kind, self.label, env.now, env.now + self.duration_s)
+        yield from ()
 
 
 Event = Annotated[

@@ -169,6 +169,7 @@ class StrategyRun:
         self.buckets = Buckets(scenario.warmup_s, scenario.duration_s, scenario.time_bucket_s)
         self._sampler = ServerSampler(self.buckets)
         self.marks: list[EventMark] = []
+        self._health_checked = self.env.event()  # fires after each health check
         self._in_flight: set[_Request] = set()
         self._arrivals_done = False
         self._drained = self.env.event()
@@ -204,6 +205,8 @@ class StrategyRun:
             self.view.set_live(
                 [server.index for server in self.servers if server.up and server.in_rotation]
             )
+            checked, self._health_checked = self._health_checked, self.env.event()
+            checked.succeed()
 
     def _sample_servers(self) -> Generator[simpy.Event, Any, None]:
         step_s = self.buckets.width_s / SAMPLES_PER_BUCKET
@@ -382,6 +385,8 @@ class StrategyRun:
         yield from self._drain_or_kill(target, graceful)
         yield self.env.timeout(restart_s)
         target.start()
+        while not self.view.is_live(server):
+            yield self._health_checked
 
     def set_store_down(self, down: bool, data_lost: bool) -> None:
         """Start or end a store outage."""
@@ -391,9 +396,15 @@ class StrategyRun:
         """Add network delay to every store operation."""
         self.store.add_delay(extra_s)
 
-    def mark(self, kind: str, label: str, start_s: float, end_s: float | None) -> None:
+    def mark(self, kind: str, label: str, start_s: float, end_s: float | None) -> int:
         """Record an event for the plots and the per-event windows."""
         self.marks.append(EventMark(kind, label, start_s, end_s))
+        return len(self.marks) - 1
+
+    def close_mark(self, handle: int, end_s: float) -> None:
+        """Set the end of a lasting event (a deploy) once it is known."""
+        mark = self.marks[handle]
+        self.marks[handle] = EventMark(mark.kind, mark.label, mark.start_s, end_s)
 
     # ------------------------------------------------------------------- run
 

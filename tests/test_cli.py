@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 import simulator.cli
 import simulator.plots
 from simulator.cli import app
+from simulator.plots import TIMESERIES_METRICS
 
 runner = CliRunner()
 SHORT = ["--set", "duration_s=8", "--set", "warmup_s=2"]
@@ -72,7 +73,18 @@ def test_out_writes_json_requests_and_plots(tmp_path: Path) -> None:
     code, _, err = invoke("run", "--out", str(out_dir), *SHORT)
     assert code == 0, err
     names = sorted(path.name for path in out_dir.iterdir())
-    assert names == ["comparison.png", "requests.csv", "results.json", "server_load.png"]
+    assert names == sorted(
+        [
+            "comparison.png",
+            "requests.csv",
+            "results.json",
+            "server_heatmap.png",
+            "server_load.png",
+            "server_timeseries.csv",
+            "timeseries.csv",
+        ]
+        + [f"timeseries_{metric}.png" for metric in TIMESERIES_METRICS]
+    )
     document = json.loads((out_dir / "results.json").read_text())
     header = (out_dir / "requests.csv").read_text().splitlines()[0]
     assert header == (
@@ -87,7 +99,12 @@ def test_out_writes_json_requests_and_plots(tmp_path: Path) -> None:
 def test_no_plots_writes_no_png(tmp_path: Path) -> None:
     code, _, _ = invoke("run", "--out", str(tmp_path), "--no-plots", "-s", "jwt", *SHORT)
     assert code == 0
-    assert sorted(path.name for path in tmp_path.iterdir()) == ["requests.csv", "results.json"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "requests.csv",
+        "results.json",
+        "server_timeseries.csv",
+        "timeseries.csv",
+    ]
 
 
 def test_failed_run_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

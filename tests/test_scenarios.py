@@ -8,7 +8,7 @@ import pytest
 
 from simulator import load_scenario, run
 from simulator.config import builtin_scenarios
-from simulator.plots import save_figures
+from simulator.plots import save_figures, timeseries_figure
 
 SCENARIO_FILES = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
 LIBRARY = {
@@ -46,6 +46,16 @@ def test_scenario_runs_and_writes_its_plots(path: Path, tmp_path: Path) -> None:
         assert item.served > 0
         assert sum(item.outcome_counts.values()) == item.requests
     assert len(result.events) == len(scenario.events)
+    # every event inside the measured window is drawn on the time series
+    inside = [mark for mark in result.events if mark.start_s >= scenario.warmup_s]
+    figure = timeseries_figure(result, "success_rate")
+    markers = [
+        artist
+        for ax in figure.axes
+        for artist in [*ax.lines, *ax.patches]
+        if artist.get_gid() == "event"
+    ]
+    assert len(markers) >= len(inside)
     written = save_figures(result, tmp_path)
     assert {path.name for path in written} >= {"comparison.png", "server_heatmap.png"}
     for png in written:
