@@ -220,7 +220,31 @@ class RollingRestart(_Event):
         world.close_mark(handle, env.now)
 
 
-class StoreOutage(_Event):
+class _Lasting(_Event):
+    """An event that starts, holds for ``duration_s``, then ends."""
+
+    duration_s: float = Field(gt=0, description="how long it lasts, seconds")
+
+    @property
+    def lasts_s(self) -> float | None:
+        return self.duration_s
+
+    def begin(self, world: World) -> None:
+        """What changes when the event starts."""
+
+    def end(self, world: World) -> None:
+        """What changes back when it ends."""
+
+    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
+        """Mark the event, begin it, wait ``duration_s``, end it."""
+        env = world.env
+        world.mark(self.kind, self.label, env.now, env.now + self.duration_s)  # type: ignore[attr-defined]
+        self.begin(world)
+        yield env.timeout(self.duration_s)
+        self.end(world)
+
+
+class StoreOutage(_Lasting):
     """The session store is unreachable for ``duration_s``.
 
     Operations sent or in flight meanwhile fail (``store_unavailable``). With
@@ -229,75 +253,50 @@ class StoreOutage(_Event):
     """
 
     kind: Literal["store_outage"]
-    duration_s: float = Field(gt=0)
     data_lost: bool = False
 
     @property
     def label(self) -> str:
         return "store outage" + (" (data lost)" if self.data_lost else "")
 
-    @property
-    def lasts_s(self) -> float | None:
-        return self.duration_s
-
-    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
-        """Take the store down, then bring it back."""
-        env = world.env
-        world.mark(self.kind, self.label, env.now, env.now + self.duration_s)
+    def begin(self, world: World) -> None:
         world.set_store_down(True, self.data_lost)
-        yield env.timeout(self.duration_s)
+
+    def end(self, world: World) -> None:
         world.set_store_down(False, self.data_lost)
 
 
-class StoreLatencySpike(_Event):
+class StoreLatencySpike(_Lasting):
     """Every store operation takes ``extra_ms`` longer for ``duration_s`` (a slow
     network, a noisy neighbour)."""
 
     kind: Literal["store_latency_spike"]
-    duration_s: float = Field(gt=0)
     extra_ms: float = Field(gt=0)
 
     @property
     def label(self) -> str:
         return f"store +{self.extra_ms:g} ms"
 
-    @property
-    def lasts_s(self) -> float | None:
-        return self.duration_s
-
-    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
-        """Add the delay, then remove it."""
-        env = world.env
-        world.mark(self.kind, self.label, env.now, env.now + self.duration_s)
+    def begin(self, world: World) -> None:
         world.add_store_delay(self.extra_ms / 1000.0)
-        yield env.timeout(self.duration_s)
+
+    def end(self, world: World) -> None:
         world.add_store_delay(-self.extra_ms / 1000.0)
 
 
-class TrafficSpike(_Event):
+class TrafficSpike(_Lasting):
     """The arrival rate is ``multiplier`` times higher for ``duration_s``.
 
-    The request stream is generated with the spike in it (the same for every strategy);
-    this process only records when it happened.
+    The request stream is generated with the spike in it (the same for every strategy,
+    see :class:`simulator.workload.ArrivalRate`); the event itself only marks the window.
     """
 
     kind: Literal["traffic_spike"]
-    duration_s: float = Field(gt=0)
     multiplier: float = Field(gt=0)
 
     @property
     def label(self) -> str:
         return f"traffic ×{self.multiplier:g}"
-
-    @property
-    def lasts_s(self) -> float | None:
-        return self.duration_s
-
-    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
-        """Mark the spike."""
-        env = world.env
-        world.mark(self.kind, self.label, env.now, env.now + self.duration_s)
-        yield from ()
 
 
 Event = Annotated[

@@ -230,6 +230,10 @@ class StrategyRun:
 
     def _send(self, request: _Request) -> None:
         """Route the request's current job and hand it to a server."""
+        if not self.view.live:
+            # no healthy upstream: the balancer itself answers with an error
+            self._finish(request, outcomes.SERVER_DOWN)
+            return
         server = self.servers[self._choose(request.user)]
         request.server = server.index
         refused = server.submit(request, self.buckets.index(self.env.now))

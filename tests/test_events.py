@@ -441,3 +441,21 @@ def test_timeseries_frames_are_tidy() -> None:
     # cookie affinity: every user is pinned already, so the new server gets nobody
     assert (late.loc[late["strategy"] == "sticky", "jobs"] == 0).all()
     assert isinstance(servers, pd.DataFrame)
+
+
+def test_with_every_server_down_the_balancer_answers_server_down() -> None:
+    result = run(
+        scenario(
+            [
+                {"at_s": 20, "kind": "server_crash", "count": 5},
+                {"at_s": 40, "kind": "server_recover"},
+            ]
+        ),
+        strategies=["jwt"],
+    )
+    jwt = result["jwt"]
+    outage = window(jwt, "after crash")
+    assert outage.success_rate == 0.0
+    # plus the few requests in flight on the servers at the crash
+    assert jwt.errors["server_down"] == pytest.approx(outage.requests, abs=10)
+    assert window(jwt, "after recover").success_rate == pytest.approx(1.0, abs=0.01)
