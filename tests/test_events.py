@@ -361,7 +361,7 @@ event_strategy = st.one_of(
 )
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(
     events=st.lists(st.tuples(st.floats(0, 14.5), event_strategy), min_size=1, max_size=6),
     policy=st.sampled_from(["round_robin", "random", "least_connections", "power_of_two"]),
