@@ -25,6 +25,9 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from simulator import __version__
+from simulator.calibrate import compare as compare_costs
+from simulator.calibrate import measure as measure_costs
+from simulator.calibration import save_profile
 from simulator.config import (
     DEFAULT_SCENARIO,
     Scenario,
@@ -211,6 +214,80 @@ def show(scenario: ScenarioArgument = None, overrides: SetOption = None) -> None
     loaded = _load(scenario, overrides)
     data = loaded.model_dump(mode="json")
     typer.echo(yaml.safe_dump(data, sort_keys=False, width=88), nl=False)
+
+
+# ------------------------------------------------------------------------ calibrate
+
+
+@app.command()
+def calibrate(
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            metavar="URL",
+            help="Also time GET and SET round trips against this Redis server "
+            "(needs redis-py: pip install 'authsim\\[redis]').",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the profile (YAML) to this file.", dir_okay=False),
+    ] = None,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast",
+            help="A second or two: fewer repeats, PBKDF2 timed at 20,000 iterations and "
+            "scaled to 600,000 (also AUTHSIM_FAST=1).",
+        ),
+    ] = False,
+) -> None:
+    """Measure JWT, password-hashing and Redis costs on this machine: a calibration profile."""
+    status_console = Console(stderr=True)
+    try:
+        with contextlib.ExitStack() as stack:
+            progress: Callable[[str], None] | None = None
+            if status_console.is_terminal:
+                status = stack.enter_context(status_console.status("calibrating"))
+
+                def progress(step: str) -> None:
+                    status.update(f"measuring {step}")
+
+            profile = measure_costs(redis_url=redis_url, fast=fast, progress=progress)
+    except AuthsimError as exc:
+        _fail(str(exc))
+    if out is not None:
+        try:
+            save_profile(profile, out)
+        except OSError as exc:
+            _fail(f"{out}: cannot write the profile: {exc.strerror or exc}")
+    stdout = Console(width=None if sys.stdout.isatty() else 132)
+    table = Table(title="Measured on this machine", show_header=True, header_style="bold")
+    table.add_column("operation")
+    for column in ("measured", "reference", "ratio"):
+        table.add_column(column, justify="right")
+    for row in compare_costs(profile):
+        table.add_row(row.operation, row.measured_text(), row.reference_text(), row.ratio_text())
+    stdout.print(table)
+    stdout.print(
+        f"{profile.machine.get('notes', '')} · reference: simulator/costs.py (Redis: the "
+        "default scenario's shared_store.rtt_ms + op_time_ms) · ratio: measured / reference",
+        style="dim",
+        markup=False,
+    )
+    if out is None:
+        stdout.print(
+            "Save it with --out profile.yaml, then use it in a scenario: calibration: profile.yaml",
+            markup=False,
+        )
+    else:
+        stdout.print(
+            f"Wrote {out}. Use it in a scenario (the path is relative to the scenario file):\n"
+            f"  calibration: {out.name}",
+            markup=False,
+            highlight=False,
+        )
 
 
 # ------------------------------------------------------------------------ output

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from simulator.calibration import load_profile
 from simulator.errors import ScenarioError
 from simulator.events import Event, ScaleOut
 from simulator.profiles import ConstantRate, RateProfile
@@ -98,6 +99,9 @@ class Cluster(_Section):
         login_cpu_ms: CPU time of one password login (PBKDF2-SHA256 at 600k iterations is
             about 140 ms).
         request_timeout_ms: a request answered later than this counts as ``timeout``.
+        network_mbps: client-to-server bandwidth, megabits per second; each request
+            spends ``credential bytes / bandwidth`` receiving its credential (``null``:
+            not modelled).
     """
 
     servers: int = Field(5, ge=1)
@@ -106,6 +110,7 @@ class Cluster(_Section):
     service_time_ms: ServiceTime = ServiceTime()
     login_cpu_ms: float = Field(140.0, ge=0)
     request_timeout_ms: float = Field(10_000.0, gt=0)
+    network_mbps: float | None = Field(None, gt=0)
 
 
 class LoadBalancer(_Section):
@@ -157,15 +162,26 @@ class Jwt(_Section):
         verify_ms: CPU per verification, ms; ``null`` uses the reference cost of the
             algorithm (see :mod:`simulator.costs`).
         sign_ms: CPU to sign a token at login, ms; ``null`` uses the reference cost.
-        ttl_s: lifetime of an access token, seconds; an expired token forces a new login.
-            The default is a day: with no refresh flow, a short lifetime makes every user
-            type a password again each ``ttl_s``.
+        ttl_s: lifetime of an access token, seconds; an expired token forces a new login
+            (or, with ``refresh``, a refresh). The default is a day: with no refresh
+            flow, a short lifetime makes every user type a password again each ``ttl_s``.
+        refresh: keep a refresh token per user in the store; an expired access token is
+            renewed with one store round trip (and a signature) instead of a login.
+        refresh_ttl_s: lifetime of a refresh token, seconds.
+        denylist: how revoked tokens are refused before they expire: ``none`` (they are
+            not: the exposure window), ``store`` (every request asks the store) or
+            ``local_cache`` (each server keeps a copy, refreshed every ``sync_s``).
+        sync_s: how often each server refreshes its copy of the denylist, seconds.
     """
 
     algorithm: Literal["HS256", "RS256", "PS256", "ES256", "EdDSA"] = "HS256"
     verify_ms: float | None = Field(None, ge=0)
     sign_ms: float | None = Field(None, ge=0)
     ttl_s: float = Field(86_400.0, gt=0)
+    refresh: bool = False
+    refresh_ttl_s: float = Field(30 * 86_400.0, gt=0)
+    denylist: Literal["none", "store", "local_cache"] = "none"
+    sync_s: float = Field(10.0, gt=0)
 
 
 class Scenario(_Section):
@@ -181,6 +197,8 @@ class Scenario(_Section):
         bucket_s: width of the time-series buckets, seconds (``null``: about 60 buckets
             over the measured window).
         events: the timeline of faults and changes (see :mod:`simulator.events`).
+        calibration: a profile written by ``authsim calibrate`` (a path, relative to the
+            scenario file); its measured costs replace the reference ones.
     """
 
     name: str = "scenario"
@@ -197,6 +215,7 @@ class Scenario(_Section):
     jwt: Jwt = Jwt()
     bucket_s: float | None = Field(None, gt=0)
     events: list[Event] = Field(default_factory=list)
+    calibration: str | None = None
 
     @field_validator("warmup_s")
     @classmethod
@@ -370,6 +389,9 @@ def load_scenario(
         data = {}
     if not isinstance(data, dict):
         raise ScenarioError(source, None, "the file must be a mapping of keys to values")
+    calibration = data.get("calibration")
+    if isinstance(calibration, str) and not Path(calibration).is_absolute():
+        data["calibration"] = str(path.parent / calibration)  # relative to the file
     if isinstance(overrides, Mapping):
         items = list(overrides.items())
         set_source = "override"
@@ -379,7 +401,10 @@ def load_scenario(
     for dotted, value in items:
         _set_dotted(data, dotted, value, set_source)
     try:
-        return validate_scenario(data, source)
+        scenario = validate_scenario(data, source)
+        if scenario.calibration is not None:
+            load_profile(scenario.calibration)  # a bad profile is reported now, not mid-run
+        return scenario
     except ScenarioError as exc:
         # a bad value given by an override is the override's fault, not the file's
         if exc.key_path and any(

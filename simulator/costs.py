@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from simulator.calibration import CalibrationProfile
+
 JWT_VERIFY_US: Final[dict[str, float]] = {
     "HS256": 31.0,
     "RS256": 59.0,
@@ -54,3 +56,59 @@ def jwt_verify_ms(algorithm: str, override_ms: float | None) -> float:
 def jwt_sign_ms(algorithm: str, override_ms: float | None) -> float:
     """CPU to sign one token, ms: the override, or the reference for the algorithm."""
     return override_ms if override_ms is not None else JWT_SIGN_US[algorithm] / 1000.0
+
+
+class AuthCosts:
+    """The costs a run uses: the scenario's own, else a calibration profile's, else the
+    reference figures above.
+
+    Args:
+        profile: a profile measured by ``authsim calibrate``, or ``None``.
+    """
+
+    def __init__(self, profile: CalibrationProfile | None = None) -> None:
+        self.profile = profile
+
+    def _measured(self, table: str, algorithm: str) -> float | None:
+        if self.profile is None:
+            return None
+        values: dict[str, float] = getattr(self.profile.jwt, table)
+        return values.get(algorithm)
+
+    def verify_ms(self, algorithm: str, override_ms: float | None = None) -> float:
+        """CPU to verify one token, ms."""
+        measured = self._measured("verify_us", algorithm)
+        if override_ms is None and measured is not None:
+            return measured / 1000.0
+        return jwt_verify_ms(algorithm, override_ms)
+
+    def sign_ms(self, algorithm: str, override_ms: float | None = None) -> float:
+        """CPU to sign one token, ms."""
+        measured = self._measured("sign_us", algorithm)
+        if override_ms is None and measured is not None:
+            return measured / 1000.0
+        return jwt_sign_ms(algorithm, override_ms)
+
+    def token_bytes(self, algorithm: str) -> int:
+        """Size of one token, bytes."""
+        measured = self._measured("token_bytes", algorithm)
+        return int(measured) if measured is not None else JWT_TOKEN_BYTES[algorithm]
+
+    def verify_source(self, algorithm: str, override_ms: float | None) -> str:
+        """Where the verify cost comes from: ``scenario``, ``calibration`` or ``reference``."""
+        if override_ms is not None:
+            return "scenario"
+        return "calibration" if self._measured("verify_us", algorithm) else "reference"
+
+    def login_ms(self, scenario_ms: float, set_explicitly: bool) -> float:
+        """Password hashing per login, ms: the scenario's if it set one, else measured."""
+        if set_explicitly or self.profile is None or self.profile.login is None:
+            return scenario_ms
+        return self.profile.login.pbkdf2_sha256_ms
+
+    def store_rtt_ms(self, scenario_ms: float, set_explicitly: bool) -> float:
+        """Network round trip to the store, ms: the scenario's if it set one, else the
+        measured Redis GET (which includes the server's own work, a slight overestimate)."""
+        if set_explicitly or self.profile is None or self.profile.store is None:
+            return scenario_ms
+        return self.profile.store.get_ms

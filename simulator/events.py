@@ -67,6 +67,19 @@ class World(Protocol):
         """Add (or, negative, remove) network delay to every store operation."""
         ...
 
+    def users(self) -> int:
+        """Number of users."""
+        ...
+
+    def revoke(self, user: int) -> None:
+        """Revoke every credential ``user`` holds now (a logout everywhere, a stolen
+        token reported)."""
+        ...
+
+    def rotate_key(self, overlap_s: float) -> None:
+        """Start signing with a new key; the old one still verifies for ``overlap_s``."""
+        ...
+
     def mark(self, kind: str, label: str, start_s: float, end_s: float | None) -> int:
         """Record that an event happened (``end_s`` for events that last); returns a
         handle for :meth:`close_mark`."""
@@ -299,6 +312,62 @@ class TrafficSpike(_Lasting):
         return f"traffic ×{self.multiplier:g}"
 
 
+class RevokeUser(_Event):
+    """Revoke users' credentials now: ``user`` by index, or the ``count`` most active
+    users (user 0 is the most active with Zipf weights); neither revokes user 0.
+
+    Sessions are deleted where they live, so a session user is refused at once. A token
+    is self-contained: without ``jwt.denylist`` it stays valid until it expires (the
+    exposure window); the revoked user itself can log in again and get a new one.
+    """
+
+    kind: Literal["revoke_user"]
+    user: int | None = Field(None, ge=0)
+    count: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RevokeUser:
+        if self.user is not None and self.count is not None:
+            raise ValueError("give user or count, not both")
+        return self
+
+    @property
+    def label(self) -> str:
+        if self.count is not None:
+            return f"revoke {self.count} users"
+        return f"revoke user {self.user or 0}"
+
+    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
+        """Revoke the chosen users."""
+        chosen = range(self.count) if self.count is not None else [self.user or 0]
+        for user in chosen:
+            if user < world.users():
+                world.revoke(user)
+        world.mark(self.kind, self.label, world.env.now, None)
+        yield from ()
+
+
+class RotateKey(_Event):
+    """The token signing key changes. Tokens signed with the old key verify for
+    ``overlap_s`` more seconds (0: not at all, so every token holder must log in again).
+    Session strategies do not notice."""
+
+    kind: Literal["rotate_key"]
+    overlap_s: float = Field(0.0, ge=0)
+
+    @property
+    def label(self) -> str:
+        if self.overlap_s:
+            return f"rotate key ({self.overlap_s:g} s overlap)"
+        return "rotate key"
+
+    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
+        """Rotate the key."""
+        world.rotate_key(self.overlap_s)
+        world.mark(self.kind, self.label, world.env.now, None)
+        yield from ()
+
+
 Event = Annotated[
     ServerCrash
     | ServerRecover
@@ -307,7 +376,9 @@ Event = Annotated[
     | RollingRestart
     | StoreOutage
     | StoreLatencySpike
-    | TrafficSpike,
+    | TrafficSpike
+    | RevokeUser
+    | RotateKey,
     Field(discriminator="kind"),
 ]
 """One timeline event, chosen by its ``kind`` key."""
@@ -321,6 +392,8 @@ EVENT_KINDS: tuple[str, ...] = (
     "store_outage",
     "store_latency_spike",
     "traffic_spike",
+    "revoke_user",
+    "rotate_key",
 )
 
 

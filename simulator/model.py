@@ -25,12 +25,16 @@ import simpy
 
 from simulator import outcomes
 from simulator.balancer import ClusterView
+from simulator.calibration import load_profile
 from simulator.cluster import Server
 from simulator.config import Scenario, StrategyName
+from simulator.costs import AuthCosts
 from simulator.events import TrafficSpike
 from simulator.metrics import latency_summary
 from simulator.results import (
+    AuthCost,
     EventMark,
+    Exposure,
     RequestLog,
     RunResult,
     StoreStats,
@@ -47,9 +51,9 @@ ProgressCallback = Callable[[str, float], None]
 """``progress(strategy, fraction_done)``, called as simulated time advances."""
 
 # What the client sends next (a request's phase)
-_REQUEST, _LOGIN, _RETRY = 0, 1, 2
+_REQUEST, _LOGIN, _RETRY, _REFRESH = 0, 1, 2, 3
 # What a worker's handler returns besides the error outcomes
-_ACCEPTED, _REJECTED, _LOGGED_IN = 100, 101, 102
+_ACCEPTED, _REJECTED, _LOGGED_IN, _RENEWED = 100, 101, 102, 103
 
 _PROGRESS_STEPS = 50
 
@@ -130,7 +134,11 @@ class StrategyRun:
         self._progress = progress
         cluster = scenario.cluster
         self._warmup_s = scenario.warmup_s
-        self._login_s = cluster.login_cpu_ms / 1000.0
+        self.costs = AuthCosts(load_profile(scenario.calibration) if scenario.calibration else None)
+        self._login_s = (
+            self.costs.login_ms(cluster.login_cpu_ms, "login_cpu_ms" in cluster.model_fields_set)
+            / 1000.0
+        )
         self._timeout_s = cluster.request_timeout_ms / 1000.0
         self.servers: list[Server] = []
         for _ in range(cluster.servers):
@@ -139,7 +147,9 @@ class StrategyRun:
         store_config = scenario.shared_store
         self.store = SessionStore(
             self.env,
-            rtt_ms=store_config.rtt_ms,
+            rtt_ms=self.costs.store_rtt_ms(
+                store_config.rtt_ms, "rtt_ms" in store_config.model_fields_set
+            ),
             op_times_s=exponential_buffer(
                 streams.generator("store"), store_config.op_time_ms / 1000.0
             ),
@@ -155,8 +165,13 @@ class StrategyRun:
             population=population,
             balancer_uniform=uniform_buffer(streams.generator("balancer")),
             store=self.store,
+            costs=self.costs,
         )
         self.strategy: Strategy = build_strategy(strategy_name, context)
+        bandwidth = cluster.network_mbps
+        self._transfer_s = (
+            self.strategy.credential_bytes * 8 / (bandwidth * 1e6) if bandwidth else 0.0
+        )
         self.population = population
         self._initial_uniform = uniform_buffer(streams.generator("initial_logins"))
         self._choose = self.strategy.balancer.choose
@@ -170,6 +185,10 @@ class StrategyRun:
         self._sampler = ServerSampler(self.buckets)
         self.marks: list[EventMark] = []
         self._health_checked = self.env.event()  # fires after each health check
+        self.refreshes = 0
+        self._revoked_at: dict[int, float] = {}
+        self._exposed_requests = 0
+        self._exposed_until: dict[int, float] = {}
         self._in_flight: set[_Request] = set()
         self._arrivals_done = False
         self._drained = self.env.event()
@@ -245,24 +264,41 @@ class StrategyRun:
         env = self.env
         started_s = env.now
         strategy = self.strategy
-        login = request.phase == _LOGIN
-        round_trips = strategy.login_round_trips if login else strategy.check_round_trips
+        phase = request.phase
+        login = phase == _LOGIN
+        if login:
+            round_trips = strategy.login_round_trips
+        elif phase == _REFRESH:
+            round_trips = strategy.refresh_round_trips
+        else:
+            round_trips = strategy.check_round_trips
         for _ in range(round_trips):
             answered = yield from self.store.round_trip(server.index)
             if not answered:
                 self._charge(server, started_s)
                 return outcomes.STORE_UNAVAILABLE
         now = env.now
+        user = request.user
         if login:
-            cpu_s = self._login_s + strategy.issue(server, request.user, now)
+            cpu_s = self._login_s + strategy.issue(server, user, now)
             result = _LOGGED_IN
+        elif phase == _REFRESH:
+            verdict, cpu_s = strategy.renew(server, user, now)
+            if verdict == outcomes.VALID:
+                result = _RENEWED
+            else:
+                request.cause = verdict  # the refresh failed: a login is forced
+                result = _REJECTED
         else:
-            verdict, cpu_s = strategy.check(server, request.user, now)
+            verdict, cpu_s = strategy.check(server, user, now)
+            cpu_s += self._transfer_s
             if verdict == outcomes.VALID:
                 cpu_s += request.service_s
                 result = _ACCEPTED
+                if user in self._revoked_at and strategy.issued_at(user) < self._revoked_at[user]:
+                    self._note_exposure(user, now)
             else:
-                if request.phase == _REQUEST:
+                if phase == _REQUEST:
                     request.cause = verdict
                 result = _REJECTED
         if cpu_s > 0:
@@ -289,13 +325,27 @@ class StrategyRun:
             request.phase = _RETRY if forced else _REQUEST
             self._send(request)
         elif result == _REJECTED:
-            if request.phase == _RETRY:
+            phase = request.phase
+            if phase == _RETRY:
                 self._finish(request, outcomes.UNAUTHORIZED)
+            elif (
+                phase == _REQUEST
+                and request.cause == outcomes.EXPIRED
+                and self.strategy.refresh_round_trips
+            ):
+                request.cause = outcomes.VALID  # not forced (yet): try the refresh token
+                request.phase = _REFRESH
+                self._send(request)
             else:
                 if request.measured:
                     self._causes[request.cause] += 1
                 request.phase = _LOGIN
                 self._send(request)
+        elif result == _RENEWED:
+            if request.measured:
+                self.refreshes += 1
+            request.phase = _RETRY
+            self._send(request)
         else:
             self._finish(request, result)
 
@@ -400,6 +450,24 @@ class StrategyRun:
         """Add network delay to every store operation."""
         self.store.add_delay(extra_s)
 
+    def users(self) -> int:
+        """Number of users."""
+        return self.population.users
+
+    def revoke(self, user: int) -> None:
+        """Revoke the credential ``user`` holds now; watch for it being accepted later."""
+        self._revoked_at[user] = self.env.now
+        self.strategy.revoke(user, self.env.now)
+
+    def rotate_key(self, overlap_s: float) -> None:
+        """Switch the signing key."""
+        self.strategy.rotate_key(self.env.now, overlap_s)
+
+    def _note_exposure(self, user: int, now_s: float) -> None:
+        """A credential issued before its user was revoked was accepted."""
+        self._exposed_requests += 1
+        self._exposed_until[user] = now_s
+
     def mark(self, kind: str, label: str, start_s: float, end_s: float | None) -> int:
         """Record an event for the plots and the per-event windows."""
         self.marks.append(EventMark(kind, label, start_s, end_s))
@@ -435,6 +503,8 @@ class StrategyRun:
         env.process(self._sample_servers())
         for event in self.scenario.events:
             env.process(self._play(event))
+        for process in self.strategy.background(env):
+            env.process(process)
         if self._progress is not None:
             env.process(self._report_progress(self._progress))
         # Every request has an answer by then: one still in flight has timed out.
@@ -445,19 +515,43 @@ class StrategyRun:
             self._finish(request, outcomes.TIMEOUT)
         return self._summarise()
 
+    def _exposure(self) -> Exposure | None:
+        if not self._revoked_at:
+            return None
+        windows = [
+            self._exposed_until.get(user, revoked_s) - revoked_s
+            for user, revoked_s in self._revoked_at.items()
+        ]
+        return Exposure(
+            revoked_users=len(windows),
+            accepted_after_revocation=self._exposed_requests,
+            mean_window_s=sum(windows) / len(windows),
+            max_window_s=max(windows),
+        )
+
     def _summarise(self) -> StrategyResult:
         scenario = self.scenario
         measured_s = scenario.measured_s
         start_s, end_s = scenario.warmup_s, scenario.duration_s
         counts = dict(zip(outcomes.NAMES, self._counts, strict=True))
         store = None
-        if self.strategy.check_round_trips or self.strategy.login_round_trips:
+        if self.strategy.uses_store:
             answered = self.store.answered
             store = StoreStats(
                 utilisation=self.store.busy_s / measured_s,
                 mean_latency_ms=self.store.latency_s / answered * 1000.0 if answered else None,
                 ops=self.store.ops,
+                ops_per_request=self.store.ops / self.requests if self.requests else None,
             )
+        jwt = scenario.jwt
+        verify_ms = (
+            self.costs.verify_ms(jwt.algorithm, jwt.verify_ms) if self.name == "jwt" else 0.0
+        )
+        source = (
+            self.costs.verify_source(jwt.algorithm, jwt.verify_ms)
+            if self.name == "jwt"
+            else "scenario"
+        )
         workers = scenario.cluster.workers_per_server
         up_s = [server.up_seconds(start_s, end_s) for server in self.servers]
         arrival, outcome, latency, cause = self.log.columns()
@@ -486,6 +580,9 @@ class StrategyRun:
             server_up_s=up_s,
             events=marks,
             windows=event_windows(self.log, marks, start_s, end_s),
+            refreshes=self.refreshes,
+            exposure=self._exposure(),
+            auth_cost=AuthCost(verify_ms, self._login_s * 1000.0, source),
             series=StrategySeries.build(
                 self.buckets,
                 arrival,

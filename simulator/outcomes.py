@@ -40,13 +40,23 @@ VALID: Final = -1
 WRONG_SERVER: Final = 0
 SESSION_LOST: Final = 1
 EXPIRED: Final = 2
+REVOKED: Final = 3
+KEY_ROTATED: Final = 4
 
-CAUSES: Final[tuple[str, ...]] = ("wrong_server", "session_lost", "expired")
+CAUSES: Final[tuple[str, ...]] = (
+    "wrong_server",
+    "session_lost",
+    "expired",
+    "revoked",
+    "key_rotated",
+)
 """Cause name by code:
 
 - ``wrong_server``: the session still lives in another server's memory, but the
   balancer sent the request elsewhere (no affinity, or a changed hash moved the user).
 - ``session_lost``: the session exists nowhere any more: the server or store that held
   it lost its memory (crash, restart, scale-in, a store that came back empty).
-- ``expired``: the token's lifetime ended.
+- ``expired``: the token's lifetime ended (and there was no refresh token to renew it).
+- ``revoked``: the credential was revoked (a deleted session, a denylisted token).
+- ``key_rotated``: the token was signed with a key that no longer verifies.
 """

@@ -133,11 +133,14 @@ class StoreStats:
         mean_latency_ms: mean time from sending an operation to its reply, ms
             (connection wait, network round trip, queueing and the operation itself).
         ops: operations sent.
+        ops_per_request: operations per measured request (the store load a strategy
+            causes: 1 for a session lookup per request, near 0 for tokens).
     """
 
     utilisation: float
     mean_latency_ms: float | None
     ops: int
+    ops_per_request: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -145,6 +148,60 @@ class StoreStats:
             "utilisation": clean_float(self.utilisation),
             "mean_latency_ms": clean_float(self.mean_latency_ms),
             "ops": self.ops,
+            "ops_per_request": clean_float(self.ops_per_request),
+        }
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """What revocation left open: requests accepted on credentials issued before their
+    user was revoked.
+
+    Attributes:
+        revoked_users: users revoked during the run.
+        accepted_after_revocation: requests accepted on such credentials.
+        mean_window_s: over revoked users, the time from revocation to the last request
+            accepted on an old credential (0 for a user refused at once), seconds.
+        max_window_s: the largest such window, seconds.
+    """
+
+    revoked_users: int
+    accepted_after_revocation: int
+    mean_window_s: float
+    max_window_s: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "revoked_users": self.revoked_users,
+            "accepted_after_revocation": self.accepted_after_revocation,
+            "mean_window_s": clean_float(self.mean_window_s),
+            "max_window_s": clean_float(self.max_window_s),
+        }
+
+
+@dataclass(frozen=True)
+class AuthCost:
+    """The authentication costs a strategy ran with.
+
+    Attributes:
+        verify_ms: CPU per credential check, ms (a token's signature check; 0 for a
+            session lookup).
+        login_ms: CPU per password login, ms.
+        source: where the verify cost came from: ``scenario``, ``calibration`` or
+            ``reference``.
+    """
+
+    verify_ms: float
+    login_ms: float
+    source: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "verify_ms": clean_float(self.verify_ms),
+            "login_ms": clean_float(self.login_ms),
+            "source": self.source,
         }
 
 
@@ -290,6 +347,9 @@ class StrategyResult:
         server_up_s: seconds each server was up in the measured window.
         events: the events as they happened.
         windows: the measured window split at every event.
+        refreshes: expired access tokens renewed with a refresh token.
+        exposure: requests accepted after their user was revoked (``None``: nobody was).
+        auth_cost: the authentication costs used.
         series: the time series (not part of the JSON; see
             :meth:`RunResult.timeseries_frame`).
     """
@@ -314,6 +374,9 @@ class StrategyResult:
     server_up_s: list[float] = field(default_factory=list)
     events: list[EventMark] = field(default_factory=list)
     windows: list[Window] = field(default_factory=list)
+    refreshes: int = 0
+    exposure: Exposure | None = None
+    auth_cost: AuthCost | None = None
     series: StrategySeries | None = field(default=None, compare=False, repr=False)
 
     @property
@@ -375,6 +438,9 @@ class StrategyResult:
             "forced_relogins_by_cause": dict(self.forced_relogins_by_cause),
             "events": [mark.to_dict() for mark in self.events],
             "windows": [window.to_dict() for window in self.windows],
+            "refreshes": self.refreshes,
+            "exposure": self.exposure.to_dict() if self.exposure else None,
+            "auth_cost": self.auth_cost.to_dict() if self.auth_cost else None,
         }
 
     def summary_row(self) -> dict[str, Any]:

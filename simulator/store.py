@@ -46,6 +46,7 @@ class SessionStore:
     Attributes:
         up: whether the store is reachable.
         data: what the store holds (session key -> session id).
+        denylist: ids of revoked tokens.
         ops: operations sent while measuring.
         busy_s: time the store was busy inside the measured window, seconds (so
             ``busy_s / window`` is its utilisation, at most 1).
@@ -75,6 +76,7 @@ class SessionStore:
         self._epoch = 0
         self.up = True
         self.data: dict[int, int] = {}
+        self.denylist: set[int] = set()
         self.ops = 0
         self.busy_s = 0.0
         self.answered = 0

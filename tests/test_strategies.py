@@ -68,6 +68,7 @@ def test_build_strategy_from_a_hand_made_context():
         population=Population.from_config(scenario.workload, streams),
         balancer_uniform=uniform_buffer(streams.generator("balancer")),
         store=SessionStore(env, 0.5, exponential_buffer(streams.generator("store"), 1e-4), 2, 3, 0),
+        costs=AuthCosts(),
     )
     strategy = build_strategy("jwt", context)
     assert isinstance(strategy, JwtTokens)

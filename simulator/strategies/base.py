@@ -9,12 +9,17 @@ store round trips a strategy asks for and charges the CPU time it returns.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from dataclasses import dataclass
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol
+
+import simpy
 
 from simulator.balancer import Balancer, ClusterView, spreading_policy
 from simulator.cluster import Server
 from simulator.config import Scenario
+from simulator.costs import AuthCosts
+from simulator.outcomes import EXPIRED
 from simulator.rng import DrawBuffer
 from simulator.store import SessionStore
 from simulator.workload import Population
@@ -31,6 +36,7 @@ class StrategyContext:
         population: the users and their IPs.
         balancer_uniform: the balancer's random stream.
         store: the shared session store (present for every strategy; unused by most).
+        costs: the authentication costs of this run (reference, calibrated or set).
     """
 
     scenario: Scenario
@@ -39,6 +45,7 @@ class StrategyContext:
     population: Population
     balancer_uniform: DrawBuffer
     store: SessionStore
+    costs: AuthCosts
 
     def spreading_balancer(self) -> Balancer:
         """The ``load_balancer.policy`` balancer of this scenario."""
@@ -55,6 +62,8 @@ class Strategy(Protocol):
         balancer: how the load balancer routes this strategy's traffic.
         check_round_trips: store round trips on every authenticated request.
         login_round_trips: store round trips on every login.
+        refresh_round_trips: store round trips to renew an expired credential (0: it
+            cannot be renewed; the user must log in).
         credential_bytes: bytes of the credential sent with every request.
         credential_lifetime_s: how long a credential lives, seconds (``None``: until it
             is lost); used to spread the ages of credentials held at time 0.
@@ -64,8 +73,14 @@ class Strategy(Protocol):
     balancer: Balancer
     check_round_trips: int
     login_round_trips: int
+    refresh_round_trips: int
     credential_bytes: int
     credential_lifetime_s: float | None
+
+    @property
+    def uses_store(self) -> bool:
+        """Whether this strategy talks to the shared store at all."""
+        ...
 
     def has_credential(self, user: int) -> bool:
         """Whether the client of ``user`` holds a credential to send."""
@@ -83,11 +98,60 @@ class Strategy(Protocol):
         """``server`` checks the credential of ``user``.
 
         Returns:
-            ``(verdict, cpu_s)``: ``outcomes.VALID`` or the cause of the rejection
-            (``outcomes.WRONG_SERVER``, ``SESSION_LOST``, ``EXPIRED``), and the CPU
-            seconds the check cost. Store round trips have already happened.
+            ``(verdict, cpu_s)``: ``outcomes.VALID`` or the cause of the rejection (a code
+            of ``outcomes.CAUSES``), and the CPU seconds the check cost. Store round
+            trips have already happened.
         """
         ...
+
+    def renew(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
+        """Renew an expired credential (a refresh), after ``refresh_round_trips``.
+
+        Returns:
+            ``(verdict, cpu_s)``: ``outcomes.VALID`` when a new credential was issued,
+            else why not (the user must log in).
+        """
+        ...
+
+    def issued_at(self, user: int) -> float:
+        """When the credential ``user`` holds was issued, seconds."""
+        ...
+
+    def revoke(self, user: int, now_s: float) -> None:
+        """Revoke the credential ``user`` holds now."""
+        ...
+
+    def rotate_key(self, now_s: float, overlap_s: float) -> None:
+        """Switch to a new signing key (only token strategies care)."""
+        ...
+
+    def background(self, env: simpy.Environment) -> list[Generator[simpy.Event, Any, None]]:
+        """Processes the strategy needs while it runs (a denylist sync, say)."""
+        ...
+
+
+class StrategyBase:
+    """Defaults for the parts of :class:`Strategy` most strategies do not need."""
+
+    check_round_trips = 0
+    login_round_trips = 0
+    refresh_round_trips = 0
+
+    @property
+    def uses_store(self) -> bool:
+        """Whether any store round trip is ever made."""
+        return bool(self.check_round_trips or self.login_round_trips or self.refresh_round_trips)
+
+    def renew(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
+        """Credentials that cannot be renewed: the user must log in."""
+        return EXPIRED, 0.0
+
+    def rotate_key(self, now_s: float, overlap_s: float) -> None:
+        """No signing key: nothing to do."""
+
+    def background(self, env: simpy.Environment) -> list[Generator[simpy.Event, Any, None]]:
+        """No background work."""
+        return []
 
 
 class SessionCookies:
@@ -98,23 +162,37 @@ class SessionCookies:
     (``session_lost``) from a request that went to the wrong server (``wrong_server``).
     """
 
-    __slots__ = ("_next", "_of", "_origin")
+    __slots__ = ("_issued", "_next", "_of", "_origin", "revoked")
 
     def __init__(self, users: int) -> None:
         self._of = [-1] * users
         self._origin = [-1] * users
+        self._issued = [0.0] * users
         self._next = 0
+        self.revoked: set[int] = set()
 
     def has(self, user: int) -> bool:
         """Whether ``user`` holds a session cookie."""
         return self._of[user] >= 0
 
-    def new(self, user: int, server: int) -> int:
+    def new(self, user: int, server: int, now_s: float = 0.0) -> int:
         """Give ``user`` a fresh session id issued by ``server`` and return it."""
         session = self._next
         self._next += 1
         self._of[user] = session
         self._origin[user] = server
+        self._issued[user] = now_s
+        return session
+
+    def issued_at(self, user: int) -> float:
+        """When the session of ``user`` was created, seconds."""
+        return self._issued[user]
+
+    def revoke(self, user: int) -> int:
+        """Mark the session ``user`` holds as revoked; returns its id (-1: none)."""
+        session = self._of[user]
+        if session >= 0:
+            self.revoked.add(session)
         return session
 
     def of(self, user: int) -> int:

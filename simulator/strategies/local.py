@@ -12,16 +12,14 @@ from typing import ClassVar
 from simulator.balancer import Balancer
 from simulator.cluster import Server
 from simulator.costs import SESSION_ID_BYTES
-from simulator.outcomes import SESSION_LOST, VALID, WRONG_SERVER
-from simulator.strategies.base import SessionCookies, StrategyContext
+from simulator.outcomes import REVOKED, SESSION_LOST, VALID, WRONG_SERVER
+from simulator.strategies.base import SessionCookies, StrategyBase, StrategyContext
 
 
-class LocalSessions:
+class LocalSessions(StrategyBase):
     """Session ids in the client's cookie, session state in one server's memory."""
 
     name: ClassVar[str] = "local"
-    check_round_trips = 0
-    login_round_trips = 0
     credential_bytes = SESSION_ID_BYTES
     credential_lifetime_s: float | None = None
 
@@ -39,14 +37,26 @@ class LocalSessions:
         return self.cookies.has(user)
 
     def issue(self, server: Server, user: int, now_s: float) -> float:
-        server.sessions[user] = self.cookies.new(user, server.index)
+        server.sessions[user] = self.cookies.new(user, server.index, now_s)
         return 0.0
+
+    def issued_at(self, user: int) -> float:
+        return self.cookies.issued_at(user)
+
+    def revoke(self, user: int, now_s: float) -> None:
+        session = self.cookies.revoke(user)
+        if session >= 0:
+            origin = self._servers[self.cookies.origin(user)]
+            if origin.sessions.get(user) == session:
+                del origin.sessions[user]
 
     def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
         cookies = self.cookies
         session = cookies.of(user)
         if server.sessions.get(user) == session:
             return VALID, 0.0
+        if session in cookies.revoked:
+            return REVOKED, 0.0
         # Rejected. The cause: is the session still held by the server that issued it?
         origin = self._servers[cookies.origin(user)]
         still_held = origin.sessions.get(user) == session

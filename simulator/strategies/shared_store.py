@@ -11,11 +11,11 @@ from typing import ClassVar
 
 from simulator.cluster import Server
 from simulator.costs import SESSION_ID_BYTES
-from simulator.outcomes import SESSION_LOST, VALID
-from simulator.strategies.base import SessionCookies, StrategyContext
+from simulator.outcomes import REVOKED, SESSION_LOST, VALID
+from simulator.strategies.base import SessionCookies, StrategyBase, StrategyContext
 
 
-class SharedStoreSessions:
+class SharedStoreSessions(StrategyBase):
     """Session ids in the client's cookie, session state in the shared store."""
 
     name: ClassVar[str] = "shared_store"
@@ -34,9 +34,19 @@ class SharedStoreSessions:
         return self.cookies.has(user)
 
     def issue(self, server: Server, user: int, now_s: float) -> float:
-        self._store.data[user] = self.cookies.new(user, server.index)
+        self._store.data[user] = self.cookies.new(user, server.index, now_s)
         return 0.0
 
     def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
-        valid = self._store.data.get(user) == self.cookies.of(user)
-        return (VALID if valid else SESSION_LOST), 0.0
+        session = self.cookies.of(user)
+        if self._store.data.get(user) == session:
+            return VALID, 0.0
+        return (REVOKED if session in self.cookies.revoked else SESSION_LOST), 0.0
+
+    def issued_at(self, user: int) -> float:
+        return self.cookies.issued_at(user)
+
+    def revoke(self, user: int, now_s: float) -> None:
+        session = self.cookies.revoke(user)
+        if session >= 0 and self._store.data.get(user) == session:
+            del self._store.data[user]
