@@ -18,7 +18,7 @@ from simulator.balancer import (
 )
 from simulator.cluster import Server
 from simulator.config import Scenario
-from simulator.costs import JWT_SIGN_US, JWT_TOKEN_BYTES, JWT_VERIFY_US, SESSION_ID_BYTES
+from simulator.costs import JWT_SIGN_US, JWT_TOKEN_BYTES, JWT_VERIFY_US, SESSION_ID_BYTES, AuthCosts
 from simulator.model import RunInputs, StrategyRun
 from simulator.outcomes import EXPIRED, VALID, WRONG_SERVER
 from simulator.rng import Streams, exponential_buffer, uniform_buffer
