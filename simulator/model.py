@@ -189,6 +189,7 @@ class StrategyRun:
         self._revoked_at: dict[int, float] = {}
         self._exposed_requests = 0
         self._exposed_until: dict[int, float] = {}
+        self._remaining_s: dict[int, float] = {}  # credential lifetime left at revocation
         self._in_flight: set[_Request] = set()
         self._arrivals_done = False
         self._drained = self.env.event()
@@ -456,8 +457,11 @@ class StrategyRun:
 
     def revoke(self, user: int) -> None:
         """Revoke the credential ``user`` holds now; watch for it being accepted later."""
-        self._revoked_at[user] = self.env.now
-        self.strategy.revoke(user, self.env.now)
+        now = self.env.now
+        self._revoked_at[user] = now
+        expires_at = self.strategy.expires_at(user)
+        self._remaining_s[user] = max(0.0, expires_at - now) if expires_at is not None else 0.0
+        self.strategy.revoke(user, now)
 
     def rotate_key(self, overlap_s: float) -> None:
         """Switch the signing key."""
@@ -522,11 +526,13 @@ class StrategyRun:
             self._exposed_until.get(user, revoked_s) - revoked_s
             for user, revoked_s in self._revoked_at.items()
         ]
+        remaining = list(self._remaining_s.values())
         return Exposure(
             revoked_users=len(windows),
             accepted_after_revocation=self._exposed_requests,
             mean_window_s=sum(windows) / len(windows),
             max_window_s=max(windows),
+            mean_remaining_ttl_s=sum(remaining) / len(remaining),
         )
 
     def _summarise(self) -> StrategyResult:

@@ -163,12 +163,16 @@ class Exposure:
         mean_window_s: over revoked users, the time from revocation to the last request
             accepted on an old credential (0 for a user refused at once), seconds.
         max_window_s: the largest such window, seconds.
+        mean_remaining_ttl_s: over revoked users, how long their credential had left to
+            live when it was revoked (0 for credentials that do not expire), seconds: the
+            window a token opens when nothing refuses it.
     """
 
     revoked_users: int
     accepted_after_revocation: int
     mean_window_s: float
     max_window_s: float
+    mean_remaining_ttl_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -177,6 +181,7 @@ class Exposure:
             "accepted_after_revocation": self.accepted_after_revocation,
             "mean_window_s": clean_float(self.mean_window_s),
             "max_window_s": clean_float(self.max_window_s),
+            "mean_remaining_ttl_s": clean_float(self.mean_remaining_ttl_s),
         }
 
 

@@ -117,6 +117,10 @@ class Strategy(Protocol):
         """When the credential ``user`` holds was issued, seconds."""
         ...
 
+    def expires_at(self, user: int) -> float | None:
+        """When the credential ``user`` holds expires, seconds (``None``: never)."""
+        ...
+
     def revoke(self, user: int, now_s: float) -> None:
         """Revoke the credential ``user`` holds now."""
         ...
@@ -145,6 +149,10 @@ class StrategyBase:
     def renew(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
         """Credentials that cannot be renewed: the user must log in."""
         return EXPIRED, 0.0
+
+    def expires_at(self, user: int) -> float | None:
+        """Credentials that do not expire by themselves."""
+        return None
 
     def rotate_key(self, now_s: float, overlap_s: float) -> None:
         """No signing key: nothing to do."""

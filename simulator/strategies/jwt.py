@@ -115,6 +115,9 @@ class JwtTokens(StrategyBase):
     def issued_at(self, user: int) -> float:
         return self._issued_at[user]
 
+    def expires_at(self, user: int) -> float | None:
+        return self._expires_at[user] if self._token_of[user] >= 0 else None
+
     def revoke(self, user: int, now_s: float) -> None:
         token = self._token_of[user]
         if token >= 0:
