@@ -22,6 +22,8 @@ LIBRARY = {
     "nat-hotspot",
     "heavy-users",
     "traffic-spike",
+    "revocation",
+    "key-rotation",
 }
 
 
