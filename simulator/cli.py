@@ -21,10 +21,13 @@ from typing import Annotated, NoReturn
 import typer
 import yaml
 from rich.console import Console
+from rich.json import JSON
+from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from simulator import __version__
+from simulator import __version__, tokens
 from simulator.calibrate import compare as compare_costs
 from simulator.calibrate import measure as measure_costs
 from simulator.calibration import save_profile
@@ -455,6 +458,239 @@ def _print_windows(console: Console, result: RunResult) -> None:
             cells.append(causes or "0")
         table.add_row(*cells)
     console.print(table)
+
+
+# ------------------------------------------------------------------------ token
+# `authsim token ...`: real signed tokens (simulator.tokens): issue, decode, verify, and
+# the attack catalogue. Everything of this command group lives in this block.
+
+token_app = typer.Typer(
+    help="Real signed tokens (RFC 7519): issue, decode, verify, and a catalogue of attacks.",
+    no_args_is_help=True,
+)
+app.add_typer(token_app, name="token")
+
+TokenArgument = Annotated[
+    str, typer.Argument(help="A compact token, or - to read it from stdin.", show_default=False)
+]
+TokenAlgorithmOption = Annotated[
+    str | None,
+    typer.Option(
+        "--algorithm",
+        "-a",
+        help="HS256, RS256, PS256, ES256 or EdDSA.",
+        show_default=False,
+    ),
+]
+KeyDirOption = Annotated[
+    Path | None,
+    typer.Option("--key-dir", help="Folder of saved keys (created by 'token issue --key-dir')."),
+]
+IssuerOption = Annotated[str, typer.Option("--issuer", help="The iss claim.")]
+AudienceOption = Annotated[str, typer.Option("--audience", help="The aud claim.")]
+
+
+def _token_algorithm(name: str | None, *, default: str | None = None) -> tokens.Algorithm:
+    """The algorithm of ``--algorithm`` (case-insensitive), or one line and exit 2."""
+    chosen = name if name is not None else default
+    valid = [item.value for item in tokens.Algorithm]
+    if chosen is None:
+        _fail(
+            "--algorithm is required: the verifier's algorithm comes from its configuration, "
+            f"never from the token; choose from {', '.join(valid)}"
+        )
+    by_lower = {value.lower(): value for value in valid}
+    if chosen.lower() in by_lower:
+        return tokens.Algorithm(by_lower[chosen.lower()])
+    close = difflib.get_close_matches(chosen, valid, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    _fail(f"--algorithm: unknown algorithm {chosen!r}{hint}; choose from {', '.join(valid)}")
+
+
+def _token_text(token: str) -> str:
+    """The token argument, read from stdin for ``-``, without surrounding whitespace."""
+    if token == "-":
+        return sys.stdin.read(tokens.DEFAULT_MAX_TOKEN_BYTES * 4 + 1).strip()
+    return token.strip()
+
+
+def _token_consoles() -> tuple[Console, Console]:
+    width = None if sys.stdout.isatty() else 132
+    return Console(width=width), Console(stderr=True)
+
+
+def _print_token_parts(console: Console, decoded: tokens.UnverifiedToken) -> None:
+    """Header (red), claims (magenta) and signature (cyan), as jwt.io colours them."""
+    if decoded.header is not None:
+        console.print(Panel(JSON.from_data(decoded.header), title="header", border_style="red"))
+    if decoded.claims is not None:
+        body: JSON | Table = JSON.from_data(decoded.claims)
+        notes = tokens.time_claim_notes(decoded.claims)
+        if notes:
+            grid = Table.grid(padding=(0, 2))
+            grid.add_row(JSON.from_data(decoded.claims))
+            for name, note in notes.items():
+                grid.add_row(f"[dim]{name}: {note}[/]")
+            body = grid
+        console.print(Panel(body, title="claims", border_style="magenta"))
+    if decoded.signature is not None:
+        size = len(decoded.signature)
+        text = decoded.signature.hex() if size else "(empty)"
+        console.print(
+            Panel(Text(text, style="cyan"), title=f"signature · {size} bytes", border_style="cyan")
+        )
+    for problem in decoded.problems:
+        console.print(f"[yellow]problem:[/] {problem}")
+
+
+def _print_token(console: Console, token: str) -> None:
+    """The token on one line: coloured in a terminal, plain (for pipes) otherwise."""
+    if not console.is_terminal:
+        typer.echo(token)
+        return
+    header, _, rest = token.partition(".")
+    payload, _, signature = rest.partition(".")
+    text = Text.assemble((header, "red"), ".", (payload, "magenta"), ".", (signature, "cyan"))
+    console.print(text, soft_wrap=True)
+
+
+def _print_verdict(console: Console, result: tokens.VerificationResult) -> None:
+    if result.valid and result.claims is not None:
+        expiry = tokens.time_claim_notes(result.claims).get("exp", "")
+        console.print(
+            f"[bold green]valid[/]: signature, header and claims check out · "
+            f"sub={result.claims.get('sub')!r} · expires {expiry}"
+        )
+        return
+    console.print(f"[bold red]invalid[/]: {result.reason} · {result.message}")
+    if result.detail:
+        console.print(f"  [dim]{result.detail}[/]", highlight=False)
+
+
+@token_app.command("issue")
+def token_issue(
+    algorithm: TokenAlgorithmOption = None,
+    subject: Annotated[str, typer.Option(help="The sub claim: whom the token speaks for.")] = (
+        "alice"
+    ),
+    ttl: Annotated[float, typer.Option(help="Lifetime, seconds.")] = 900.0,
+    issuer: IssuerOption = tokens.DEFAULT_ISSUER,
+    audience: AudienceOption = tokens.DEFAULT_AUDIENCE,
+    key_dir: KeyDirOption = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Verify the new token at once, with the same key.")
+    ] = False,
+) -> None:
+    """Sign a token and show its three parts (default algorithm: HS256).
+
+    Without --key-dir the key is generated fresh and forgotten (use --verify to check the
+    token in the same process); with it, the key is loaded from (or created in) that
+    folder, so 'token verify' can check the token later.
+    """
+    chosen = _token_algorithm(algorithm, default=tokens.Algorithm.HS256.value)
+    if not ttl >= 1 or ttl == float("inf"):
+        _fail(f"--ttl: must be at least 1 second, got {ttl:g}")
+    stdout, stderr = _token_consoles()
+    try:
+        if key_dir is None:
+            key, created = tokens.generate_key(chosen), True
+        else:
+            key, created = tokens.load_or_create_key(chosen, key_dir)
+        token = tokens.issue_token(key, subject, ttl, issuer=issuer, audience=audience)
+    except (AuthsimError, ValueError) as exc:
+        _fail(str(exc))
+    _print_token(stdout, token)
+    _print_token_parts(stdout, tokens.decode_unverified(token))
+    if key_dir is None:
+        stderr.print(
+            f"[dim]key: a fresh {chosen.value} key (kid {key.kid}), not saved: "
+            "use --key-dir to verify this token later[/]",
+            highlight=False,
+        )
+    else:
+        state = "created and saved in" if created else "loaded from"
+        stderr.print(
+            f"[dim]key: {chosen.value} (kid {key.kid}) {state} {key_dir}[/]", highlight=False
+        )
+    if verify:
+        result = tokens.Verifier(key.public_only(), issuer=issuer, audience=audience).verify(token)
+        _print_verdict(stdout, result)
+        if not result.valid:
+            raise typer.Exit(code=1)
+
+
+@token_app.command("decode")
+def token_decode(token: TokenArgument) -> None:
+    """Show a token's header and claims WITHOUT verifying anything."""
+    decoded = tokens.decode_unverified(_token_text(token))
+    if not decoded.readable:
+        _fail(f"TOKEN: not a JWT: {'; '.join(decoded.problems)}")
+    stdout, _ = _token_consoles()
+    stdout.print(
+        "[bold yellow]NOT VERIFIED[/]: decoding only shows what the token claims; anyone can "
+        "write any header and claims. Check it with 'authsim token verify'."
+    )
+    _print_token_parts(stdout, decoded)
+
+
+@token_app.command("verify")
+def token_verify(
+    token: TokenArgument,
+    algorithm: TokenAlgorithmOption = None,
+    key_dir: KeyDirOption = None,
+    issuer: IssuerOption = tokens.DEFAULT_ISSUER,
+    audience: AudienceOption = tokens.DEFAULT_AUDIENCE,
+    leeway: Annotated[
+        float, typer.Option(help="Clock skew allowed on exp, nbf and iat, seconds.")
+    ] = tokens.DEFAULT_LEEWAY_S,
+) -> None:
+    """Verify a token with a saved key: exit 0 if valid, 1 if not, 2 for bad input."""
+    chosen = _token_algorithm(algorithm)
+    if key_dir is None:
+        _fail("--key-dir is required: the folder holding the key the token was signed with")
+    if not 0 <= leeway <= tokens.MAX_LEEWAY_S:
+        _fail(f"--leeway: must be between 0 and {tokens.MAX_LEEWAY_S:g} s, got {leeway:g}")
+    try:
+        key = tokens.load_key(chosen, key_dir, signing=False)
+        verifier = tokens.Verifier(key, issuer=issuer, audience=audience, leeway_s=leeway)
+    except (AuthsimError, ValueError) as exc:
+        _fail(str(exc))
+    result = verifier.verify(_token_text(token))
+    stdout, _ = _token_consoles()
+    _print_verdict(stdout, result)
+    if not result.valid:
+        raise typer.Exit(code=1)
+
+
+@token_app.command("attacks")
+def token_attacks() -> None:
+    """Run the attack catalogue: exit 0 only if every attack is rejected as expected."""
+    outcomes = tokens.run_attacks()
+    table = Table(title="Attacks on the token verifier", show_header=True, header_style="bold")
+    table.add_column("attack", style="bold", no_wrap=True)
+    table.add_column("what it tries")
+    table.add_column("rejected?", no_wrap=True)
+    table.add_column("reason", no_wrap=True)
+    for outcome in outcomes:
+        reason = outcome.reason
+        if not outcome.as_expected:
+            reason = f"[red]{reason} (expected {outcome.expected_reason})[/]"
+        table.add_row(
+            outcome.name,
+            outcome.description,
+            "[green]yes[/]" if outcome.rejected else "[bold red]NO[/]",
+            reason,
+        )
+    stdout, _ = _token_consoles()
+    stdout.print(table)
+    passed = sum(outcome.as_expected for outcome in outcomes)
+    style = "green" if passed == len(outcomes) else "bold red"
+    stdout.print(f"[{style}]{passed}/{len(outcomes)} attacks rejected with the expected reason[/]")
+    if passed != len(outcomes):
+        raise typer.Exit(code=1)
+
+
+# ------------------------------------------------------------------------ end of token
 
 
 def main() -> None:

@@ -67,7 +67,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import jwt
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -101,6 +101,7 @@ __all__ = [
     "WeakKeyError",
     "decode_unverified",
     "describe_reason",
+    "forge",
     "generate_key",
     "issue_token",
     "key_files",
@@ -116,6 +117,7 @@ __all__ = [
     "run_attacks",
     "sample_token",
     "save_key",
+    "time_claim_notes",
 ]
 
 
@@ -236,12 +238,12 @@ class WeakKeyError(TokenKeyError):
     """A key below the minimum strength: refused for signing and for verifying."""
 
 
-SigningKeyMaterial = bytes | rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | (
-    ed25519.Ed25519PrivateKey
-)
-VerificationKeyMaterial = bytes | rsa.RSAPublicKey | ec.EllipticCurvePublicKey | (
-    ed25519.Ed25519PublicKey
-)
+PrivateKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+PublicKey: TypeAlias = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+SigningKeyMaterial: TypeAlias = bytes | PrivateKey
+"""An HMAC secret or a private key."""
+VerificationKeyMaterial: TypeAlias = bytes | PublicKey
+"""An HMAC secret or a public key."""
 
 
 def parse_algorithm(name: str | Algorithm) -> Algorithm:
@@ -257,7 +259,7 @@ def _b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _public_der(key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey) -> bytes:
+def _public_der(key: PublicKey) -> bytes:
     return key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
@@ -345,7 +347,7 @@ class KeyPair:
     def from_private_key(
         cls,
         algorithm: Algorithm | str,
-        private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey,
+        private_key: PrivateKey,
         *,
         kid: str = "",
     ) -> KeyPair:
@@ -408,9 +410,7 @@ def key_strength_problem(key: KeyPair) -> str | None:
             "are required (RFC 7518 §3.2)"
         )
     if isinstance(material, rsa.RSAPublicKey) and material.key_size < MIN_RSA_BITS:
-        return (
-            f"the RSA key is {material.key_size} bits; at least {MIN_RSA_BITS} are required"
-        )
+        return f"the RSA key is {material.key_size} bits; at least {MIN_RSA_BITS} are required"
     return None
 
 
@@ -426,8 +426,7 @@ def generate_key(algorithm: Algorithm | str, *, rsa_bits: int = MIN_RSA_BITS) ->
     if chosen is Algorithm.HS256:
         return KeyPair.from_secret(secrets.token_bytes(32))
     if chosen in (Algorithm.RS256, Algorithm.PS256):
-        private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-        private = rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
+        private: PrivateKey = rsa.generate_private_key(public_exponent=65537, key_size=rsa_bits)
     elif chosen is Algorithm.ES256:
         private = ec.generate_private_key(ec.SECP256R1())
     else:
@@ -465,10 +464,9 @@ def load_private_key_pem(
     try:
         private = serialization.load_pem_private_key(pem, password=password)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise TokenKeyError(f"{chosen.value}: not a usable PEM private key ({exc})") from None
-    if not isinstance(
-        private, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-    ):
+        reason = " ".join(str(exc).split())
+        raise TokenKeyError(f"{chosen.value}: not a usable PEM private key ({reason})") from None
+    if not isinstance(private, PrivateKey):
         raise TokenKeyError(f"{chosen.value}: unsupported key type {type(private).__name__}")
     return KeyPair.from_private_key(chosen, private)
 
@@ -481,10 +479,9 @@ def load_public_key_pem(algorithm: Algorithm | str, pem: bytes) -> KeyPair:
     try:
         public = serialization.load_pem_public_key(pem)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
-        raise TokenKeyError(f"{chosen.value}: not a usable PEM public key ({exc})") from None
-    if not isinstance(
-        public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
-    ):
+        reason = " ".join(str(exc).split())
+        raise TokenKeyError(f"{chosen.value}: not a usable PEM public key ({reason})") from None
+    if not isinstance(public, PublicKey):
         raise TokenKeyError(f"{chosen.value}: unsupported key type {type(public).__name__}")
     return KeyPair(chosen, None, public)
 
@@ -549,9 +546,9 @@ def load_key(algorithm: Algorithm | str, directory: Path, *, signing: bool = Tru
     chosen = parse_algorithm(algorithm)
     secret_path, public_path = key_files(chosen, directory)
     if chosen is Algorithm.HS256:
-        text = _read(secret_path, chosen, directory).strip()
+        text = _read(secret_path, chosen, directory).strip().decode("ascii", "replace")
         try:
-            secret = base64.urlsafe_b64decode(text + b"=" * (-len(text) % 4))
+            secret = _lenient_b64url(text)
         except (ValueError, binascii.Error):
             raise TokenKeyError(f"{secret_path}: not a base64url secret") from None
         if not secret:
@@ -883,7 +880,7 @@ class Verifier:
             kid = header["kid"]
             if not isinstance(kid, str):
                 raise _Rejection("malformed", "kid is not a string")
-            if not hmac.compare_digest(kid.encode(), self.key.kid.encode()):
+            if kid != self.key.kid:
                 raise _Rejection("unknown_key", f"kid {kid[:40]!r} is not {self.key.kid!r}")
 
     def _check_claims(self, claims: dict[str, Any]) -> None:
@@ -902,8 +899,8 @@ class Verifier:
             raise _Rejection("issued_in_future", f"iat {iat} is {iat - now:.0f} s ahead")
 
 
-def _numeric_date(claims: Mapping[str, Any], name: str) -> int | float | None:
-    """A NumericDate claim (RFC 7519 §2): a JSON number, finite; ``None`` when absent."""
+def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
+    """A NumericDate claim (RFC 7519 §2): a finite JSON number; ``None`` when absent."""
     if name not in claims:
         return None
     value = claims[name]
@@ -911,9 +908,13 @@ def _numeric_date(claims: Mapping[str, Any], name: str) -> int | float | None:
         raise _Rejection(
             "invalid_claim_type", f"{name} is a {type(value).__name__}, not a NumericDate"
         )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise _Rejection("invalid_claim_type", f"{name} is not a finite number")
-    return value
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise _Rejection("invalid_claim_type", f"{name} is not a finite number of seconds")
+    return seconds
 
 
 def _pyjwt_reason(exc: jwt.PyJWTError) -> str:
@@ -1062,7 +1063,7 @@ class AttackLab:
     def verifier(self, key: KeyPair) -> Verifier:
         """The server's verifier for ``key`` (weak keys raise :class:`WeakKeyError`)."""
         cached = self._verifiers.get(key.kid)
-        if cached is None or cached.key is not key:
+        if cached is None:
             cached = Verifier(
                 key.public_only(), issuer=self.issuer, audience=self.audience, clock=self.clock
             )
@@ -1176,12 +1177,18 @@ def _key_confusion(lab: AttackLab) -> VerificationResult:
     return lab.verifier(lab.rs256).verify(forge(header, lab.claims(sub="admin"), sign))
 
 
-def _signed_claims(key_name: str, **changes: Any) -> Callable[[AttackLab], VerificationResult]:
+def _signed_claims(**changes: Any) -> Callable[[AttackLab], VerificationResult]:
+    """An HS256 token, correctly signed, with claim changes (a callable gets the lab)."""
+
     def run(lab: AttackLab) -> VerificationResult:
-        key: KeyPair = getattr(lab, key_name)
-        return lab.verifier(key).verify(lab.signed(key, lab.claims(**changes)))
+        values = {name: value(lab) if callable(value) else value for name, value in changes.items()}
+        return lab.verifier(lab.hs256).verify(lab.signed(lab.hs256, lab.claims(**values)))
 
     return run
+
+
+def _ago(seconds: int) -> Callable[[AttackLab], int]:
+    return lambda lab: int(lab.now) - seconds
 
 
 def _signed_header(**changes: Any) -> Callable[[AttackLab], VerificationResult]:
@@ -1333,57 +1340,55 @@ def _attacks() -> Iterator[Attack]:
             "expired",
             "A correctly signed token whose exp passed an hour ago.",
             "expired",
-            _signed_claims("hs256", exp=0, iat=0),
+            _signed_claims(exp=_ago(3600), iat=_ago(4500)),
         ),
         Attack(
             "not_before_future",
             "A correctly signed token with nbf an hour in the future.",
             "not_yet_valid",
-            lambda lab: _signed_claims("hs256", nbf=int(lab.now) + 3600)(lab),
+            _signed_claims(nbf=_ago(-3600)),
         ),
         Attack(
             "issued_in_future",
             "A correctly signed token with iat an hour in the future (a clock gone wrong).",
             "issued_in_future",
-            lambda lab: _signed_claims(
-                "hs256", iat=int(lab.now) + 3600, exp=int(lab.now) + 7200
-            )(lab),
+            _signed_claims(iat=_ago(-3600), exp=_ago(-7200)),
         ),
         Attack(
             "wrong_audience",
             "A genuine token minted for another service (aud), replayed here.",
             "wrong_audience",
-            _signed_claims("hs256", aud="billing-api"),
+            _signed_claims(aud="billing-api"),
         ),
         Attack(
             "wrong_issuer",
             "A token from another issuer (iss) that happens to share the key.",
             "wrong_issuer",
-            _signed_claims("hs256", iss="https://evil.example"),
+            _signed_claims(iss="https://evil.example"),
         ),
         Attack(
             "missing_exp",
             "A correctly signed token without exp: it would never expire.",
             "missing_claim",
-            _signed_claims("hs256", exp=None),
+            _signed_claims(exp=None),
         ),
         Attack(
             "non_numeric_exp",
             "exp: 'tomorrow', a string where a NumericDate belongs.",
             "invalid_claim_type",
-            _signed_claims("hs256", exp="tomorrow"),
+            _signed_claims(exp="tomorrow"),
         ),
         Attack(
             "numeric_string_exp",
             "exp: '9999999999' as a string, which int() (and PyJWT alone) would accept.",
             "invalid_claim_type",
-            _signed_claims("hs256", exp="9999999999"),
+            _signed_claims(exp="9999999999"),
         ),
         Attack(
             "non_string_sub",
             "sub: 42, a number where a string belongs.",
             "invalid_claim_type",
-            _signed_claims("hs256", sub=42),
+            _signed_claims(sub=42),
         ),
         Attack(
             "tampered_payload",
@@ -1425,7 +1430,9 @@ def _attacks() -> Iterator[Attack]:
             "unknown_crit",
             "A critical header extension the verifier cannot understand (crit).",
             "unsupported_critical_header",
-            _signed_header(crit=["urn:example:must-understand"], **{"urn:example:must-understand": 1}),
+            _signed_header(
+                crit=["urn:example:must-understand"], **{"urn:example:must-understand": 1}
+            ),
         ),
         Attack(
             "duplicate_alg",
@@ -1503,20 +1510,48 @@ def run_attacks(
     for attack in attacks:
         try:
             result = attack.run(lab)
-        except Exception as exc:  # a broken attack proves nothing: count it as not rejected
-            result = VerificationResult(False, f"attack_failed: {type(exc).__name__}", None)
-            outcomes.append(
-                AttackOutcome(attack.name, attack.description, False, result.reason,
-                              attack.expected_reason)
-            )
-            continue
+        except Exception as exc:  # a broken attack proves nothing: not counted as rejected
+            rejected, reason = False, f"attack_failed: {type(exc).__name__}: {exc}"
+        else:
+            rejected, reason = not result.valid, result.reason
         outcomes.append(
-            AttackOutcome(
-                attack.name,
-                attack.description,
-                not result.valid,
-                result.reason,
-                attack.expected_reason,
-            )
+            AttackOutcome(attack.name, attack.description, rejected, reason, attack.expected_reason)
         )
     return outcomes
+
+
+def time_claim_notes(claims: Mapping[str, Any], now: float | None = None) -> dict[str, str]:
+    """``exp``, ``iat`` and ``nbf`` in words (UTC date, how far from ``now``), for display.
+
+    Values that are not NumericDates are described as such; never raises.
+    """
+    current = time.time() if now is None else now
+    notes: dict[str, str] = {}
+    for name in ("iat", "nbf", "exp"):
+        if name not in claims:
+            continue
+        value = claims[name]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            notes[name] = f"not a NumericDate ({type(value).__name__})"
+            continue
+        try:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value))
+        except (OverflowError, ValueError, OSError):
+            notes[name] = "out of range"
+            continue
+        delta = float(value) - current
+        notes[name] = f"{stamp} ({_duration(delta)})"
+    return notes
+
+
+def _duration(delta_s: float) -> str:
+    seconds = round(abs(delta_s))
+    if seconds == 0:
+        return "now"
+    parts: list[str] = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    text = " ".join(parts[:2])
+    return f"in {text}" if delta_s > 0 else f"{text} ago"
