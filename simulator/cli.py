@@ -421,6 +421,9 @@ def _print_summary(console: Console, result: RunResult) -> None:
             + ("%" if item.store else ""),
         )
     console.print(table)
+    costs = _costs_line(result)
+    if costs:
+        console.print(costs, style="dim")
     if result.events:
         _print_windows(console, result)
     console.print(
@@ -428,6 +431,21 @@ def _print_summary(console: Console, result: RunResult) -> None:
         "max/mean, Jain: load skew (1.0 = even)",
         style="dim",
     )
+
+
+def _costs_line(result: RunResult) -> str:
+    """The authentication costs used, and where they came from."""
+    parts: list[str] = []
+    for item in result.results:
+        cost = item.auth_cost
+        if cost is None:
+            continue
+        if not parts:
+            parts.append(f"login {cost.login_ms:.4g} ms")
+        if item.strategy == "jwt":
+            algorithm = result.scenario.jwt.algorithm
+            parts.append(f"jwt {algorithm} verify {cost.verify_ms * 1000:.1f} µs ({cost.source})")
+    return ("costs: " + " · ".join(parts)) if parts else ""
 
 
 def _print_windows(console: Console, result: RunResult) -> None:
