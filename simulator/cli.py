@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import math
 import os
 import shutil
 import sys
@@ -40,6 +41,7 @@ from simulator.config import (
 )
 from simulator.errors import AuthsimError, ScenarioError
 from simulator.model import run as run_scenario
+from simulator.replications import ReplicatedResult, run_replications
 from simulator.results import RunResult
 
 app = typer.Typer(
@@ -158,6 +160,15 @@ def run(
             "--format", help="Per-request table format for --out (parquet needs pyarrow)."
         ),
     ] = TableFormat.CSV,
+    replications: Annotated[
+        int,
+        typer.Option(
+            "--replications",
+            "-r",
+            min=1,
+            help="Independent replications; with 2 or more, every metric gets a 95% CI.",
+        ),
+    ] = 1,
 ) -> None:
     """Run a scenario: every strategy on the same traffic, side by side."""
     loaded = _load(scenario, overrides)
@@ -167,6 +178,9 @@ def run(
         except ScenarioError as exc:
             _fail(str(exc))
     names = _strategies(strategy, loaded)
+    if replications > 1:
+        _run_replicated(loaded, names, replications, out, json_output, plots=not no_plots)
+        return
     if out is not None and table_format is TableFormat.PARQUET:
         _require_pyarrow()
     console = Console(stderr=True)
@@ -193,6 +207,136 @@ def run(
             f"\nWrote {len(written)} files to [bold]{out}[/]: "
             + ", ".join(path.name for path in written)
         )
+
+
+def _run_replicated(
+    scenario: Scenario,
+    names: list[str],
+    replications: int,
+    out: Path | None,
+    json_output: bool,
+    plots: bool,
+) -> None:
+    """``authsim run --replications R``: means and 95% intervals, paired differences."""
+    console = Console(stderr=True)
+    try:
+        with _replication_progress(console, replications) as progress:
+            replicated = run_replications(scenario, replications, names, progress=progress)
+    except AuthsimError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        typer.echo("interrupted: no results were written", err=True)
+        raise typer.Exit(code=130) from None
+    written: list[Path] = []
+    if out is not None:
+        try:
+            written = write_replicated_outputs(replicated, out, plots=plots)
+        except OSError as exc:
+            _fail(f"{out}: cannot write results: {exc.strerror or exc}")
+    if json_output:
+        typer.echo(replicated.to_json(), nl=False)
+        return
+    stdout = Console(width=None if sys.stdout.isatty() else 132)
+    _print_replicated(stdout, replicated)
+    if written:
+        stdout.print(
+            f"\nWrote {len(written)} files to [bold]{out}[/]: "
+            + ", ".join(path.name for path in written)
+        )
+
+
+def write_replicated_outputs(
+    replicated: ReplicatedResult, out_dir: Path, *, plots: bool = True
+) -> list[Path]:
+    """Write ``results.json`` (means, ``ci95``, ``paired``), ``replications.csv`` (one
+    row per replication and strategy) and, with plots, ``comparison_ci.png``; each file
+    complete or absent, as for a single run."""
+    with _staging(out_dir) as staging:
+        (staging / "results.json").write_text(replicated.to_json(), encoding="utf-8")
+        replicated.frame().to_csv(staging / "replications.csv", index=False, float_format="%.6g")
+        if plots:
+            from simulator import plots as figures  # noqa: PLC0415 (matplotlib is slow)
+
+            draw = getattr(figures, "comparison_ci_figure", None)
+            if draw is not None:
+                draw(replicated).savefig(staging / "comparison_ci.png", dpi=figures.DPI)
+        return _moved(staging, out_dir)
+
+
+def _print_replicated(console: Console, replicated: ReplicatedResult) -> None:
+    scenario = replicated.scenario
+    console.print(
+        f"[bold]{scenario.name}[/] · seed {scenario.seed} · "
+        f"{replicated.replications} replications · mean ± 95% CI half-width"
+    )
+    table = Table(show_header=True, header_style="bold")
+    columns = (
+        ("success %", "success_rate", 100.0, 2),
+        ("mean ms", "latency_ms.mean", 1.0, 2),
+        ("p95 ms", "latency_ms.p95", 1.0, 1),
+        ("p99 ms", "latency_ms.p99", 1.0, 1),
+        ("max/mean", "load_skew.max_over_mean", 1.0, 3),
+        ("Jain", "load_skew.jain", 1.0, 4),
+    )
+    table.add_column("strategy")
+    for title, *_ in columns:
+        table.add_column(title, justify="right")
+    for name in replicated.strategies:
+        cells = [name]
+        for _, metric, scale, digits in columns:
+            interval = replicated.interval(name, metric)
+            cells.append(_interval_text(interval.mean, interval.half_width, scale, digits))
+        table.add_row(*cells)
+    console.print(table)
+    pairs = [pair for pair in replicated.all_paired() if pair.metric == "latency_ms.mean"]
+    if pairs:
+        paired = Table(title="Paired differences of mean latency (same traffic)")
+        paired.add_column("a − b")
+        paired.add_column("ms", justify="right")
+        paired.add_column("95% CI", justify="right")
+        paired.add_column("significant?")
+        for pair in pairs:
+            interval = pair.interval
+            paired.add_row(
+                f"{pair.a} − {pair.b}",
+                f"{interval.mean:+.3g}",
+                f"[{interval.low:+.3g}, {interval.high:+.3g}]",
+                "yes" if interval.excludes(0.0) else "no (includes 0)",
+            )
+        console.print(paired)
+
+
+def _interval_text(mean: float, half_width: float, scale: float, digits: int) -> str:
+    """``mean ± half-width`` with a fixed number of decimals."""
+    if math.isnan(mean):
+        return "–"
+    if math.isnan(half_width):
+        return f"{mean * scale:.{digits}f}"
+    return f"{mean * scale:.{digits}f} ± {half_width * scale:.{digits}f}"
+
+
+@contextlib.contextmanager
+def _replication_progress(
+    console: Console, total: int
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over replications, in a terminal."""
+    if not console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("replications"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("replications", total=total)
+
+        def update(done: int, _total: int) -> None:
+            bar.update(task, completed=done)
+
+        yield update
 
 
 @app.command()
@@ -311,9 +455,7 @@ def write_outputs(
     Returns:
         The paths written.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".authsim-", dir=out_dir))
-    try:
+    with _staging(out_dir) as staging:
         (staging / "results.json").write_text(result.to_json(), encoding="utf-8")
         frame = result.requests_frame()
         table_name = f"requests.{table_format}"
@@ -331,14 +473,28 @@ def write_outputs(
             from simulator.plots import save_figures  # noqa: PLC0415 (matplotlib is slow to import)
 
             save_figures(result, staging)
-        written = []
-        for path in sorted(staging.iterdir()):
-            target = out_dir / path.name
-            os.replace(path, target)
-            written.append(target)
-        return written
+        return _moved(staging, out_dir)
+
+
+@contextlib.contextmanager
+def _staging(out_dir: Path) -> Iterator[Path]:
+    """A staging folder inside ``out_dir``, removed afterwards whatever happens."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".authsim-", dir=out_dir))
+    try:
+        yield staging
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _moved(staging: Path, out_dir: Path) -> list[Path]:
+    """Move every complete file from ``staging`` into ``out_dir`` (atomic renames)."""
+    moved = []
+    for path in sorted(staging.iterdir()):
+        target = out_dir / path.name
+        os.replace(path, target)
+        moved.append(target)
+    return moved
 
 
 def _require_pyarrow() -> None:

@@ -12,12 +12,14 @@ Intervals are Student-t 95% intervals over the replications' values:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from scipy import stats
 
 from simulator.config import Scenario, StrategyName
@@ -208,6 +210,20 @@ class ReplicatedResult:
         )
         means["ci95"] = ci95
         return means
+
+    def frame(self) -> pd.DataFrame:
+        """One row per replication and strategy, every replicated metric as a column."""
+        rows = [
+            {"replication": index, "strategy": name}
+            | {metric: _get(run_result[name], metric) for metric in METRICS}
+            for index, run_result in enumerate(self.runs)
+            for name in run_result.strategies
+        ]
+        return pd.DataFrame(rows)
+
+    def to_json(self) -> str:
+        """:meth:`to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``authsim run --replications R --json``."""
