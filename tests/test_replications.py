@@ -61,8 +61,20 @@ def test_paired_difference_of_store_and_jwt_excludes_zero_in_the_baseline() -> N
 def test_replicated_json_has_a_ci95_block_per_metric() -> None:
     result = CliRunner().invoke(
         app,
-        ["run", "--replications", "4", "--json", "-s", "shared_store", "-s", "jwt"]
-        + ["--set", "duration_s=20", "--set", "warmup_s=5"],
+        [
+            "run",
+            "--replications",
+            "4",
+            "--json",
+            "-s",
+            "shared_store",
+            "-s",
+            "jwt",
+            "--set",
+            "duration_s=20",
+            "--set",
+            "warmup_s=5",
+        ],
     )
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
@@ -83,8 +95,19 @@ def test_replicated_json_has_a_ci95_block_per_metric() -> None:
 def test_replicated_table_and_files(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app,
-        ["run", "-r", "3", "--out", str(tmp_path), "-s", "jwt"]
-        + ["--set", "duration_s=20", "--set", "warmup_s=5"],
+        [
+            "run",
+            "-r",
+            "3",
+            "--out",
+            str(tmp_path),
+            "-s",
+            "jwt",
+            "--set",
+            "duration_s=20",
+            "--set",
+            "warmup_s=5",
+        ],
     )
     assert result.exit_code == 0, result.stderr
     assert "±" in result.stdout
