@@ -184,26 +184,50 @@ def run(
     if out is not None and table_format is TableFormat.PARQUET:
         _require_pyarrow()
     console = Console(stderr=True)
+    with _user_errors(), _progress(console, loaded, names) as progress:
+        result = run_scenario(loaded, names, record_requests=out is not None, progress=progress)
+    written = _write(
+        out,
+        lambda folder: write_outputs(result, folder, plots=not no_plots, table_format=table_format),
+    )
+    if json_output:
+        typer.echo(result.to_json(), nl=False)
+        return
+    stdout = _stdout()
+    _print_summary(stdout, result)
+    _say_written(stdout, out, written)
+
+
+@contextlib.contextmanager
+def _user_errors() -> Iterator[None]:
+    """Bad input becomes one line and exit 2; Ctrl-C exits 130 having written nothing."""
     try:
-        with _progress(console, loaded, names) as progress:
-            result = run_scenario(loaded, names, record_requests=out is not None, progress=progress)
+        yield
     except AuthsimError as exc:
         _fail(str(exc))
     except KeyboardInterrupt:
         typer.echo("interrupted: no results were written", err=True)
         raise typer.Exit(code=130) from None
-    if out is not None:
-        try:
-            written = write_outputs(result, out, plots=not no_plots, table_format=table_format)
-        except OSError as exc:
-            _fail(f"{out}: cannot write results: {exc.strerror or exc}")
-    if json_output:
-        typer.echo(result.to_json(), nl=False)
-        return
-    stdout = Console(width=None if sys.stdout.isatty() else 132)
-    _print_summary(stdout, result)
-    if out is not None:
-        stdout.print(
+
+
+def _write(out: Path | None, write: Callable[[Path], list[Path]]) -> list[Path]:
+    """Write results into ``out`` (if given); a write failure is one line and exit 2."""
+    if out is None:
+        return []
+    try:
+        return write(out)
+    except OSError as exc:
+        _fail(f"{out}: cannot write results: {exc.strerror or exc}")
+
+
+def _stdout() -> Console:
+    """The console for tables: the terminal's width, or 132 columns into a file."""
+    return Console(width=None if sys.stdout.isatty() else 132)
+
+
+def _say_written(console: Console, out: Path | None, written: list[Path]) -> None:
+    if written:
+        console.print(
             f"\nWrote {len(written)} files to [bold]{out}[/]: "
             + ", ".join(path.name for path in written)
         )
@@ -219,30 +243,15 @@ def _run_replicated(
 ) -> None:
     """``authsim run --replications R``: means and 95% intervals, paired differences."""
     console = Console(stderr=True)
-    try:
-        with _replication_progress(console, replications) as progress:
-            replicated = run_replications(scenario, replications, names, progress=progress)
-    except AuthsimError as exc:
-        _fail(str(exc))
-    except KeyboardInterrupt:
-        typer.echo("interrupted: no results were written", err=True)
-        raise typer.Exit(code=130) from None
-    written: list[Path] = []
-    if out is not None:
-        try:
-            written = write_replicated_outputs(replicated, out, plots=plots)
-        except OSError as exc:
-            _fail(f"{out}: cannot write results: {exc.strerror or exc}")
+    with _user_errors(), _replication_progress(console, replications) as progress:
+        replicated = run_replications(scenario, replications, names, progress=progress)
+    written = _write(out, lambda folder: write_replicated_outputs(replicated, folder, plots=plots))
     if json_output:
         typer.echo(replicated.to_json(), nl=False)
         return
-    stdout = Console(width=None if sys.stdout.isatty() else 132)
+    stdout = _stdout()
     _print_replicated(stdout, replicated)
-    if written:
-        stdout.print(
-            f"\nWrote {len(written)} files to [bold]{out}[/]: "
-            + ", ".join(path.name for path in written)
-        )
+    _say_written(stdout, out, written)
 
 
 def write_replicated_outputs(
