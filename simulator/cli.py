@@ -14,6 +14,7 @@ import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -43,6 +44,8 @@ from simulator.errors import AuthsimError, ScenarioError
 from simulator.model import run as run_scenario
 from simulator.replications import ReplicatedResult, run_replications
 from simulator.results import RunResult
+from simulator.validation import CI_SLACK, TOLERANCE, CaseResult, case_names
+from simulator.validation import validate as run_validation
 
 app = typer.Typer(
     name="authsim",
@@ -874,6 +877,142 @@ def token_attacks() -> None:
 
 
 # ------------------------------------------------------------------------ end of token
+
+
+# ------------------------------------------------------------------------ validate
+# `authsim validate`: the model against closed-form theory (simulator.validation and
+# simulator.theory). Everything of this command lives in this block.
+
+
+def _validation_value(value: float, unit: str, half_width: float = math.nan) -> str:
+    """``mean ± half-width unit``: fractions as percentages, others to 4 significant digits."""
+    if math.isnan(value):
+        return "–"
+    spread = not math.isnan(half_width)
+    if not unit:
+        text = f"{value * 100:.2f}"
+        if spread:
+            text += f" ± {half_width * 100:.2f}"
+        return text + "%"
+    text = f"{value:#.4g}".rstrip(".")
+    if spread:
+        text += f" ± {half_width:.2g}"
+    return f"{text} {unit}"
+
+
+@app.command("validate")
+def validate_command(
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast", help="A smaller set (about 10 s instead of 30): same cases, same tolerance."
+        ),
+    ] = False,
+    case: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--case",
+            "-c",
+            metavar="NAME",
+            help=f"Run only this case (repeatable): {', '.join(case_names())}.",
+        ),
+    ] = None,
+) -> None:
+    """Check the model against theory: M/M/1, M/M/c, Little's law, the store, hashing, 1/N.
+
+    Prints one row per checked quantity: the simulated mean over independent
+    replications with its 95% interval, the closed-form value, the relative error and
+    the verdict. Exit code 0 when every row passes, 1 when any fails.
+    """
+    chosen: list[str] | None = None
+    if case:
+        chosen = []
+        for name in case:
+            if name not in case_names():
+                close = difflib.get_close_matches(name, case_names(), n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                _fail(f"--case: unknown case {name!r}{hint}; choose from {', '.join(case_names())}")
+            chosen.append(name)
+    status_console = Console(stderr=True)
+    started = time.perf_counter()
+    try:
+        with contextlib.ExitStack() as stack:
+            progress: Callable[[str], None] | None = None
+            if status_console.is_terminal:
+                status = stack.enter_context(status_console.status("validating"))
+
+                def progress(name: str) -> None:
+                    status.update(f"simulating case {name}")
+
+            rows = run_validation(fast=fast, cases=chosen, progress=progress)
+    except AuthsimError as exc:
+        _fail(str(exc))
+    elapsed_s = time.perf_counter() - started
+    stdout = Console(width=None if sys.stdout.isatty() else 132)
+    _print_validation(stdout, rows, fast=fast, elapsed_s=elapsed_s)
+    if not all(row.passed for row in rows):
+        raise typer.Exit(code=1)
+
+
+def _print_validation(
+    console: Console, rows: list[CaseResult], *, fast: bool, elapsed_s: float
+) -> None:
+    """The lab-report table, the method of each row, and a one-line verdict."""
+    table = Table(
+        title="Validation: simulation against theory" + (" (fast set)" if fast else ""),
+        show_header=True,
+        header_style="bold",
+    )
+    table.add_column("#", justify="right")
+    table.add_column("case", style="bold")
+    table.add_column("quantity")
+    table.add_column("simulation\nmean ± 95% CI", justify="right")
+    table.add_column("theory", justify="right")
+    table.add_column("relative\nerror", justify="right")
+    table.add_column("in CI", justify="center")
+    table.add_column("result", justify="center")
+    for number, row in enumerate(rows, start=1):
+        table.add_row(
+            str(number),
+            row.case,
+            row.quantity,
+            _validation_value(row.simulated.mean, row.unit, row.simulated.half_width),
+            _validation_value(row.theory, row.unit),
+            f"{row.relative_error * 100:+.2f}%",
+            "yes" if row.theory_in_ci else "no",
+            "[green]PASS[/]" if row.passed else "[bold red]FAIL[/]",
+        )
+    console.print(table)
+    method = Table.grid(padding=(0, 1))
+    method.add_column(justify="right", style="dim")
+    method.add_column(style="dim")
+    for number, row in enumerate(rows, start=1):
+        method.add_row(f"{number}.", Text(row.checks))
+    console.print(method)
+    replications = sorted({row.simulated.n for row in rows})
+    console.print(
+        f"A check passes when its relative error is at most {TOLERANCE:.0%} and the theory "
+        f"lies within {CI_SLACK:g} × the 95% half-width of the simulated mean "
+        f"({' or '.join(str(n) for n in replications)} independent replications per check).",
+        style="dim",
+        markup=False,
+        highlight=False,
+    )
+    failed = [row for row in rows if not row.passed]
+    if not failed:
+        console.print(
+            f"[bold green]PASS[/]: all {len(rows)} checks agree with theory ({elapsed_s:.1f} s)"
+        )
+    else:
+        names = "; ".join(f"{row.case} {row.quantity}" for row in failed)
+        console.print(
+            f"[bold red]FAIL[/]: {len(failed)} of {len(rows)} checks disagree with theory: "
+            f"{names} ({elapsed_s:.1f} s)",
+            highlight=False,
+        )
+
+
+# ------------------------------------------------------------------------ end of validate
 
 
 def main() -> None:
