@@ -39,8 +39,11 @@ def splitmix64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
 
 
 def hash64(value: int) -> int:
-    """:func:`splitmix64` of one integer."""
-    return int(splitmix64(np.array([value & _MASK64], dtype=np.uint64))[0])
+    """:func:`splitmix64` of one integer, in plain Python (no array for one value)."""
+    z = (value + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
 
 
 def ip_address(ip_index: int) -> str:
