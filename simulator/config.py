@@ -45,7 +45,9 @@ class StrategyName(StrEnum):
 class _Section(BaseModel):
     """Base of every scenario section: unknown keys are errors, values are checked on set."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False
+    )
 
 
 class ServiceTime(_Section):

@@ -27,4 +27,9 @@ class ScenarioError(AuthsimError):
         if self.key_path:
             parts.append(self.key_path)
         parts.append(self.problem)
-        return ": ".join(parts)
+        return one_line(": ".join(parts))
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (``\\n``), so it prints as one line."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)

@@ -93,7 +93,7 @@ class World(Protocol):
 class _Event(BaseModel):
     """Fields every event has."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     at_s: float = Field(ge=0, description="when the event starts, seconds")
 

@@ -134,6 +134,7 @@ class StrategyRun:
         self._progress = progress
         cluster = scenario.cluster
         self._warmup_s = scenario.warmup_s
+        self._end_s = scenario.duration_s
         self.costs = AuthCosts(load_profile(scenario.calibration) if scenario.calibration else None)
         self._login_s = (
             self.costs.login_ms(cluster.login_cpu_ms, "login_cpu_ms" in cluster.model_fields_set)
@@ -308,9 +309,11 @@ class StrategyRun:
         return result
 
     def _charge(self, server: Server, started_s: float) -> None:
-        """Count a worker's time on one job (store waits included) in the server's load."""
-        if started_s >= self._warmup_s:
-            server.busy_s += self.env.now - started_s
+        """Count a worker's time on one job (store waits included) in the server's load,
+        clipped to the measured window."""
+        busy_s = min(self.env.now, self._end_s) - max(started_s, self._warmup_s)
+        if busy_s > 0:
+            server.busy_s += busy_s
 
     def _on_done(self, server: Server, request: _Request, result: int) -> None:
         """A server answered: decide the client's next step."""

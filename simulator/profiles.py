@@ -19,7 +19,7 @@ FloatArray = npt.NDArray[np.float64]
 
 
 class _Profile(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ConstantRate(_Profile):
