@@ -42,8 +42,10 @@ from matplotlib.text import Annotation
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
+from simulator.replications import ReplicatedResult
 from simulator.results import EventMark, RunResult, StrategyResult
 from simulator.timeseries import StrategySeries
+from simulator.warmup import WELCH_METRICS, WelchResult
 
 STRATEGY_COLOURS: dict[str, str] = {
     "local": "#D55E00",  # Okabe-Ito vermillion: the strategy that breaks
@@ -1212,3 +1214,567 @@ def _save_atomically(fig: Figure, path: Path) -> Path:
             temp.unlink()
         raise
     return path
+
+
+# ------------------------------------------------------------- warm-up (Welch's method)
+
+WELCH_FILE = "welch.png"
+COMPARISON_CI_FILE = "comparison_ci.png"
+
+_RAW_COLOUR = "0.45"  # the curve averaged over replications, before smoothing
+_REPLICATION_COLOUR = "0.75"  # each replication's own curve
+_SUGGESTED_COLOUR = "black"
+_CURRENT_COLOUR = "#CC79A7"  # Okabe-Ito reddish purple: not a strategy colour
+_BAND_ALPHA = 0.18
+_ZOOM_HALF_WIDTHS = 4.0  # the zoom panel shows the level ± this many band half-widths
+
+
+def welch_figure(result: WelchResult) -> Figure:
+    """Welch's graphical method: the curve a warm-up is read from.
+
+    Two panels share the time axis (simulated seconds from the start of each run, when
+    every queue is empty):
+
+    - (a) The whole run: each replication's own curve (thin, light grey), their mean
+      per bucket (grey steps: "averaged over R replications") and its centred moving
+      average over ``2w + 1`` buckets (thick, the strategy's colour). The shaded band is
+      the long-run level (mean of the averaged curve over the second half of the run)
+      ± the tolerance. A log axis when the values span more than a factor of 20.
+    - (b) A zoom on the band (the level ± 4 band half-widths): the suggestion is where
+      the smoothed curve enters the band for good.
+
+    Both panels mark the suggested warm-up (solid black vertical line) and the
+    scenario's current ``warmup_s`` (dashed purple), each labelled with its value; when
+    the curve never settled, a note says so instead of the suggestion's line. The notes
+    of the result (why the suggestion may not be trusted) are listed under the x axis.
+
+    Args:
+        result: what :func:`simulator.warmup.welch` returned.
+
+    Returns:
+        A new figure (not registered with pyplot), titled with the metric, the
+        strategy and the scenario.
+    """
+    spec = WELCH_METRICS[result.metric]
+    scale = 100.0 if spec.percent else 1.0
+    t_s = _as_float(result.t_s)
+    edges = np.append(t_s, t_s[-1] + result.bucket_s) if len(t_s) else t_s
+    averaged = _as_float(result.averaged) * scale
+    smoothed = _as_float(result.smoothed) * scale
+    replications = _as_float(result.per_replication) * scale
+    level = result.level * scale
+    low, high = (value * scale for value in result.band)
+    colour = strategy_colour(result.strategy)
+    fig = _DisplayFigure(figsize=(13.0, 10.0), layout="constrained")
+    full, zoom = fig.subplots(2, 1, sharex=True, height_ratios=[3.0, 2.0])
+    for ax, replicas in ((full, True), (zoom, False)):
+        if replicas:
+            for index, values in enumerate(replications):
+                ax.plot(
+                    edges,
+                    _repeat_last(values),
+                    drawstyle="steps-post",
+                    color=_REPLICATION_COLOUR,
+                    linewidth=0.8,
+                    zorder=2,
+                    label="each replication" if index == 0 else "_nolegend_",
+                    gid="welch:replication",
+                )
+        ax.plot(
+            edges,
+            _repeat_last(averaged),
+            drawstyle="steps-post",
+            color=_RAW_COLOUR,
+            linewidth=1.4,
+            zorder=3,
+            label=f"averaged over R = {result.replications} replications",
+            gid="welch:averaged",
+        )
+        ax.plot(
+            edges,
+            _repeat_last(smoothed),
+            drawstyle="steps-post",
+            color=colour,
+            linewidth=3.0,
+            zorder=4,
+            label=(
+                f"smoothed: moving average of {2 * result.window + 1} buckets (w = {result.window})"
+            ),
+            gid="welch:smoothed",
+        )
+        if math.isfinite(level):
+            ax.axhspan(
+                low,
+                high,
+                facecolor=colour,
+                alpha=_BAND_ALPHA,
+                edgecolor="none",
+                zorder=1,
+                label=f"long-run level {_level_label(level, spec.percent)} ± "
+                f"{_band_label(result, scale, spec.percent)} (mean of the second half)",
+                gid="welch:band",
+            )
+            ax.axhline(level, color=colour, linestyle=":", linewidth=1.2, zorder=1.5)
+        _welch_lines(ax, result, label=ax is full)
+        ax.grid(alpha=0.3)
+        ax.set_axisbelow(True)
+        ax.tick_params(labelsize=_TICK_SIZE)
+        if len(edges):
+            ax.set_xlim(float(edges[0]), float(edges[-1]))
+        if spec.percent:
+            ax.yaxis.set_major_formatter(PercentFormatter(100, decimals=1))
+    _welch_full_axis(full, [replications.ravel(), averaged, smoothed], spec.percent)
+    _welch_zoom_axis(zoom, level, (high - low) / 2, [averaged, smoothed])
+    full.set_ylabel(spec.label.replace(" (ms)", "\n(ms)"), fontsize=_LABEL_SIZE)
+    zoom.set_ylabel("zoom on the band", fontsize=_LABEL_SIZE)
+    full.set_title(
+        f"(a) The whole run, from t = 0 (warmup_s set to 0 for these runs), "
+        f"{result.bucket_s:g}-s buckets",
+        fontsize=_TITLE_SIZE,
+    )
+    zoom.set_title(
+        f"(b) Zoom: the suggestion is where the smoothed curve enters the band for good "
+        f"(level ± {_band_label(result, scale, spec.percent)})",
+        fontsize=_TITLE_SIZE,
+    )
+    xlabel = (
+        f"simulated time since the start of the run (s); one step per {result.bucket_s:g}-s bucket"
+    )
+    for note in result.notes:
+        xlabel += "\n" + textwrap.fill(f"note: {note}", 130)
+    zoom.set_xlabel(xlabel, fontsize=_LABEL_SIZE)
+    full.legend(loc="best", fontsize=_VALUE_SIZE + 1, framealpha=0.92)
+    scenario = result.scenario
+    if result.suggested_warmup_s is None:
+        verdict = "did not settle within the run"
+    else:
+        verdict = f"suggested warm-up {_seconds(result.suggested_warmup_s)} s"
+    title = (
+        f"Scenario '{scenario.name}': warm-up by Welch's method, {result.strategy}, "
+        f"{result.metric}: {verdict}"
+    )
+    facts = (
+        f"{scenario.cluster.servers} server{'s' if scenario.cluster.servers != 1 else ''} · "
+        f"{scenario.workload.arrival_rate_per_s:,g} requests/s · "
+        f"{scenario.workload.users:,} users · {scenario.duration_s:g} s per run · "
+        f"R = {result.replications} replications · seed {scenario.seed}"
+    )
+    _facts_suptitle(fig, title, facts)
+    return fig
+
+
+def _repeat_last(values: FloatArray) -> FloatArray:
+    """Values for a ``steps-post`` line over bucket edges: the last one repeated."""
+    return _as_float(np.append(values, values[-1])) if len(values) else values
+
+
+def _level_label(value: float, percent: bool) -> str:
+    return f"{value:.1f}%" if percent else f"{value:.3g}"
+
+
+def _band_label(result: WelchResult, scale: float, percent: bool) -> str:
+    """The band's half-width as the user gave it: a % of the level, or absolute."""
+    if result.absolute_tolerance > result.tolerance * abs(result.level):
+        half = result.absolute_tolerance * scale
+        return f"{half:.3g}{' points' if percent else ''}"
+    return f"{result.tolerance:.0%}"
+
+
+def _welch_lines(ax: Axes, result: WelchResult, label: bool) -> None:
+    """The suggested and the current warm-up as vertical lines, labelled on ``label``."""
+    trans = blended_transform_factory(ax.transData, ax.transAxes)
+    lines: list[tuple[float, str, str, str | tuple[int, tuple[float, float]], str]] = []
+    if result.suggested_warmup_s is not None:
+        lines.append(
+            (
+                result.suggested_warmup_s,
+                f"suggested warm-up: {_seconds(result.suggested_warmup_s)} s",
+                _SUGGESTED_COLOUR,
+                "-",
+                "welch:suggested",
+            )
+        )
+    elif label:
+        ax.text(
+            0.01,
+            0.97,
+            "the smoothed curve did not settle within the run: no suggestion",
+            transform=ax.transAxes,
+            ha="left",
+            va="top",
+            fontsize=_LABEL_SIZE,
+            fontstyle="italic",
+            color="0.2",
+            bbox={"boxstyle": "round,pad=0.3", "facecolor": "white", "edgecolor": "0.6"},
+            zorder=21,
+            gid="welch:unsettled",
+        )
+    lines.append(
+        (
+            result.current_warmup_s,
+            f"scenario's warmup_s: {_seconds(result.current_warmup_s)} s",
+            _CURRENT_COLOUR,
+            (0, (5.0, 3.0)),
+            "welch:current",
+        )
+    )
+    for x, text, colour, style, gid in lines:
+        row = 0 if gid == "welch:suggested" else 1  # the unsettled note takes row 0 too
+        ax.axvline(x, color=colour, linestyle=style, linewidth=2.0, zorder=5, gid=gid)
+        if label:
+            ax.annotate(
+                text,
+                xy=(x, 1.0 - 0.09 * row),
+                xycoords=trans,
+                xytext=(5, -6),
+                textcoords="offset points",
+                ha="left",
+                va="top",
+                fontsize=_VALUE_SIZE + 1,
+                color=colour,
+                fontweight="bold",
+                bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "edgecolor": colour},
+                zorder=21,
+                gid=f"{gid}-label",
+            )
+
+
+def _welch_full_axis(ax: Axes, curves: Sequence[FloatArray], percent: bool) -> None:
+    """Y limits of the whole-run panel (a log axis for a wide range)."""
+    values = np.concatenate([curve[np.isfinite(curve)] for curve in curves])
+    if not values.size:
+        ax.set_ylim(0, 1)
+        return
+    positive = values[values > 0]
+    if (
+        not percent
+        and positive.size
+        and positive.size == values.size
+        and float(positive.max()) / float(positive.min()) > _LOG_SCALE_RATIO
+    ):
+        ax.set_yscale("log")
+        ax.set_ylim(float(positive.min()) / 1.3, float(positive.max()) * 2.0)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        return
+    top = float(values.max())
+    bottom = min(float(values.min()), 0.0)
+    span = top - bottom if top > bottom else 1.0
+    ax.set_ylim(bottom - span * _ZERO_MARGIN, top + span * 0.25)
+
+
+def _welch_zoom_axis(ax: Axes, level: float, half: float, curves: Sequence[FloatArray]) -> None:
+    """Y limits of the zoom panel: the level ± a few band half-widths."""
+    if not math.isfinite(level):
+        ax.set_ylim(0, 1)
+        return
+    finite = np.concatenate([curve[np.isfinite(curve)] for curve in curves])
+    if half <= 0:
+        spread = float(np.abs(finite - level).max(initial=0.0)) if finite.size else 0.0
+        half = spread / _ZOOM_HALF_WIDTHS if spread > 0 else max(abs(level) * 0.05, 1e-3)
+    bottom, top = level - _ZOOM_HALF_WIDTHS * half, level + _ZOOM_HALF_WIDTHS * half
+    if finite.size and float(finite.min()) >= 0 and bottom < 0:
+        bottom = -(top - max(bottom, 0.0)) * _ZERO_MARGIN  # a metric that cannot go below 0
+    ax.set_ylim(bottom, top)
+
+
+def _facts_suptitle(fig: Figure, title: str, facts: str) -> None:
+    """A title and a line of facts, wrapped to the figure's width (as :func:`_suptitle`)."""
+    width = max(int(fig.get_figwidth() * 8), 30)
+    lines = [*textwrap.wrap(title, width), *textwrap.wrap(facts, width)]
+    fig.suptitle("\n".join(lines), fontsize=_SUPTITLE_SIZE)
+
+
+# ----------------------------------------------------- replications with intervals
+
+_CI_PERCENTILES: tuple[tuple[str, str, float], ...] = (
+    ("latency_ms.p50", "p50 (median)", 0.40),
+    ("latency_ms.p95", "p95", 0.70),
+    ("latency_ms.p99", "p99", 1.00),
+)
+_CI_CAPSIZE = 5.0
+_PAIRED_METRIC = "latency_ms.mean"
+_SIGNIFICANT_COLOUR = "black"
+_NOT_SIGNIFICANT_COLOUR = "0.6"
+
+
+def comparison_ci_figure(replicated: ReplicatedResult) -> Figure:
+    """The strategies side by side over R replications, with 95% confidence intervals.
+
+    Each bar is the mean over the replications and its error bar the Student-t 95%
+    interval of that mean (``ReplicatedResult.interval``; none with a single
+    replication); the number on the bar is ``mean ± half-width``.
+
+    - (a) Success rate, % (dashed: 1/N, where ``local`` lands with no affinity).
+    - (b) Latency of served requests, ms: p50, p95 and p99 per strategy (a log axis
+      when the values span more than a factor of 20).
+    - (c) Load skew as peak-to-mean jobs per server (1 = even).
+    - (d) Jain's fairness index of the jobs per server (1 = even, 1/N = one server).
+    - (e) Paired differences of mean latency, ``a − b`` per replication (the same
+      traffic for both, so the traffic's noise cancels), as horizontal 95% intervals
+      with a vertical line at zero: an interval that does not cross zero (black) is a
+      difference the replications support; one that does (grey) is not.
+
+    Args:
+        replicated: what :func:`simulator.replications.run_replications` returned.
+
+    Returns:
+        A new figure (not registered with pyplot), titled with the scenario's name.
+    """
+    scenario = replicated.scenario
+    servers = scenario.cluster.servers
+    names = replicated.strategies
+    fig = _DisplayFigure(figsize=(15.0, 14.5), layout="constrained")
+    panels = fig.subplot_mosaic([["a", "b"], ["c", "d"], ["e", "e"]], height_ratios=[1, 1, 0.9])
+    _ci_bar_panel(
+        panels["a"],
+        replicated,
+        "success_rate",
+        scale=100.0,
+        fmt=lambda mean, half: f"{mean:.1f}%" + _plus_minus(half, 1),
+    )
+    _reference_line(panels["a"], 100.0 / servers, f"1/N = {100.0 / servers:.3g}%", dashed=True)
+    panels["a"].set_ylim(0, 118)
+    panels["a"].yaxis.set_major_formatter(PercentFormatter(100, decimals=0))
+    panels["a"].set_ylabel("requests served, no error, no re-login (%)", fontsize=_LABEL_SIZE)
+    panels["a"].set_title("(a) Success rate (higher is better)", fontsize=_TITLE_SIZE)
+    _ci_latency_panel(panels["b"], replicated)
+    highest = _ci_bar_panel(
+        panels["c"],
+        replicated,
+        "load_skew.max_over_mean",
+        fmt=lambda mean, half: f"{mean:.2f}×" + _plus_minus(half, 2),
+    )
+    _reference_line(panels["c"], 1.0, "1 = even", dashed=False)
+    panels["c"].set_ylim(0, max(highest * 1.25, 1.5))
+    panels["c"].set_ylabel(
+        f"busiest server / mean (×)\n1 = even, {servers} = all on one server", fontsize=_LABEL_SIZE
+    )
+    panels["c"].set_title(
+        "(c) Load skew: peak-to-mean jobs per server (lower is better)", fontsize=_TITLE_SIZE
+    )
+    _ci_bar_panel(
+        panels["d"],
+        replicated,
+        "load_skew.jain",
+        fmt=lambda mean, half: f"{mean:.3f}" + _plus_minus(half, 3),
+    )
+    _reference_line(panels["d"], 1.0, "1 = even", dashed=False)
+    if servers > 1:
+        _reference_line(panels["d"], 1.0 / servers, f"1/N = {1.0 / servers:.3g}", True)
+    panels["d"].set_ylim(0, 1.2)
+    panels["d"].set_ylabel("Jain's index (sum x)² / (N · sum x²)", fontsize=_LABEL_SIZE)
+    panels["d"].set_title(
+        "(d) Load fairness: Jain's index (higher is better)", fontsize=_TITLE_SIZE
+    )
+    for key in "abcd":
+        _strategy_axis(panels[key], names)
+    _paired_panel(panels["e"], replicated)
+    count = replicated.replications
+    if count == 1:
+        summary = "one replication: values without intervals (run at least 2)"
+    else:
+        summary = f"{count} replications, mean and 95% confidence interval"
+    title = f"Scenario '{scenario.name}': strategies compared over {summary}"
+    facts = (
+        f"{servers} server{'s' if servers != 1 else ''} · "
+        f"{scenario.workload.arrival_rate_per_s:,g} requests/s · "
+        f"{scenario.workload.users:,} users · {scenario.measured_s:g} s measured per run · "
+        f"R = {replicated.replications} · seed {scenario.seed}"
+    )
+    _facts_suptitle(fig, title, facts)
+    return fig
+
+
+def _plus_minus(half: float, decimals: int) -> str:
+    """``\n± half`` to ``decimals`` places (``± <0.01`` when smaller; nothing when NaN)."""
+    if not math.isfinite(half):
+        return ""
+    if half == 0:
+        return "\n± 0"
+    if half < 0.5 * 10.0**-decimals:
+        return f"\n± <{10.0**-decimals:.{decimals}f}"
+    return f"\n± {half:.{decimals}f}"
+
+
+def _ci_bar_panel(
+    ax: Axes,
+    replicated: ReplicatedResult,
+    metric: str,
+    fmt: Callable[[float, float], str],
+    scale: float = 1.0,
+) -> float:
+    """A bar per strategy at the mean, with its 95% interval; returns the highest top."""
+    highest = 0.0
+    for x, name in enumerate(replicated.strategies):
+        interval = replicated.interval(name, metric)
+        if interval.n == 0:
+            _note(ax, x, "no value")
+            continue
+        mean, half = interval.mean * scale, interval.half_width * scale
+        bars = ax.bar(x, mean, width=0.6, color=strategy_colour(name), gid=f"ci-bar:{name}")
+        if math.isfinite(half):
+            ax.errorbar(
+                x,
+                mean,
+                yerr=half,
+                fmt="none",
+                ecolor="black",
+                elinewidth=1.4,
+                capsize=_CI_CAPSIZE,
+                zorder=4,
+                gid=f"ci:{name}",
+            )
+        highest = max(highest, mean + (half if math.isfinite(half) else 0.0))
+        ax.bar_label(bars, labels=[fmt(mean, half)], padding=3, fontsize=_VALUE_SIZE)
+    return highest
+
+
+def _ci_latency_panel(ax: Axes, replicated: ReplicatedResult) -> None:
+    """p50, p95 and p99 bars per strategy, each with its interval."""
+    names = replicated.strategies
+    intervals = {
+        (name, metric): replicated.interval(name, metric)
+        for name in names
+        for metric, _, _ in _CI_PERCENTILES
+    }
+    values = [
+        item.mean
+        for item in intervals.values()
+        if item.n and math.isfinite(item.mean) and item.mean > 0
+    ]
+    log = bool(values) and max(values) / min(values) > _LOG_SCALE_RATIO
+    if log:
+        ax.set_yscale("log")
+    width = 0.8 / len(_CI_PERCENTILES)
+    tops: list[float] = []
+    for x, name in enumerate(names):
+        if all(intervals[(name, metric)].n == 0 for metric, _, _ in _CI_PERCENTILES):
+            _note(ax, x, "no served\nrequests")
+            continue
+        for slot, (metric, _, alpha) in enumerate(_CI_PERCENTILES):
+            interval = intervals[(name, metric)]
+            if interval.n == 0 or (log and interval.mean <= 0):
+                continue
+            offset = (slot - (len(_CI_PERCENTILES) - 1) / 2) * width
+            bars = ax.bar(
+                x + offset,
+                interval.mean,
+                width=width * 0.92,
+                color=strategy_colour(name),
+                alpha=alpha,
+                edgecolor="black",
+                linewidth=0.6,
+            )
+            half = interval.half_width
+            if math.isfinite(half):
+                # On a log axis the lower whisker stops above zero.
+                below = min(half, interval.mean * 0.999) if log else half
+                ax.errorbar(
+                    x + offset,
+                    interval.mean,
+                    yerr=[[below], [half]],
+                    fmt="none",
+                    ecolor="black",
+                    elinewidth=1.2,
+                    capsize=_CI_CAPSIZE * 0.7,
+                    zorder=4,
+                    gid=f"ci:{name}:{metric}",
+                )
+            tops.append(interval.mean + (half if math.isfinite(half) else 0.0))
+            ax.bar_label(bars, labels=[_ms_label(interval.mean)], padding=2, fontsize=_VALUE_SIZE)
+    if values:
+        top, bottom = max(tops, default=max(values)), min(values)
+        if log:
+            ax.set_ylim(10 ** math.floor(math.log10(bottom) - 0.15), top * 12.0)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        else:
+            ax.set_ylim(0, top * 1.35)
+    else:
+        ax.set_ylim(0, 1)
+    legend = [
+        Patch(facecolor="0.35", alpha=alpha, edgecolor="black", label=label)
+        for _, label, alpha in _CI_PERCENTILES
+    ]
+    ax.legend(
+        handles=legend,
+        loc="upper center",
+        ncols=len(legend),
+        fontsize=_VALUE_SIZE + 1,
+        framealpha=0.9,
+    )
+    ax.set_ylabel("latency (ms" + (", log scale)" if log else ")"), fontsize=_LABEL_SIZE)
+    ax.set_title(
+        "(b) Latency of served requests, 95% intervals (lower is better)", fontsize=_TITLE_SIZE
+    )
+
+
+def _paired_panel(ax: Axes, replicated: ReplicatedResult) -> None:
+    """Paired differences of mean latency as horizontal intervals around zero."""
+    pairs = [pair for pair in replicated.all_paired() if pair.metric == _PAIRED_METRIC]
+    ax.axvline(0.0, color=_REFERENCE_COLOUR, linewidth=1.4, zorder=2, gid="zero")
+    labels: list[str] = []
+    extent = 0.0
+    for y, pair in enumerate(pairs):
+        interval = pair.interval
+        labels.append(f"{pair.a} − {pair.b}")
+        if interval.n == 0 or not math.isfinite(interval.mean):
+            ax.text(0.0, y, "  no value", va="center", fontsize=_VALUE_SIZE, color="0.35")
+            continue
+        half = interval.half_width
+        known = math.isfinite(half)
+        significant = known and interval.excludes(0.0)
+        colour = _SIGNIFICANT_COLOUR if significant else _NOT_SIGNIFICANT_COLOUR
+        ax.errorbar(
+            interval.mean,
+            y,
+            xerr=half if known else None,
+            fmt="o",
+            color=colour,
+            ecolor=colour,
+            elinewidth=2.0,
+            capsize=_CI_CAPSIZE,
+            markersize=6,
+            zorder=4,
+            gid=f"paired:{pair.a}-{pair.b}",
+        )
+        extent = max(extent, abs(interval.mean) + (half if known else 0.0))
+        if not known:
+            verdict = "one replication: no interval"
+        elif significant:
+            verdict = "differs"
+        else:
+            verdict = "no difference shown (interval contains 0)"
+        text = f"{interval.mean:+.3g} ms" + (f" ± {half:.2g}" if known else "")
+        ax.annotate(
+            f"{text}: {verdict}",
+            xy=(1.0, y),
+            xycoords=blended_transform_factory(ax.transAxes, ax.transData),
+            xytext=(6, 0),
+            textcoords="offset points",
+            ha="left",
+            va="center",
+            fontsize=_VALUE_SIZE,
+            color="black" if significant else "0.35",
+            annotation_clip=False,
+        )
+    if not pairs:
+        _note_centre(ax, "one strategy only: nothing to pair")
+    limit = extent * 1.1 if extent > 0 else 1.0
+    ax.set_xlim(-limit, limit)
+    ax.set_yticks(list(range(len(pairs))), labels)
+    ax.set_ylim(max(len(pairs), 1) - 0.5, -0.5)  # the first pair on top
+    ax.tick_params(labelsize=_TICK_SIZE)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    ax.set_xlabel(
+        "difference of mean latency a − b (ms), per replication on the same traffic; "
+        "< 0: a is faster",
+        fontsize=_LABEL_SIZE,
+    )
+    ax.set_title(
+        "(e) Paired differences of mean latency, 95% intervals (black: the interval "
+        "excludes 0; grey: it does not)",
+        fontsize=_TITLE_SIZE,
+    )

@@ -15,7 +15,7 @@ import numpy.typing as npt
 import pytest
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
-from matplotlib.collections import QuadMesh
+from matplotlib.collections import LineCollection, QuadMesh
 from matplotlib.colors import is_color_like, to_rgba
 from matplotlib.figure import Figure
 from matplotlib.image import imread
@@ -30,14 +30,18 @@ from simulator.plots import (
     FALLBACK_COLOUR,
     STRATEGY_COLOURS,
     TIMESERIES_METRICS,
+    comparison_ci_figure,
     comparison_figure,
     save_figures,
     server_heatmap_figure,
     server_load_figure,
     strategy_colour,
     timeseries_figure,
+    welch_figure,
 )
+from simulator.replications import ReplicatedResult, run_replications
 from simulator.results import EventMark
+from simulator.warmup import WelchResult, welch
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NO_LATENCY: dict[str, float | None] = {"mean": None, "p50": None, "p95": None, "p99": None}
@@ -739,3 +743,210 @@ def test_plots_never_import_pyplot() -> None:
         [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
     )
     assert completed.returncode == 0, completed.stderr
+
+
+# ------------------------------------------------------- warm-up (Welch) figure
+
+
+@pytest.fixture(scope="module")
+def welch_result() -> WelchResult:
+    """A cold start (everybody logs in first): a transient, then a steady level."""
+    scenario = load_scenario(
+        "baseline",
+        {
+            "duration_s": 90,
+            "warmup_s": 20,
+            "workload.users": 400,
+            "workload.logged_in_at_start": False,
+        },
+    )
+    return welch(scenario, 3, strategy="jwt")
+
+
+def gid_lines(ax: Axes, gid: str) -> list[Line2D]:
+    return [line for line in ax.lines if line.get_gid() == gid]
+
+
+def test_welch_figure_draws_both_curves_the_band_and_both_warmups(
+    welch_result: WelchResult,
+) -> None:
+    suggested = welch_result.suggested_warmup_s
+    assert suggested is not None and suggested != welch_result.current_warmup_s
+    fig = welch_figure(welch_result)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 2
+    full, zoom = fig.axes
+    for ax in (full, zoom):
+        (averaged,) = gid_lines(ax, "welch:averaged")
+        (smoothed,) = gid_lines(ax, "welch:smoothed")
+        # steps over bucket edges: every bucket's value, the last one repeated at the end
+        np.testing.assert_allclose(ydata(averaged)[:-1], welch_result.averaged)
+        np.testing.assert_allclose(ydata(smoothed)[:-1], welch_result.smoothed)
+        assert xdata(averaged)[0] == 0.0
+        assert xdata(averaged)[-1] == pytest.approx(welch_result.duration_s)
+        assert smoothed.get_color() == strategy_colour("jwt")
+        (line,) = gid_lines(ax, "welch:suggested")
+        assert xdata(line)[0] == suggested
+        (current,) = gid_lines(ax, "welch:current")
+        assert xdata(current)[0] == welch_result.current_warmup_s
+        (band,) = [patch for patch in ax.patches if patch.get_gid() == "welch:band"]
+        low, high = welch_result.band
+        assert band.get_extents() is not None
+        assert low < welch_result.level < high
+    assert len(gid_lines(full, "welch:replication")) == welch_result.replications
+    assert gid_lines(zoom, "welch:replication") == []
+    labels = texts(full)
+    assert f"suggested warm-up: {suggested:g} s" in labels
+    assert "scenario's warmup_s: 20 s" in labels
+    # the zoom shows the band and a little around it
+    bottom, top = zoom.get_ylim()
+    assert bottom < low < welch_result.level < high < top
+    assert top - bottom < (high - low) * 10
+    assert "suggested warm-up" in fig.get_suptitle()
+    assert "R = 3" in fig.get_suptitle()
+    legend = full.get_legend()
+    assert legend is not None
+    entries = [text.get_text() for text in legend.get_texts()]
+    assert entries[0] == "each replication"
+    assert any("5%" in entry for entry in entries)
+    render(fig)
+
+
+def test_welch_figure_says_when_nothing_settled(welch_result: WelchResult) -> None:
+    unsettled = dataclasses.replace(
+        welch_result, suggested_warmup_s=None, notes=("the curve never settled",)
+    )
+    fig = welch_figure(unsettled)
+    full, zoom = fig.axes
+    assert gid_lines(full, "welch:suggested") == []
+    assert any("did not settle" in text for text in texts(full))
+    assert "did not settle" in fig.get_suptitle()
+    assert "note: the curve never settled" in zoom.get_xlabel()
+    render(fig)
+
+
+def test_welch_figure_for_a_rate_and_a_zero_level() -> None:
+    scenario = load_scenario(
+        "baseline", {"duration_s": 30, "warmup_s": 5, "workload.logged_in_at_start": False}
+    )
+    success = welch(scenario, 2, strategy="local", metric="success_rate")
+    fig = welch_figure(success)
+    assert "%" in fig.axes[0].yaxis.get_major_formatter()(0.5, 0)
+    render(fig)
+    # a queue that is empty in the long run: a band of zero width, still drawable
+    queue = welch(scenario, 2, strategy="jwt", metric="queue_length", absolute_tolerance=0.1)
+    fig = welch_figure(queue)
+    bottom, top = fig.axes[1].get_ylim()
+    assert bottom < queue.level < top
+    render(fig)
+
+
+# ------------------------------------------------ replications with error bars
+
+
+@pytest.fixture(scope="module")
+def replicated() -> ReplicatedResult:
+    scenario = load_scenario("baseline", {"duration_s": 20, "warmup_s": 5})
+    return run_replications(scenario, 4)
+
+
+def error_bar_segments(ax: Axes, gid: str) -> list[npt.NDArray[np.float64]]:
+    """The segments of the error bars drawn with ``gid``."""
+    return [
+        np.asarray(segment, dtype=np.float64)
+        for collection in ax.collections
+        if collection.get_gid() == gid and isinstance(collection, LineCollection)
+        for segment in collection.get_segments()
+    ]
+
+
+def test_comparison_ci_figure_has_five_labelled_panels(replicated: ReplicatedResult) -> None:
+    fig = comparison_ci_figure(replicated)
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 5
+    titles = [ax.get_title() for ax in fig.axes]
+    for letter, topic in zip(
+        "abcde", ("Success", "Latency", "skew", "Jain", "Paired"), strict=True
+    ):
+        assert any(title.startswith(f"({letter})") and topic in title for title in titles)
+    assert "4 replications" in fig.get_suptitle()
+    assert "95%" in fig.get_suptitle()
+    for ax in fig.axes[:4]:
+        assert [label.get_text() for label in ax.get_xticklabels()] == replicated.strategies
+    render(fig)
+
+
+def test_error_bars_are_the_95_percent_intervals(replicated: ReplicatedResult) -> None:
+    success, latency, skew, jain, _ = comparison_ci_figure(replicated).axes
+    for name in replicated.strategies:
+        for ax, metric, scale in (
+            (success, "success_rate", 100.0),
+            (skew, "load_skew.max_over_mean", 1.0),
+            (jain, "load_skew.jain", 1.0),
+        ):
+            interval = replicated.interval(name, metric)
+            (segment,) = error_bar_segments(ax, f"ci:{name}")
+            low, high = sorted(segment[:, 1])
+            assert low == pytest.approx(interval.low * scale)
+            assert high == pytest.approx(interval.high * scale)
+        for metric in ("latency_ms.p50", "latency_ms.p95", "latency_ms.p99"):
+            interval = replicated.interval(name, metric)
+            (segment,) = error_bar_segments(latency, f"ci:{name}:{metric}")
+            assert sorted(segment[:, 1])[1] == pytest.approx(interval.high)
+    # bars at the means, in the strategies' colours
+    heights = [patch.get_height() for patch in bars(success)]
+    expected = [
+        replicated.interval(name, "success_rate").mean * 100 for name in replicated.strategies
+    ]
+    assert heights == pytest.approx(expected)
+    colours = [patch.get_facecolor() for patch in bars(success)]
+    assert colours == [to_rgba(strategy_colour(name)) for name in replicated.strategies]
+    assert "1/N = 20%" in texts(success)
+
+
+def test_paired_panel_draws_every_pair_around_zero(replicated: ReplicatedResult) -> None:
+    paired = comparison_ci_figure(replicated).axes[4]
+    pairs = [item for item in replicated.all_paired() if item.metric == "latency_ms.mean"]
+    assert len(pairs) == 6  # four strategies: every two of them
+    labels = [label.get_text() for label in paired.get_yticklabels()]
+    assert labels == [f"{item.a} − {item.b}" for item in pairs]
+    (zero,) = [line for line in paired.lines if line.get_gid() == "zero"]
+    assert xdata(zero)[0] == 0.0
+    for y, item in enumerate(pairs):
+        (segment,) = error_bar_segments(paired, f"paired:{item.a}-{item.b}")
+        assert sorted(segment[:, 0]) == pytest.approx([item.interval.low, item.interval.high])
+        assert segment[0, 1] == y
+    left, right = paired.get_xlim()
+    assert left < min(item.interval.low for item in pairs)
+    assert right > max(item.interval.high for item in pairs)
+    # local against any other: a difference the replications support
+    assert any(text.startswith("+") and "differs" in text for text in texts(paired))
+
+
+def test_comparison_ci_figure_with_one_replication_has_no_intervals() -> None:
+    single = run_replications(
+        load_scenario("baseline", {"duration_s": 10, "warmup_s": 2}), 1, ["sticky", "jwt"]
+    )
+    fig = comparison_ci_figure(single)
+    assert "one replication" in fig.get_suptitle()
+    for ax in fig.axes:
+        assert not [item for item in ax.collections if str(item.get_gid()).startswith("ci")]
+    assert any("no interval" in text for text in texts(fig.axes[4]))
+    render(fig)
+
+
+def test_comparison_ci_figure_with_one_strategy() -> None:
+    single = run_replications(
+        load_scenario("baseline", {"duration_s": 10, "warmup_s": 2}), 2, ["jwt"]
+    )
+    fig = comparison_ci_figure(single)
+    assert any("nothing to pair" in text for text in texts(fig.axes[4]))
+    render(fig)
+
+
+def test_new_figures_render_themselves_for_jupyter(
+    welch_result: WelchResult, replicated: ReplicatedResult
+) -> None:
+    for fig in (welch_figure(welch_result), comparison_ci_figure(replicated)):
+        png = fig._repr_png_()  # type: ignore[attr-defined]
+        assert png.startswith(PNG_SIGNATURE)
