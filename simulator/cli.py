@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import json
 import math
 import os
 import shutil
@@ -46,6 +47,7 @@ from simulator.replications import ReplicatedResult, run_replications
 from simulator.results import RunResult
 from simulator.validation import CI_SLACK, TOLERANCE, CaseResult, case_names
 from simulator.validation import validate as run_validation
+from simulator.warmup import WELCH_METRICS, welch
 
 app = typer.Typer(
     name="authsim",
@@ -1013,6 +1015,69 @@ def _print_validation(
 
 
 # ------------------------------------------------------------------------ end of validate
+
+
+@app.command("warmup")
+def warmup_command(
+    scenario: ScenarioArgument = None,
+    overrides: SetOption = None,
+    strategy: Annotated[
+        str | None, typer.Option("--strategy", "-s", help="Strategy to study (default: the first).")
+    ] = None,
+    metric: Annotated[
+        str, typer.Option(help="Per-bucket metric: " + ", ".join(WELCH_METRICS) + ".")
+    ] = "latency_mean",
+    replications: Annotated[int, typer.Option("--replications", "-r", min=1)] = 5,
+    window: Annotated[int, typer.Option(min=1, help="Moving-average half-window, buckets.")] = 5,
+    tolerance: Annotated[
+        float, typer.Option(min=0.0, help="Relative band around the long-run level.")
+    ] = 0.05,
+    absolute_tolerance: Annotated[
+        float, typer.Option(min=0.0, help="Absolute band, for metrics near zero.")
+    ] = 0.0,
+    bucket_s: Annotated[float | None, typer.Option(min=0.0, help="Bucket width, s.")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", file_okay=False, help="Write welch.png here.")
+    ] = None,
+) -> None:
+    """Suggest a warm-up with Welch's method: the running mean over replications."""
+    loaded = _load(scenario, overrides)
+    if strategy is not None:
+        _strategies([strategy], loaded)
+    if metric not in WELCH_METRICS:
+        close = difflib.get_close_matches(metric, list(WELCH_METRICS), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        _fail(f"--metric: unknown metric {metric!r}{hint}")
+    with _user_errors():
+        try:
+            result = welch(
+                loaded,
+                replications,
+                strategy=strategy,
+                metric=metric,
+                window=window,
+                tolerance=tolerance,
+                absolute_tolerance=absolute_tolerance,
+                bucket_s=bucket_s,
+            )
+        except ValueError as exc:
+            _fail(str(exc))
+
+    def write(folder: Path) -> list[Path]:
+        from simulator.plots import WELCH_FILE, welch_figure  # noqa: PLC0415 (slow import)
+
+        with _staging(folder) as staging:
+            welch_figure(result).savefig(staging / WELCH_FILE, dpi=120)
+            return _moved(staging, folder)
+
+    written = _write(out, write)
+    if json_output:
+        typer.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+        return
+    stdout = _stdout()
+    stdout.print(str(result))
+    _say_written(stdout, out, written)
 
 
 def main() -> None:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from simulator import Scenario, load_scenario, run
+from simulator.cli import app
 from simulator.warmup import (
     DEFAULT_TOLERANCE,
     WELCH_METRICS,
@@ -274,3 +277,20 @@ def test_window_is_clipped_to_a_quarter_of_the_buckets() -> None:
     result = welch(scenario, 2, strategy="jwt", window=50)
     assert result.window == 10 // 4
     assert any("clipped" in note for note in result.notes)
+
+
+def test_warmup_command_prints_writes_and_reports_json(tmp_path: Path) -> None:
+    args = ["warmup", "--set", "duration_s=40", "--set", "workload.users=300", "-r", "2"]
+    args += ["--set", "workload.logged_in_at_start=false", "-s", "jwt"]
+    runner = CliRunner()
+    result = runner.invoke(app, [*args, "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.stderr
+    assert "suggested warm-up" in result.stdout
+    assert (tmp_path / "welch.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    as_json = runner.invoke(app, [*args, "--json"])
+    assert as_json.exit_code == 0
+    assert json.loads(as_json.stdout)["metric"] == "latency_mean"
+    bad = runner.invoke(app, ["warmup", "--metric", "latency_men"])
+    assert bad.exit_code == 2
+    assert "did you mean 'latency_mean'" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
