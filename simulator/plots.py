@@ -477,28 +477,7 @@ def _latency_panel(ax: Axes, strategies: Sequence[StrategyResult]) -> None:
                 linewidth=0.6,
             )
             ax.bar_label(bars, labels=[_ms_label(value)], padding=2, fontsize=_VALUE_SIZE)
-    if values:
-        top, bottom = max(values), min(values)
-        # Headroom above the tallest bar for its label and the legend.
-        if log:
-            ax.set_ylim(10 ** math.floor(math.log10(bottom) - 0.15), top * 12.0)
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(NullFormatter())
-        else:
-            ax.set_ylim(0, top * 1.35)
-    else:
-        ax.set_ylim(0, 1)
-    legend = [
-        Patch(facecolor="0.35", alpha=alpha, edgecolor="black", label=label)
-        for _, label, alpha in _PERCENTILES
-    ]
-    ax.legend(
-        handles=legend,
-        loc="upper center",
-        ncols=len(legend),
-        fontsize=_VALUE_SIZE + 1,
-        framealpha=0.9,
-    )
+    _latency_limits_and_legend(ax, values, max(values, default=0.0), log, _PERCENTILES)
     _strategy_axis(ax, names)
     ax.set_ylabel("latency (ms" + (", log scale)" if log else ")"), fontsize=_LABEL_SIZE)
     ax.set_title("(b) Latency of served requests (lower is better)", fontsize=_TITLE_SIZE)
@@ -1683,26 +1662,8 @@ def _ci_latency_panel(ax: Axes, replicated: ReplicatedResult) -> None:
                 )
             tops.append(interval.mean + (half if math.isfinite(half) else 0.0))
             ax.bar_label(bars, labels=[_ms_label(interval.mean)], padding=2, fontsize=_VALUE_SIZE)
-    if values:
-        top, bottom = max(tops, default=max(values)), min(values)
-        if log:
-            ax.set_ylim(10 ** math.floor(math.log10(bottom) - 0.15), top * 12.0)
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
-            ax.yaxis.set_minor_formatter(NullFormatter())
-        else:
-            ax.set_ylim(0, top * 1.35)
-    else:
-        ax.set_ylim(0, 1)
-    legend = [
-        Patch(facecolor="0.35", alpha=alpha, edgecolor="black", label=label)
-        for _, label, alpha in _CI_PERCENTILES
-    ]
-    ax.legend(
-        handles=legend,
-        loc="upper center",
-        ncols=len(legend),
-        fontsize=_VALUE_SIZE + 1,
-        framealpha=0.9,
+    _latency_limits_and_legend(
+        ax, values, max(tops, default=max(values, default=0.0)), log, _CI_PERCENTILES
     )
     ax.set_ylabel("latency (ms" + (", log scale)" if log else ")"), fontsize=_LABEL_SIZE)
     ax.set_title(
@@ -1777,4 +1738,36 @@ def _paired_panel(ax: Axes, replicated: ReplicatedResult) -> None:
         "(e) Paired differences of mean latency, 95% intervals (black: the interval "
         "excludes 0; grey: it does not)",
         fontsize=_TITLE_SIZE,
+    )
+
+
+def _latency_limits_and_legend(
+    ax: Axes,
+    values: list[float],
+    top: float,
+    log: bool,
+    percentiles: Sequence[tuple[str, str, float]],
+) -> None:
+    """Y limits with headroom above the tallest bar (for its label and the legend), log
+    ticks in plain numbers, and a legend of the percentile shades."""
+    if values:
+        bottom = min(values)
+        if log:
+            ax.set_ylim(10 ** math.floor(math.log10(bottom) - 0.15), top * 12.0)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        else:
+            ax.set_ylim(0, top * 1.35)
+    else:
+        ax.set_ylim(0, 1)
+    legend = [
+        Patch(facecolor="0.35", alpha=alpha, edgecolor="black", label=label)
+        for _, label, alpha in percentiles
+    ]
+    ax.legend(
+        handles=legend,
+        loc="upper center",
+        ncols=len(legend),
+        fontsize=_VALUE_SIZE + 1,
+        framealpha=0.9,
     )
