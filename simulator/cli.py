@@ -215,6 +215,21 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(code=130) from None
 
 
+@contextlib.contextmanager
+def _status(title: str, step: str) -> Iterator[Callable[[str], None] | None]:
+    """A spinner on stderr in a terminal; yields ``progress(name)`` (or ``None``)."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    with console.status(title) as status:
+
+        def progress(name: str) -> None:
+            status.update(step.format(name))
+
+        yield progress
+
+
 def _write(out: Path | None, write: Callable[[Path], list[Path]]) -> list[Path]:
     """Write results into ``out`` (if given); a write failure is one line and exit 2."""
     if out is None:
@@ -405,19 +420,8 @@ def calibrate(
     ] = False,
 ) -> None:
     """Measure JWT, password-hashing and Redis costs on this machine: a calibration profile."""
-    status_console = Console(stderr=True)
-    try:
-        with contextlib.ExitStack() as stack:
-            progress: Callable[[str], None] | None = None
-            if status_console.is_terminal:
-                status = stack.enter_context(status_console.status("calibrating"))
-
-                def progress(step: str) -> None:
-                    status.update(f"measuring {step}")
-
-            profile = measure_costs(redis_url=redis_url, fast=fast, progress=progress)
-    except AuthsimError as exc:
-        _fail(str(exc))
+    with _user_errors(), _status("calibrating", "measuring {}") as progress:
+        profile = measure_costs(redis_url=redis_url, fast=fast, progress=progress)
     if out is not None:
         try:
             save_profile(profile, out)
@@ -935,20 +939,9 @@ def validate_command(
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 _fail(f"--case: unknown case {name!r}{hint}; choose from {', '.join(case_names())}")
             chosen.append(name)
-    status_console = Console(stderr=True)
     started = time.perf_counter()
-    try:
-        with contextlib.ExitStack() as stack:
-            progress: Callable[[str], None] | None = None
-            if status_console.is_terminal:
-                status = stack.enter_context(status_console.status("validating"))
-
-                def progress(name: str) -> None:
-                    status.update(f"simulating case {name}")
-
-            rows = run_validation(fast=fast, cases=chosen, progress=progress)
-    except AuthsimError as exc:
-        _fail(str(exc))
+    with _user_errors(), _status("validating", "simulating case {}") as progress:
+        rows = run_validation(fast=fast, cases=chosen, progress=progress)
     elapsed_s = time.perf_counter() - started
     stdout = Console(width=None if sys.stdout.isatty() else 132)
     _print_validation(stdout, rows, fast=fast, elapsed_s=elapsed_s)
