@@ -44,7 +44,13 @@ from simulator.results import (
 from simulator.rng import DrawBuffer, Streams, exponential_buffer, uniform_buffer
 from simulator.store import SessionStore
 from simulator.strategies import Strategy, StrategyContext, build_strategy
-from simulator.timeseries import SAMPLES_PER_BUCKET, Buckets, ServerSampler, StrategySeries
+from simulator.timeseries import (
+    SAMPLES_PER_BUCKET,
+    Buckets,
+    ServerSampler,
+    StrategySeries,
+    Tally,
+)
 from simulator.workload import ArrivalRate, Population, RequestStream
 
 ProgressCallback = Callable[[str, float], None]
@@ -123,6 +129,7 @@ class StrategyRun:
         inputs: RunInputs,
         strategy_name: str,
         progress: ProgressCallback | None = None,
+        record_requests: bool = True,
     ) -> None:
         scenario = inputs.scenario
         streams = inputs.streams
@@ -177,6 +184,7 @@ class StrategyRun:
         self._initial_uniform = uniform_buffer(streams.generator("initial_logins"))
         self._choose = self.strategy.balancer.choose
         self.log = RequestLog()
+        self._record_requests = record_requests
         self._counts = [0] * len(outcomes.NAMES)
         self._causes = [0] * len(outcomes.CAUSES)
         self.requests = 0
@@ -184,6 +192,7 @@ class StrategyRun:
         self.login_cpu_s = 0.0
         self.buckets = Buckets(scenario.warmup_s, scenario.duration_s, scenario.time_bucket_s)
         self._sampler = ServerSampler(self.buckets)
+        self.tally = Tally(self.buckets)
         self.marks: list[EventMark] = []
         self._health_checked = self.env.event()  # fires after each health check
         self.refreshes = 0
@@ -359,14 +368,17 @@ class StrategyRun:
             outcome = outcomes.TIMEOUT
         if request.measured:
             self._counts[outcome] += 1
-            self.log.record(
-                request.arrival_s,
-                request.user,
-                request.server,
-                outcome,
-                latency_s * 1000.0,
-                request.cause,
-            )
+            latency_ms = latency_s * 1000.0
+            self.tally.record(request.arrival_s, outcome, latency_ms, request.cause)
+            if self._record_requests:
+                self.log.record(
+                    request.arrival_s,
+                    request.user,
+                    request.server,
+                    outcome,
+                    latency_ms,
+                    request.cause,
+                )
         self._in_flight.discard(request)
         if not self._in_flight and self._arrivals_done:
             self._drained.succeed()
@@ -478,12 +490,16 @@ class StrategyRun:
     def mark(self, kind: str, label: str, start_s: float, end_s: float | None) -> int:
         """Record an event for the plots and the per-event windows."""
         self.marks.append(EventMark(kind, label, start_s, end_s))
+        self.tally.add_edge(start_s)
+        if end_s is not None:
+            self.tally.add_edge(end_s)
         return len(self.marks) - 1
 
     def close_mark(self, handle: int, end_s: float) -> None:
         """Set the end of a lasting event (a deploy) once it is known."""
         mark = self.marks[handle]
         self.marks[handle] = EventMark(mark.kind, mark.label, mark.start_s, end_s)
+        self.tally.add_edge(end_s)
 
     # ------------------------------------------------------------------- run
 
@@ -563,7 +579,6 @@ class StrategyRun:
         )
         workers = scenario.cluster.workers_per_server
         up_s = [server.up_seconds(start_s, end_s) for server in self.servers]
-        arrival, outcome, latency, cause = self.log.columns()
         marks = sorted(self.marks, key=lambda mark: (mark.start_s, mark.label))
         return StrategyResult(
             strategy=self.name,
@@ -574,7 +589,11 @@ class StrategyRun:
             logins=self.logins,
             login_cpu_s=self.login_cpu_s,
             outcome_counts=counts,
-            latency_ms=latency_summary(self.log.served_latency_ms()),
+            latency_ms=(
+                latency_summary(self.log.served_latency_ms())
+                if self._record_requests
+                else self.tally.overall.summary()
+            ),
             server_requests=[server.jobs for server in self.servers],
             server_utilisation=[
                 server.busy_s / (up * workers) if up > 0 else 0.0
@@ -588,18 +607,12 @@ class StrategyRun:
             forced_relogins_by_cause=dict(zip(outcomes.CAUSES, self._causes, strict=True)),
             server_up_s=up_s,
             events=marks,
-            windows=event_windows(self.log, marks, start_s, end_s),
+            windows=event_windows(marks, start_s, end_s, self.tally.window_counts),
             refreshes=self.refreshes,
             exposure=self._exposure(),
             auth_cost=AuthCost(verify_ms, self._login_s * 1000.0, source),
-            series=StrategySeries.build(
-                self.buckets,
-                arrival,
-                outcome,
-                latency,
-                cause,
-                [server.bucket_jobs for server in self.servers],
-                self._sampler,
+            series=StrategySeries.from_tally(
+                self.tally, [server.bucket_jobs for server in self.servers], self._sampler
             ),
         )
 
@@ -620,8 +633,10 @@ def run(
         strategies: which strategies to run, in order; default: ``scenario.strategies``.
         seed: overrides ``scenario.seed``.
         replication: replication index; each gives independent random streams.
-        record_requests: keep the per-request tables in the result (for
-            :meth:`RunResult.requests_frame`); summaries are computed either way.
+        record_requests: keep the per-request tables (for
+            :meth:`RunResult.requests_frame`, and exact latency percentiles). Without
+            them the run is in *summary mode*: memory does not grow with the number of
+            requests, and percentiles come from a histogram within about 0.5%.
         progress: ``progress(strategy, fraction)`` as simulated time advances.
 
     Returns:
@@ -634,7 +649,7 @@ def run(
     results: list[StrategyResult] = []
     logs: dict[str, RequestLog] = {}
     for name in names:
-        strategy_run = StrategyRun(inputs, name, progress=progress)
+        strategy_run = StrategyRun(inputs, name, progress=progress, record_requests=record_requests)
         results.append(strategy_run.run())
         if record_requests:
             logs[name] = strategy_run.log

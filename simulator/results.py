@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -279,8 +280,13 @@ class Window:
         }
 
 
+WindowCounts = Callable[[float, float, bool], list[int]]
+"""``counts(begin_s, end_s, first)``: requests, ``ok`` and forced re-logins by cause of
+the requests that arrived in ``[begin_s, end_s)`` (see ``timeseries.Tally``)."""
+
+
 def event_windows(
-    log: RequestLog, marks: list[EventMark], start_s: float, end_s: float
+    marks: list[EventMark], start_s: float, end_s: float, counts: WindowCounts
 ) -> list[Window]:
     """Split the measured window at every event's start (and end, for lasting events).
 
@@ -288,7 +294,6 @@ def event_windows(
     ``after <event>`` for an instantaneous one or after a lasting one ended. Events in the
     warm-up open the first window.
     """
-    arrival, outcome, _, cause = log.columns()
     edges: list[tuple[float, str]] = []
     for mark in marks:
         if mark.end_s is None:
@@ -309,18 +314,15 @@ def event_windows(
     windows = []
     for position, (begin, label) in enumerate(cuts):
         finish = cuts[position + 1][0] if position + 1 < len(cuts) else end_s
-        inside = (arrival >= begin) & (arrival < finish)
-        causes = cause[inside]
+        requests, succeeded, *causes = counts(begin, finish, position == 0)
         windows.append(
             Window(
                 label=label,
                 start_s=begin,
                 end_s=finish,
-                requests=int(inside.sum()),
-                succeeded=int((outcome[inside] == outcomes.OK).sum()),
-                forced_relogins_by_cause={
-                    name: int((causes == code).sum()) for code, name in enumerate(outcomes.CAUSES)
-                },
+                requests=requests,
+                succeeded=succeeded,
+                forced_relogins_by_cause=dict(zip(outcomes.CAUSES, causes, strict=True)),
             )
         )
     return windows

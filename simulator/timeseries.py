@@ -7,6 +7,7 @@ queue length and up state sampled ten times per bucket.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from simulator import outcomes
+from simulator.histogram import LogHistogram
 
 SAMPLES_PER_BUCKET = 10
 """How often per bucket the queue length and up state of each server are sampled."""
@@ -113,6 +115,66 @@ class ServerSampler:
             self.login_cpu_s[bucket] += cpu_s
 
 
+class Tally:
+    """Streaming counts of the measured requests, by arrival time: per time bucket and
+    per event window. Memory does not grow with the number of requests.
+
+    Window counters are keyed by the latest window edge known when a request is
+    recorded; an edge is always known by its own time (an event marks itself when it
+    starts, a lasting one its end in advance), so every request lands in its window.
+    """
+
+    def __init__(self, buckets: Buckets) -> None:
+        count = buckets.count
+        self.buckets = buckets
+        self.requests = [0] * count
+        self.succeeded = [0] * count
+        self.served = [0] * count
+        self.forced = [0] * count
+        self.latency = [LogHistogram() for _ in range(count)]
+        self.overall = LogHistogram()
+        self._edges: list[float] = [-math.inf]
+        self._windows: dict[float, list[int]] = {}
+
+    def add_edge(self, time_s: float) -> None:
+        """A window starts at ``time_s`` (an event started or ended)."""
+        if time_s not in self._edges:
+            bisect.insort(self._edges, time_s)
+
+    def record(self, arrival_s: float, outcome: int, latency_ms: float, cause: int) -> None:
+        """Count one finished measured request."""
+        bucket = self.buckets.index(arrival_s)
+        served = outcome in outcomes.SERVED
+        if bucket < 0:  # arrived in the window by definition; clamp float edge cases
+            bucket = 0 if arrival_s < self.buckets.start_s else self.buckets.count - 1
+        self.requests[bucket] += 1
+        if outcome == outcomes.OK:
+            self.succeeded[bucket] += 1
+        if served:
+            self.served[bucket] += 1
+            self.latency[bucket].add(latency_ms)
+            self.overall.add(latency_ms)
+        if cause >= 0:
+            self.forced[bucket] += 1
+        key = self._edges[bisect.bisect_right(self._edges, arrival_s) - 1]
+        counts = self._windows.get(key)
+        if counts is None:
+            counts = self._windows[key] = [0] * (2 + len(outcomes.CAUSES))
+        counts[0] += 1
+        counts[1] += outcome == outcomes.OK
+        if cause >= 0:
+            counts[2 + cause] += 1
+
+    def window_counts(self, begin_s: float, end_s: float, first: bool) -> list[int]:
+        """Requests, ``ok`` and forced re-logins by cause of requests that arrived in
+        ``[begin_s, end_s)`` (the first window also takes those before any edge)."""
+        total = [0] * (2 + len(outcomes.CAUSES))
+        for key, counts in self._windows.items():
+            if begin_s <= key < end_s or (first and key < begin_s):
+                total = [a + b for a, b in zip(total, counts, strict=True)]
+        return total
+
+
 @dataclass(frozen=True)
 class StrategySeries:
     """Every time series of one strategy run.
@@ -146,49 +208,32 @@ class StrategySeries:
     up_fraction: FloatArray
 
     @classmethod
-    def build(
+    def from_tally(
         cls,
-        buckets: Buckets,
-        arrival_s: FloatArray,
-        outcome: npt.NDArray[np.int8],
-        latency_ms: FloatArray,
-        cause: npt.NDArray[np.int8],
+        tally: Tally,
         server_bucket_jobs: Sequence[Sequence[int]],
         sampler: ServerSampler,
     ) -> StrategySeries:
-        """Bucket the request records and gather the server samples."""
+        """The series of a run from its streaming tally and server samples (latency
+        percentiles within about 0.5%, see :mod:`simulator.histogram`)."""
+        buckets = tally.buckets
         count = buckets.count
-        index = buckets.indices(arrival_s)
-        served_mask = (outcome == outcomes.OK) | (outcome == outcomes.RELOGIN)
-        requests = np.bincount(index, minlength=count)
         latency = np.full((3, count), np.nan)
-        order = np.argsort(index[served_mask], kind="stable")
-        served_index = index[served_mask][order]
-        served_latency = latency_ms[served_mask][order]
-        bounds = np.searchsorted(served_index, np.arange(count + 1))
-        for bucket in range(count):
-            values = served_latency[bounds[bucket] : bounds[bucket + 1]]
-            if values.size:
-                latency[:, bucket] = np.percentile(values, [50.0, 95.0, 99.0])
-        servers = max(len(server_bucket_jobs), len(sampler.queue_sums))
-        jobs = np.zeros((servers, count), dtype=np.int64)
-        for server, counts in enumerate(server_bucket_jobs):
-            usable = min(len(counts), count)
-            jobs[server, :usable] = counts[:usable]
-        samples = np.maximum(np.asarray(sampler.samples, dtype=np.float64), 1.0)
-        queue = np.zeros((servers, count))
-        up = np.zeros((servers, count))
-        for server in range(len(sampler.queue_sums)):
-            queue[server] = np.asarray(sampler.queue_sums[server]) / samples
-            up[server] = np.asarray(sampler.up_sums[server]) / samples
+        for bucket, histogram in enumerate(tally.latency):
+            if histogram.n:
+                for row, q in enumerate((0.50, 0.95, 0.99)):
+                    latency[row, bucket] = histogram.quantile(q)
+        requests = np.asarray(tally.requests, dtype=np.int64)
+        served = np.asarray(tally.served, dtype=np.int64)
+        jobs, queue, up = _server_arrays(count, server_bucket_jobs, sampler)
         return cls(
             t_s=buckets.starts_s,
             bucket_s=buckets.width_s,
-            requests=requests.astype(np.int64),
-            succeeded=np.bincount(index[outcome == outcomes.OK], minlength=count),
-            served=np.bincount(index[served_mask], minlength=count),
-            errors=np.bincount(index[~served_mask], minlength=count),
-            forced_relogins=np.bincount(index[cause >= 0], minlength=count),
+            requests=requests,
+            succeeded=np.asarray(tally.succeeded, dtype=np.int64),
+            served=served,
+            errors=requests - served,
+            forced_relogins=np.asarray(tally.forced, dtype=np.int64),
             latency_ms=latency,
             login_cpu_s=np.asarray(sampler.login_cpu_s, dtype=np.float64),
             server_jobs=jobs,
@@ -237,3 +282,21 @@ class StrategySeries:
             },
             columns=list(SERVER_SERIES_COLUMNS),
         )
+
+
+def _server_arrays(
+    count: int, server_bucket_jobs: Sequence[Sequence[int]], sampler: ServerSampler
+) -> tuple[IntArray, FloatArray, FloatArray]:
+    """Jobs, mean queue length and up fraction per server and bucket, shape (S, B)."""
+    servers = max(len(server_bucket_jobs), len(sampler.queue_sums))
+    jobs = np.zeros((servers, count), dtype=np.int64)
+    for server, counts in enumerate(server_bucket_jobs):
+        usable = min(len(counts), count)
+        jobs[server, :usable] = counts[:usable]
+    samples = np.maximum(np.asarray(sampler.samples, dtype=np.float64), 1.0)
+    queue = np.zeros((servers, count))
+    up = np.zeros((servers, count))
+    for server in range(len(sampler.queue_sums)):
+        queue[server] = np.asarray(sampler.queue_sums[server]) / samples
+        up[server] = np.asarray(sampler.up_sums[server]) / samples
+    return jobs, queue, up
