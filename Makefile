@@ -34,6 +34,11 @@ demo: $(VENV)/.installed
 test: lint
 	$(BIN)/python -m pytest -n 2 -q
 
+## Throughput (reference SimPy model vs authsim, same process) and peak memory; see benchmarks/README.md
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/bench_throughput.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench_memory.py $(MEMORY_ARGS)
+
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check simulator tests
 	$(BIN)/ruff format --check simulator tests

@@ -11,6 +11,8 @@ from typing import Any
 
 import simpy
 
+import simulator
+
 SERVERS = 50
 SERVICE_MEAN_S = 0.010
 UTILISATION = 0.7
@@ -26,8 +28,6 @@ def duration_for(requests: int) -> float:
 
 def authsim_scenario(requests: int) -> Any:
     """The baseline scenario with the standard workload (default login, users logged in)."""
-    import simulator
-
     return simulator.load_scenario(
         "baseline",
         {
@@ -46,8 +46,6 @@ def authsim_scenario(requests: int) -> Any:
 
 def run_authsim(scenario: Any, strategy: str, record_requests: bool = False) -> int:
     """Run one strategy of authsim; return the number of requests it simulated."""
-    import simulator
-
     result = simulator.run(scenario, [strategy], record_requests=record_requests)
     return int(result[strategy].requests)
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common  # noqa: E402
+import _common
 
 
 def timed(work: Callable[[], int]) -> tuple[int, float]:
@@ -73,17 +73,27 @@ def main(argv: list[str] | None = None) -> int:
 
     reference = statistics.median(rates["reference"])
     print()
-    header = f"{'model':<22}{'requests':>10}{'median req/s':>15}{'min':>11}{'max':>11}{'ratio':>8}"
+    header = (
+        f"{'model':<22}{'requests':>10}{'median req/s':>15}{'min':>11}{'max':>11}"
+        f"{'ratio':>8}{'paired':>8}"
+    )
     print(header)
     print("-" * len(header))
     for name in models:
         label = "reference (SimPy)" if name == "reference" else f"authsim {name}"
         median = statistics.median(rates[name])
+        paired = statistics.median(
+            rate / ref for rate, ref in zip(rates[name], rates["reference"], strict=True)
+        )
         print(
             f"{label:<22}{counts[name]:>10,}{median:>15,.0f}{min(rates[name]):>11,.0f}"
-            f"{max(rates[name]):>11,.0f}{median / reference:>8.2f}"
+            f"{max(rates[name]):>11,.0f}{median / reference:>8.2f}{paired:>8.2f}"
         )
     print()
+    print(
+        "ratio: median req/s / reference median req/s; paired: median over rounds of "
+        "req/s / that round's reference req/s"
+    )
     print(
         f"authsim jwt / reference = {statistics.median(rates['jwt']) / reference:.2f} "
         "(ratio of medians, same process; > 1 means authsim simulates faster)"
