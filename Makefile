@@ -40,13 +40,13 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_memory.py $(MEMORY_ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check simulator tests
-	$(BIN)/ruff format --check simulator tests
+	$(BIN)/ruff check simulator tests benchmarks
+	$(BIN)/ruff format --check simulator tests benchmarks
 	$(BIN)/mypy simulator
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format simulator tests
-	$(BIN)/ruff check --fix simulator tests
+	$(BIN)/ruff format simulator tests benchmarks
+	$(BIN)/ruff check --fix simulator tests benchmarks
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

@@ -17,8 +17,14 @@ RATIO = 1.01
 FLOOR_MS = 1e-3
 """Values at or below this (1 us) share one bin."""
 
-_LOG_RATIO = math.log(RATIO)
+_INV_LOG_RATIO = 1.0 / math.log(RATIO)
+_INV_FLOOR = 1.0 / FLOOR_MS
 _LOW = -1  # the bin of values at or below FLOOR_MS
+
+
+def bin_index(value_ms: float) -> int:
+    """The bin of ``value_ms``: ``floor(log(value / FLOOR_MS) / log(RATIO))``, or -1."""
+    return int(math.log(value_ms * _INV_FLOOR) * _INV_LOG_RATIO) if value_ms > FLOOR_MS else _LOW
 
 
 class LogHistogram:
@@ -35,13 +41,23 @@ class LogHistogram:
 
     def add(self, value_ms: float) -> None:
         """Count one value."""
-        index = int(math.log(value_ms / FLOOR_MS) / _LOG_RATIO) if value_ms > FLOOR_MS else _LOW
+        index = bin_index(value_ms)
         counts = self.counts
         counts[index] = counts.get(index, 0) + 1
         self.n += 1
         self.total += value_ms
         self.minimum = min(self.minimum, value_ms)
         self.maximum = max(self.maximum, value_ms)
+
+    def merge(self, other: LogHistogram) -> None:
+        """Add every value counted by ``other``."""
+        counts = self.counts
+        for index, count in other.counts.items():
+            counts[index] = counts.get(index, 0) + count
+        self.n += other.n
+        self.total += other.total
+        self.minimum = min(self.minimum, other.minimum)
+        self.maximum = max(self.maximum, other.maximum)
 
     @property
     def mean(self) -> float | None:

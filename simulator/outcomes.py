@@ -60,3 +60,6 @@ CAUSES: Final[tuple[str, ...]] = (
 - ``revoked``: the credential was revoked (a deleted session, a denylisted token).
 - ``key_rotated``: the token was signed with a key that no longer verifies.
 """
+
+# Served outcomes have the lowest codes, so hot paths can test ``outcome <= RELOGIN``.
+assert frozenset(range(RELOGIN + 1)) == SERVED

@@ -122,48 +122,65 @@ class Tally:
     Window counters are keyed by the latest window edge known when a request is
     recorded; an edge is always known by its own time (an event marks itself when it
     starts, a lasting one its end in advance), so every request lands in its window.
+    This runs once per request, so it is written for speed.
     """
 
     def __init__(self, buckets: Buckets) -> None:
         count = buckets.count
         self.buckets = buckets
+        self._start_s = buckets.start_s
+        self._per_s = 1.0 / buckets.width_s
+        self._last = count - 1
         self.requests = [0] * count
         self.succeeded = [0] * count
         self.served = [0] * count
         self.forced = [0] * count
         self.latency = [LogHistogram() for _ in range(count)]
-        self.overall = LogHistogram()
         self._edges: list[float] = [-math.inf]
+        self._latest_edge = -math.inf
         self._windows: dict[float, list[int]] = {}
 
     def add_edge(self, time_s: float) -> None:
         """A window starts at ``time_s`` (an event started or ended)."""
         if time_s not in self._edges:
             bisect.insort(self._edges, time_s)
+            self._latest_edge = self._edges[-1]
 
     def record(self, arrival_s: float, outcome: int, latency_ms: float, cause: int) -> None:
         """Count one finished measured request."""
-        bucket = self.buckets.index(arrival_s)
-        served = outcome in outcomes.SERVED
-        if bucket < 0:  # arrived in the window by definition; clamp float edge cases
-            bucket = 0 if arrival_s < self.buckets.start_s else self.buckets.count - 1
+        bucket = int((arrival_s - self._start_s) * self._per_s)
+        if bucket > self._last:
+            bucket = self._last
+        elif bucket < 0:
+            bucket = 0
         self.requests[bucket] += 1
-        if outcome == outcomes.OK:
-            self.succeeded[bucket] += 1
-        if served:
+        if outcome <= outcomes.RELOGIN:  # served: ok or relogin
+            if outcome == outcomes.OK:
+                self.succeeded[bucket] += 1
             self.served[bucket] += 1
             self.latency[bucket].add(latency_ms)
-            self.overall.add(latency_ms)
         if cause >= 0:
             self.forced[bucket] += 1
-        key = self._edges[bisect.bisect_right(self._edges, arrival_s) - 1]
+        if arrival_s >= self._latest_edge:
+            key = self._latest_edge
+        else:
+            key = self._edges[bisect.bisect_right(self._edges, arrival_s) - 1]
         counts = self._windows.get(key)
         if counts is None:
             counts = self._windows[key] = [0] * (2 + len(outcomes.CAUSES))
         counts[0] += 1
-        counts[1] += outcome == outcomes.OK
+        if outcome == outcomes.OK:
+            counts[1] += 1
         if cause >= 0:
             counts[2 + cause] += 1
+
+    @property
+    def overall(self) -> LogHistogram:
+        """Latencies of every served request (the buckets' histograms merged)."""
+        merged = LogHistogram()
+        for histogram in self.latency:
+            merged.merge(histogram)
+        return merged
 
     def window_counts(self, begin_s: float, end_s: float, first: bool) -> list[int]:
         """Requests, ``ok`` and forced re-logins by cause of requests that arrived in
