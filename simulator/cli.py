@@ -26,7 +26,14 @@ import yaml
 from rich.console import Console
 from rich.json import JSON
 from rich.panel import Panel
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from rich.text import Text
 
@@ -45,6 +52,7 @@ from simulator.errors import AuthsimError, ScenarioError
 from simulator.model import run as run_scenario
 from simulator.replications import ReplicatedResult, run_replications
 from simulator.results import RunResult
+from simulator.sweep import SweepResult, parse_grid, run_sweep
 from simulator.validation import CI_SLACK, TOLERANCE, CaseResult, case_names
 from simulator.validation import validate as run_validation
 from simulator.warmup import WELCH_METRICS, welch
@@ -366,6 +374,147 @@ def _replication_progress(
             bar.update(task, completed=done)
 
         yield update
+
+
+# ----------------------------------------------------------------------- sweep
+
+
+@app.command("sweep")
+def sweep_command(
+    scenario: ScenarioArgument = None,
+    grid: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--grid",
+            "-g",
+            metavar="KEY=V1,V2",
+            help="A dotted key and its values (repeatable), e.g. --grid cluster.servers=3,5.",
+        ),
+    ] = None,
+    replications: Annotated[
+        int, typer.Option("--replications", "-r", min=1, help="Replications per point.")
+    ] = 3,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Parallel processes (default: CPU count).")
+    ] = None,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ADDRESS|local",
+            help="Run on Dask: 'local' (a LocalCluster) or a scheduler address "
+            "(tcp://host:8786); needs pip install 'authsim[dask]'.",
+        ),
+    ] = None,
+    overrides: SetOption = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            file_okay=False,
+            help="Folder for results.csv, summary.csv, sweep.json "
+            "(default: results/sweep-<scenario name>).",
+        ),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue the sweep in --out: run missing tasks.")
+    ] = False,
+) -> None:
+    """Sweep a grid of scenario values: every point × replication, in parallel."""
+    loaded = _load(scenario, overrides)
+    if not grid:
+        _fail("--grid: give at least one dotted.key=value1,value2,...")
+    with _user_errors():
+        parsed = parse_grid(grid, loaded)
+    safe_name = "".join(c if c.isalnum() or c in "-_." else "-" for c in loaded.name)
+    folder = out if out is not None else Path("results") / f"sweep-{safe_name}"
+    console = Console(stderr=True)
+    with _user_errors(), _sweep_progress(console) as progress:
+        try:
+            result = run_sweep(
+                loaded,
+                parsed,
+                replications,
+                folder,
+                workers=workers,
+                scheduler=scheduler,
+                resume=resume,
+                progress=progress,
+            )
+        except OSError as exc:
+            _fail(f"{folder}: cannot write results: {exc.strerror or exc}")
+        except KeyboardInterrupt:
+            typer.echo(
+                f"interrupted: finished runs are in {folder / 'results.csv'}; "
+                "rerun with --resume to complete the sweep",
+                err=True,
+            )
+            raise typer.Exit(code=130) from None
+    _print_sweep(_stdout(), result, list(parsed))
+
+
+SWEEP_TABLE_ROWS = 40
+"""Rows of the summary table printed by ``authsim sweep`` (all are in summary.csv)."""
+
+
+@contextlib.contextmanager
+def _sweep_progress(console: Console) -> Iterator[Callable[[int, int, int], None] | None]:
+    """Runs done, failures and ETA of a sweep, in a terminal."""
+    if not console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("sweep"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} runs"),
+        TextColumn("{task.fields[failures]} failed"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("sweep", total=None, failures=0)
+
+        def update(done: int, total: int, failures: int) -> None:
+            bar.update(task, completed=done, total=total, failures=failures)
+
+        yield update
+
+
+def _print_sweep(console: Console, result: SweepResult, grid_keys: list[str]) -> None:
+    summary = result.summary
+    tasks = len(result.rows[["point", "replication"]].drop_duplicates())
+    console.print(
+        f"[bold]{summary['point'].nunique()} points[/] · {tasks} runs · "
+        f"{result.failures} failed · mean ± 95% CI half-width"
+    )
+    table = Table(show_header=True, header_style="bold")
+    columns = (
+        ("success %", "success_rate", 100.0, 2),
+        ("mean ms", "latency_ms.mean", 1.0, 2),
+        ("p95 ms", "latency_ms.p95", 1.0, 1),
+    )
+    for title in ("point", *grid_keys, "strategy", "n"):
+        table.add_column(title, justify="right" if title in {"point", "n"} else "left")
+    for title, *_ in columns:
+        table.add_column(title, justify="right")
+    for _, row in summary.head(SWEEP_TABLE_ROWS).iterrows():
+        cells = [str(row["point"]), *(str(row[key]) for key in grid_keys), str(row["strategy"])]
+        cells.append(str(row["replications"]))
+        for _, metric, scale, digits in columns:
+            cells.append(
+                _interval_text(float(row[metric]), float(row[f"{metric}_ci95"]), scale, digits)
+            )
+        table.add_row(*cells)
+    console.print(table)
+    if len(summary) > SWEEP_TABLE_ROWS:
+        console.print(f"… {len(summary) - SWEEP_TABLE_ROWS} more rows in summary.csv")
+    if result.failures:
+        console.print(
+            f"[yellow]{result.failures} runs failed[/]: see the error column of results.csv"
+        )
+    console.print(f"\nWrote results.csv, summary.csv and sweep.json to [bold]{result.out_dir}[/]")
 
 
 @app.command()
@@ -1071,6 +1220,111 @@ def warmup_command(
     stdout = _stdout()
     stdout.print(str(result))
     _say_written(stdout, out, written)
+
+
+# ----------------------------------------------------------------------- plot-sweep
+
+_SWEEP_ID_COLUMNS = ("point", "replication", "strategy", "seed", "requests", "error")
+
+
+def _closest_hint(name: str, choices: list[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing."""
+    close = difflib.get_close_matches(name, choices, n=1, cutoff=0.4)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _sweep_grid_keys(folder: Path, columns: list[str]) -> list[str]:
+    """The grid keys from ``sweep.json``; without it, the columns between ``strategy``
+    and ``seed`` of ``results.csv``."""
+    manifest = folder / "sweep.json"
+    if manifest.is_file():
+        try:
+            grid = json.loads(manifest.read_text(encoding="utf-8")).get("grid")
+        except (OSError, ValueError, AttributeError) as exc:
+            _fail(f"{manifest}: cannot read the sweep's grid: {exc}")
+        if not isinstance(grid, dict):
+            _fail(f"{manifest}: no 'grid' mapping")
+        return [str(key) for key in grid]
+    if "strategy" in columns and "seed" in columns:
+        return columns[columns.index("strategy") + 1 : columns.index("seed")]
+    return []
+
+
+@app.command("plot-sweep")
+def plot_sweep(
+    folder: Annotated[
+        Path,
+        typer.Argument(
+            help="A sweep's output folder (results.csv, sweep.json).",
+            file_okay=False,
+            show_default=False,
+        ),
+    ],
+    x: Annotated[str, typer.Option("--x", help="The grid key on the x axis.")],
+    y: Annotated[str, typer.Option("--y", help="The metric on the y axis, e.g. latency_ms.p95.")],
+    facet: Annotated[
+        str | None,
+        typer.Option("--facet", help="A second grid key: one panel per value."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="The PNG to write (default: DIR/sweep_<y>_vs_<x>.png).",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Plot a metric of a sweep against a grid key: a line per strategy, 95% CI bands."""
+    import pandas as pd  # noqa: PLC0415 (slow to import)
+
+    results = folder / "results.csv"
+    try:
+        rows = pd.read_csv(results)
+    except FileNotFoundError:
+        _fail(f"{results}: no such file (run 'authsim sweep' first)")
+    except (OSError, ValueError) as exc:
+        _fail(f"{results}: cannot read: {exc}")
+    columns = [str(column) for column in rows.columns]
+    keys = _sweep_grid_keys(folder, columns)
+    for option, key in (("--x", x), ("--facet", facet)):
+        if key is not None and key not in keys:
+            _fail(
+                f"{option}: {key!r} is not a grid key{_closest_hint(key, keys)}; "
+                f"grid keys: {', '.join(keys) or 'none'}"
+            )
+    if facet is not None and facet == x:
+        _fail(f"--facet: {facet!r} is already --x; choose another grid key")
+    metrics = [c for c in columns if c not in keys and c not in _SWEEP_ID_COLUMNS]
+    if y not in metrics:
+        _fail(
+            f"--y: {y!r} is not a metric column{_closest_hint(y, metrics)}; "
+            f"metrics: {', '.join(metrics)}"
+        )
+    from simulator.plots import DPI, SWEEP_FILE, sweep_figure  # noqa: PLC0415 (slow)
+
+    try:
+        figure = sweep_figure(rows, x, y, facet=facet, grid_keys=keys)
+    except ValueError as exc:
+        _fail(str(exc))
+    target = out if out is not None else folder / SWEEP_FILE.format(y=y, x=x)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temp = target.with_name(f".{target.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+        # O_EXCL: never reuse an existing file; 0o666 lets the umask decide permissions.
+        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                figure.savefig(handle, format="png", dpi=DPI)
+            os.replace(temp, target)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+            raise
+    except OSError as exc:
+        _fail(f"{target}: cannot write the figure: {exc.strerror or exc}")
+    typer.echo(f"Wrote {target}")
 
 
 def main() -> None:

@@ -1,0 +1,121 @@
+"""Wall time of a parameter sweep with 1 worker process against 2.
+
+A 4 x 4 grid over ``cluster.servers`` and ``workload.arrival_rate_per_s`` of the
+``baseline`` scenario, shortened so each task (one point: the four strategies on the
+same traffic) takes about 0.5 to 1 s, one replication: 16 tasks. Each sweep runs through
+:func:`simulator.sweep.run_sweep` into its own temporary folder, timed with
+``time.perf_counter`` around the whole call (process pool start-up and writing
+``results.csv``/``summary.csv`` included). Rounds alternate 1 and 2 workers; the median
+of each is reported, with the speedup (median 1-worker time / median 2-worker time).
+The 1-minute load average before each sweep is printed: anything else running on the
+machine takes CPUs from the 2-worker sweep first, so measure on an idle machine.
+
+    python benchmarks/bench_sweep.py [--rounds N] [--duration S] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import simulator
+from simulator.sweep import run_sweep
+
+SERVERS = [2, 4, 6, 8]
+ARRIVAL_RATES = [60, 100, 140, 180]
+TARGET_SPEEDUP = 1.7
+
+
+def _spin(loops: int) -> float:
+    """A pure-Python CPU loop; returns its own seconds."""
+    start = time.perf_counter()
+    total = 0
+    for i in range(loops):
+        total += i * i
+    return time.perf_counter() - start
+
+
+def cpu_ceiling(loops: int = 10_000_000) -> float:
+    """The speedup this machine gives two independent CPU-bound processes (the most a
+    2-worker sweep can get): two loops one after the other / the same two in parallel."""
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(2) as pool:
+        pool.map(_spin, [1000, 1000])  # start both workers before timing
+        start = time.perf_counter()
+        pool.map(_spin, [loops], chunksize=1)
+        pool.map(_spin, [loops], chunksize=1)
+        serial = time.perf_counter() - start
+        start = time.perf_counter()
+        pool.map(_spin, [loops, loops], chunksize=1)
+        parallel = time.perf_counter() - start
+    return serial / parallel
+
+
+def load_average() -> str:
+    """The 1-minute load average (other work on the machine skews the times)."""
+    try:
+        return f"{os.getloadavg()[0]:.2f}"
+    except OSError:
+        return "?"
+
+
+def timed_sweep(scenario: simulator.Scenario, workers: int) -> tuple[float, int, int]:
+    """Seconds for one sweep with ``workers`` processes; the rows and failed tasks."""
+    grid = {"cluster.servers": SERVERS, "workload.arrival_rate_per_s": ARRIVAL_RATES}
+    with tempfile.TemporaryDirectory(prefix="authsim-bench-sweep-") as folder:
+        start = time.perf_counter()
+        result = run_sweep(scenario, grid, 1, Path(folder), workers=workers)
+        elapsed = time.perf_counter() - start
+    return elapsed, len(result.rows), result.failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of (1 worker, 2 workers)")
+    parser.add_argument(
+        "--duration", type=float, default=45.0, help="simulated seconds measured per task"
+    )
+    parser.add_argument("--quick", action="store_true", help="1 round, 15 s per task")
+    args = parser.parse_args(argv)
+    rounds, duration = (1, 15.0) if args.quick else (args.rounds, args.duration)
+    scenario = simulator.load_scenario("baseline", {"duration_s": duration + 5, "warmup_s": 5})
+    tasks = len(SERVERS) * len(ARRIVAL_RATES)
+    print(
+        f"sweep: {len(SERVERS)} x {len(ARRIVAL_RATES)} = {tasks} points x 1 replication, "
+        f"baseline with {duration:g} s measured, 4 strategies per task; "
+        f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
+    )
+    times: dict[int, list[float]] = {1: [], 2: []}
+    for round_ in range(1, rounds + 1):
+        for workers in (1, 2):
+            load = load_average()
+            elapsed, rows, failures = timed_sweep(scenario, workers)
+            times[workers].append(elapsed)
+            print(
+                f"round {round_}: --workers {workers}: {elapsed:6.2f} s "
+                f"({rows} rows, {failures} failed tasks, {elapsed / tasks:.2f} s per task, "
+                f"load average {load} before)"
+            )
+    ceilings = [cpu_ceiling() for _ in range(3)]
+    print(
+        "CPU ceiling (two pure-Python loops, serial / parallel): "
+        + ", ".join(f"{value:.2f}x" for value in ceilings)
+        + f", median {statistics.median(ceilings):.2f}x"
+    )
+    one, two = statistics.median(times[1]), statistics.median(times[2])
+    speedup = one / two
+    verdict = "meets" if speedup >= TARGET_SPEEDUP else "misses"
+    print(f"median --workers 1: {one:.2f} s")
+    print(f"median --workers 2: {two:.2f} s")
+    print(f"speedup: {speedup:.2f}x ({verdict} the {TARGET_SPEEDUP}x target)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
