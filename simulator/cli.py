@@ -300,6 +300,17 @@ def write_replicated_outputs(
         return _moved(staging, out_dir)
 
 
+_CI_COLUMNS: tuple[tuple[str, str, float, int], ...] = (
+    ("success %", "success_rate", 100.0, 2),
+    ("mean ms", "latency_ms.mean", 1.0, 2),
+    ("p95 ms", "latency_ms.p95", 1.0, 1),
+    ("p99 ms", "latency_ms.p99", 1.0, 1),
+    ("max/mean", "load_skew.max_over_mean", 1.0, 3),
+    ("Jain", "load_skew.jain", 1.0, 4),
+)
+"""Columns of the mean ± CI tables: title, metric, scale, decimals."""
+
+
 def _print_replicated(console: Console, replicated: ReplicatedResult) -> None:
     scenario = replicated.scenario
     console.print(
@@ -307,14 +318,7 @@ def _print_replicated(console: Console, replicated: ReplicatedResult) -> None:
         f"{replicated.replications} replications · mean ± 95% CI half-width"
     )
     table = Table(show_header=True, header_style="bold")
-    columns = (
-        ("success %", "success_rate", 100.0, 2),
-        ("mean ms", "latency_ms.mean", 1.0, 2),
-        ("p95 ms", "latency_ms.p95", 1.0, 1),
-        ("p99 ms", "latency_ms.p99", 1.0, 1),
-        ("max/mean", "load_skew.max_over_mean", 1.0, 3),
-        ("Jain", "load_skew.jain", 1.0, 4),
-    )
+    columns = _CI_COLUMNS
     table.add_column("strategy")
     for title, *_ in columns:
         table.add_column(title, justify="right")
@@ -490,11 +494,7 @@ def _print_sweep(console: Console, result: SweepResult, grid_keys: list[str]) ->
         f"{result.failures} failed · mean ± 95% CI half-width"
     )
     table = Table(show_header=True, header_style="bold")
-    columns = (
-        ("success %", "success_rate", 100.0, 2),
-        ("mean ms", "latency_ms.mean", 1.0, 2),
-        ("p95 ms", "latency_ms.p95", 1.0, 1),
-    )
+    columns = _CI_COLUMNS[:3]
     for title in ("point", *grid_keys, "strategy", "n"):
         table.add_column(title, justify="right" if title in {"point", "n"} else "left")
     for title, *_ in columns:
