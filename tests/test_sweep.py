@@ -18,7 +18,7 @@ from simulator.cli import app
 from simulator.config import Scenario, load_scenario
 from simulator.errors import ScenarioError
 from simulator.replications import METRICS
-from simulator.sweep import SweepError, parse_grid, points, run_sweep
+from simulator.sweep import SweepError, expected_requests, parse_grid, points, run_sweep
 
 SHORT = ["duration_s=5", "warmup_s=1", "strategies=[local,jwt]"]
 GRID = ["cluster.servers=2,3", "load_balancer.policy=round_robin,random"]
@@ -228,3 +228,23 @@ def test_missing_dask_names_the_extra(
     assert str(caught.value) == (
         "--scheduler local: Dask is not installed; pip install 'authsim[dask]'"
     )
+
+
+def test_expected_requests_grows_with_rate_duration_and_strategies(short: Scenario) -> None:
+    base = expected_requests(short)
+    assert base == pytest.approx(short.workload.arrival_rate_per_s * short.duration_s * 2)
+    assert expected_requests(short.with_overrides({"workload.arrival_rate_per_s": 400})) > base
+    assert expected_requests(short.with_overrides({"duration_s": 10})) > base
+    assert expected_requests(short.with_overrides({"strategies": ["local"]})) < base
+
+
+def test_tasks_run_longest_first_and_rows_end_in_grid_order(
+    short: Scenario, tmp_path: Path
+) -> None:
+    grid = {"workload.arrival_rate_per_s": [20, 80, 40]}
+    result = run_sweep(short, grid, 1, tmp_path, workers=1)
+    # One worker finishes tasks in the order they were submitted: the largest rate first.
+    with (tmp_path / "results.csv").open(newline="", encoding="utf-8") as handle:
+        finished = list(dict.fromkeys(int(row["point"]) for row in csv.DictReader(handle)))
+    assert finished == [1, 2, 0]
+    assert list(dict.fromkeys(result.rows["point"])) == [0, 1, 2]
