@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 OUT    ?= results/demo
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint format bench clean install dev
+.PHONY: demo test lint format bench clean install dev notebooks lab
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,14 +39,23 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_throughput.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_memory.py $(MEMORY_ARGS)
 
+## Execute every lesson notebook (full length) and save copies with outputs in results/notebooks/
+notebooks: $(VENV)/.installed-dev
+	$(BIN)/python notebooks/execute.py --out results/notebooks $(NOTEBOOK_ARGS)
+
+## Install Jupyter Lab and ipywidgets (the notebooks extra) and open the lessons
+lab: $(VENV)/.installed
+	$(PIP) install -e '.[notebooks]'
+	$(BIN)/jupyter lab notebooks/
+
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check simulator tests benchmarks
-	$(BIN)/ruff format --check simulator tests benchmarks
+	$(BIN)/ruff check simulator tests benchmarks notebooks/execute.py
+	$(BIN)/ruff format --check simulator tests benchmarks notebooks/execute.py
 	$(BIN)/mypy simulator
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format simulator tests benchmarks
-	$(BIN)/ruff check --fix simulator tests benchmarks
+	$(BIN)/ruff format simulator tests benchmarks notebooks/execute.py
+	$(BIN)/ruff check --fix simulator tests benchmarks notebooks/execute.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from simulator.atomic import write_text
 from simulator.errors import ScenarioError
 
 
@@ -102,8 +103,6 @@ def save_profile(profile: CalibrationProfile, path: str | Path) -> None:
     """Write a profile as YAML, atomically (a temporary file, then a rename)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.tmp")
     text = "# authsim calibration profile: `calibration: <this file>` in a scenario\n"
     text += yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False)
-    temporary.write_text(text, encoding="utf-8")
-    temporary.replace(target)
+    write_text(target, text)

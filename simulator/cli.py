@@ -38,9 +38,11 @@ from rich.table import Table
 from rich.text import Text
 
 from simulator import __version__, tokens
+from simulator.atomic import atomic_file, write_text
 from simulator.calibrate import compare as compare_costs
 from simulator.calibrate import measure as measure_costs
 from simulator.calibration import save_profile
+from simulator.cheatsheet import build_cheatsheet
 from simulator.config import (
     DEFAULT_SCENARIO,
     Scenario,
@@ -66,6 +68,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help text: docstrings are wrapped to the terminal, not broken where the source
+    # breaks its lines.
+    rich_markup_mode=None,
 )
 
 PROGRESS_MIN_REQUESTS = 200_000
@@ -1311,20 +1316,61 @@ def plot_sweep(
     target = out if out is not None else folder / SWEEP_FILE.format(y=y, x=x)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        temp = target.with_name(f".{target.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-        # O_EXCL: never reuse an existing file; 0o666 lets the umask decide permissions.
-        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                figure.savefig(handle, format="png", dpi=DPI)
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
-            raise
+        with atomic_file(target) as handle:
+            figure.savefig(handle, format="png", dpi=DPI)
     except OSError as exc:
         _fail(f"{target}: cannot write the figure: {exc.strerror or exc}")
     typer.echo(f"Wrote {target}")
+
+
+# ------------------------------------------------------------------------ cheatsheet
+
+
+@app.command("cheatsheet")
+def cheatsheet_command(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE.md",
+            help="Write the page to this Markdown file (default: print it).",
+        ),
+    ] = None,
+    overrides: SetOption = None,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick", help="Shorten every run around its events (seconds instead of a minute)."
+        ),
+    ] = False,
+) -> None:
+    """A one-page interview cheat sheet in Markdown, with numbers from fresh runs.
+
+    The four strategies, when each wins, how each fails and the numbers to quote, computed
+    by running baseline, nat-hotspot, server-crash, store-outage, store-saturation,
+    revocation and the two scale-out scenarios. --set applies to every run.
+    """
+    if out is not None and out.is_dir():
+        _fail(f"--out: {out} is a folder; give a file name such as {out / 'cheatsheet.md'}")
+    with _user_errors():
+        with _status("Running the scenarios", "Running {}") as status:
+
+            def progress(name: str, done: int, total: int) -> None:
+                if status is not None:
+                    status(f"{name} ({done + 1}/{total})")
+
+            sheet = build_cheatsheet(overrides or [], quick=quick, progress=progress)
+        page = sheet.markdown()
+        if out is None:
+            typer.echo(page, nl=False)
+            return
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            write_text(out, page)
+        except OSError as exc:
+            _fail(f"{out}: cannot write the cheat sheet: {exc.strerror or exc}")
+    typer.echo(f"Wrote {out}", err=True)
 
 
 def main() -> None:

@@ -18,12 +18,9 @@ Artists of the time-series figures carry a ``gid`` to find them by: ``series:<st
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
 import math
-import os
-import secrets
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +40,7 @@ from matplotlib.text import Annotation
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, PercentFormatter
 from matplotlib.transforms import blended_transform_factory
 
+from simulator.atomic import atomic_file
 from simulator.replications import Interval, ReplicatedResult, mean_interval
 from simulator.results import EventMark, RunResult, StrategyResult
 from simulator.timeseries import StrategySeries
@@ -1180,19 +1178,8 @@ def _suptitle(fig: Figure, title: str, result: RunResult) -> None:
 
 def _save_atomically(fig: Figure, path: Path) -> Path:
     """Write ``fig`` as a PNG to ``path`` via a temporary file and a rename."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # O_EXCL: never reuse an existing file; 0o666 lets the umask decide permissions.
-    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=DPI)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
-        raise
+    with atomic_file(path) as handle:
+        fig.savefig(handle, format="png", dpi=DPI)
     return path
 
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from simulator.atomic import atomic_path
 from simulator.config import (
     Scenario,
     _read_set_value,
@@ -305,9 +306,8 @@ def read_rows(path: Path) -> pd.DataFrame:
 
 
 def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    staging = path.with_name(f".{path.name}.tmp")
-    write(staging)
-    os.replace(staging, path)
+    with atomic_path(path) as staging:
+        write(staging)
 
 
 def summarize(rows: pd.DataFrame, grid_keys: Sequence[str]) -> pd.DataFrame:

@@ -1,0 +1,153 @@
+"""``authsim cheatsheet``: the page comes from fresh runs, and its numbers follow the
+scenario parameters."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from simulator.cheatsheet import STUDIES, Cheatsheet, build_cheatsheet, shortened
+from simulator.cli import app
+from simulator.config import load_scenario
+
+runner = CliRunner()
+CHANGED = ["cluster.servers=10", "shared_store.rtt_ms=3"]
+
+
+@pytest.fixture(scope="module")
+def default_sheet() -> Cheatsheet:
+    return build_cheatsheet(quick=True)
+
+
+@pytest.fixture(scope="module")
+def changed_sheet() -> Cheatsheet:
+    return build_cheatsheet(CHANGED, quick=True)
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.1f}%"
+
+
+def test_shortened_keeps_the_events_and_cuts_the_quiet_stretches() -> None:
+    crash = load_scenario("server-crash")  # events at 42 s and 77 s, 110 s long
+    short = shortened(crash)
+    assert short.events == crash.events
+    assert short.warmup_s == 5
+    assert short.duration_s == 77 + 30
+    baseline = shortened(load_scenario("baseline"))  # no events
+    assert (baseline.warmup_s, baseline.duration_s) == (5, 35)
+    outage = shortened(load_scenario("store-outage"))  # 43 s + 10 s outage, 90 s long
+    assert outage.duration_s == 43 + 10 + 30
+
+
+def test_every_study_ran_its_own_scenario_and_strategies(default_sheet: Cheatsheet) -> None:
+    assert set(default_sheet.results) == {study.name for study in STUDIES}
+    for study in STUDIES:
+        assert default_sheet.scenarios[study.name].name == study.scenario
+        assert default_sheet.results[study.name].strategies == list(study.strategies)
+        assert default_sheet.scenarios[study.name].measured_s > 0
+    assert default_sheet.scenarios["denylist"].jwt.denylist == "store"
+    assert default_sheet.scenarios["revocation"].jwt.denylist == "none"
+
+
+def test_the_numbers_tell_the_lessons(default_sheet: Cheatsheet) -> None:
+    n = default_sheet.numbers
+    assert n["servers"] == 5
+    assert n["local.success_rate"] == pytest.approx(n["local.success_theory"], abs=0.04)
+    for name in ("sticky", "shared_store", "jwt"):
+        assert n[f"{name}.success_rate"] > 0.99
+    assert n["shared_store.extra_ms"] > n["shared_store.rtt_ms"] * 0.9
+    assert n["crash.sticky.relogin_fraction"] == pytest.approx(1 / n["crash.servers"], abs=0.06)
+    assert n["crash.jwt.success_rate"] > n["crash.sticky.success_rate"]
+    assert n["modulo.remapped"] == pytest.approx(n["modulo.remapped_theory"], abs=0.05)
+    assert n["consistent.remapped"] == pytest.approx(n["consistent.remapped_theory"], abs=0.05)
+    assert n["nat.sticky.max_over_mean"] > 1.5 > n["nat.jwt.max_over_mean"]
+    assert n["saturation.store_latency_ms"] > 2 * n["saturation.idle_store_latency_ms"]
+    assert n["outage.shared_store.success_rate"] < 0.05
+    assert n["outage.jwt.success_rate"] > 0.99
+    assert n["revocation.jwt.accepted"] > 0
+    assert n["revocation.shared_store.accepted"] == 0
+    assert n["denylist.jwt.accepted"] == 0
+    assert n["denylist.jwt.store_ops_per_request"] > 0.5
+
+
+def test_the_page_shows_the_numbers_it_computed(default_sheet: Cheatsheet) -> None:
+    page = default_sheet.markdown()
+    n = default_sheet.numbers
+    assert page.startswith("# Sessions or tokens? An interview cheat sheet\n")
+    for heading in (
+        "## The four strategies",
+        "## When each wins, and how each fails",
+        "## Token costs per algorithm",
+        "## Say it in one line",
+        "## Where these numbers come from",
+    ):
+        assert f"\n{heading}\n" in page
+    for name in ("local", "sticky", "shared_store", "jwt"):
+        assert re.search(
+            rf"\| `{name}` \|.*\| {re.escape(_pct(n[f'{name}.success_rate']))} \|", page
+        )
+    assert f"session {_pct(n['local.success_rate'])} of the time" in page
+    assert f"moved {_pct(n['modulo.remapped'])} of active users" in page
+    assert f"{n['revocation.jwt.accepted']:,.0f} requests were still accepted" in page
+    assert "Quick mode" in page
+    assert "nan" not in page.lower()
+
+
+def test_numbers_change_when_the_parameters_change(
+    default_sheet: Cheatsheet, changed_sheet: Cheatsheet
+) -> None:
+    before, after = default_sheet.numbers, changed_sheet.numbers
+    assert after["servers"] == 10
+    # local finds its session about 1/N of the time: 1/5, then 1/10
+    assert after["local.success_rate"] == pytest.approx(0.10, abs=0.03)
+    assert before["local.success_rate"] - after["local.success_rate"] > 0.07
+    # the store's round trip went from 0.5 ms to 3 ms: every shared_store request pays it
+    assert after["shared_store.extra_ms"] - before["shared_store.extra_ms"] > 2.0
+    assert after["crash.sticky.relogin_fraction"] < before["crash.sticky.relogin_fraction"]
+    page_before, page_after = default_sheet.markdown(), changed_sheet.markdown()
+    assert f"(theory 1/N = {_pct(0.1)})" in page_after
+    assert f"(theory 1/N = {_pct(0.2)})" in page_before
+    assert "`cluster.servers=10`, `shared_store.rtt_ms=3`" in page_after
+
+
+def test_cli_writes_the_same_page_from_fresh_runs(
+    tmp_path: Path, changed_sheet: Cheatsheet
+) -> None:
+    target = tmp_path / "notes" / "cheatsheet.md"
+    args = ["cheatsheet", "--quick", "--out", str(target)]
+    for item in CHANGED:
+        args += ["--set", item]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert target.read_text(encoding="utf-8") == changed_sheet.markdown()
+    assert result.stdout == ""
+    assert [path.name for path in target.parent.iterdir()] == ["cheatsheet.md"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--set", "cluster.server=3"],
+            "error: --set: cluster.server: unknown key (did you mean 'servers'?)\n",
+        ),
+        (["--set", "cluster.servers=1"], "server-crash.yaml: events.0.server: no server 2"),
+    ],
+)
+def test_bad_overrides_are_one_line_and_exit_2(args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["cheatsheet", "--quick", *args])
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == ""
+
+
+def test_out_pointing_at_a_folder_is_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["cheatsheet", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --out: ") and result.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
