@@ -181,15 +181,11 @@ def _rate(value: float | None) -> float:
     return float("nan") if value is None else value
 
 
-def _fraction_of_active_users(run_result: RunResult, strategy: str, cause: str) -> float:
-    """Distinct users forced to log in again with ``cause`` after the first event, over
-    distinct users who sent a request after it."""
+def _moved_share(run_result: RunResult, strategy: str, cause: str) -> float:
+    """Users forced to log in again with ``cause`` after the run's first event, over the
+    users who sent a request after it."""
     event_s = run_result[strategy].events[0].start_s
-    frame = run_result.requests_frame()
-    after = frame[(frame["strategy"] == strategy) & (frame["arrival_s"] >= event_s)]
-    hit = after[after["relogin_cause"] == cause]
-    active = after["user"].nunique()
-    return hit["user"].nunique() / active if active else float("nan")
+    return _rate(run_result.relogin_share(strategy, event_s, cause))
 
 
 def _numbers(
@@ -232,9 +228,7 @@ def _numbers(
 
     crash = results["crash"]
     numbers["crash.servers"] = scenarios["crash"].cluster.servers
-    numbers["crash.sticky.relogin_fraction"] = _fraction_of_active_users(
-        crash, "sticky", "session_lost"
-    )
+    numbers["crash.sticky.relogin_fraction"] = _moved_share(crash, "sticky", "session_lost")
     for name in ("sticky", "shared_store", "jwt"):
         window = _window(crash[name], "after crash")
         numbers[f"crash.{name}.success_rate"] = _rate(window.success_rate)
@@ -291,9 +285,7 @@ def _numbers(
         after = before + sum(getattr(event, "count", 0) for event in scenario.events)
         numbers[f"{study}.before"] = before
         numbers[f"{study}.after"] = after
-        numbers[f"{study}.remapped"] = _fraction_of_active_users(
-            results[study], "sticky", "wrong_server"
-        )
+        numbers[f"{study}.remapped"] = _moved_share(results[study], "sticky", "wrong_server")
         numbers[f"{study}.remapped_theory"] = theory_of(before, after)
     return numbers
 

@@ -101,6 +101,32 @@ class RequestLog:
         ]
         return served
 
+    def relogin_share(self, since_s: float, cause: str | None = None) -> float | None:
+        """Of the users who sent a request at or after ``since_s``, the fraction forced to
+        log in again by one of those requests (for ``cause`` only, when given).
+
+        After a crash of one of N servers, about 1/N of active ``sticky`` users (cause
+        ``session_lost``); after a modulo scale-out from N to N+1, about N/(N+1) (cause
+        ``wrong_server``). ``None`` when nobody sent a request after ``since_s``.
+
+        Raises:
+            ValueError: an unknown cause.
+        """
+        arrival = np.frombuffer(self.arrival_s, dtype=np.float64)
+        users = np.frombuffer(self.user, dtype=np.int64)
+        causes = np.frombuffer(self.cause, dtype=np.int8)
+        after = arrival >= since_s
+        active = np.unique(users[after])
+        if active.size == 0:
+            return None
+        if cause is None:
+            hit = causes >= 0
+        elif cause in outcomes.CAUSES:
+            hit = causes == outcomes.CAUSES.index(cause)
+        else:
+            raise ValueError(f"unknown cause {cause!r}; causes: {', '.join(outcomes.CAUSES)}")
+        return float(np.unique(users[after & hit]).size / active.size)
+
     def to_frame(self, strategy: str) -> pd.DataFrame:
         """The tidy per-request table (columns :data:`REQUEST_COLUMNS`)."""
         codes = np.frombuffer(self.outcome, dtype=np.int8)
@@ -527,6 +553,20 @@ class RunResult:
         (columns ``timeseries.SERVER_SERIES_COLUMNS``)."""
         frames = [item.series.server_frame(item.strategy) for item in self.results if item.series]
         return pd.concat(frames, ignore_index=True)
+
+    def relogin_share(
+        self, strategy: str, since_s: float, cause: str | None = None
+    ) -> float | None:
+        """Of ``strategy``'s users who sent a request at or after ``since_s``, the fraction
+        forced to log in again (see :meth:`RequestLog.relogin_share`).
+
+        Raises:
+            ValueError: the run did not record requests, or an unknown cause.
+            KeyError: ``strategy`` was not run.
+        """
+        if not self.logs:
+            raise ValueError("this run did not record requests (record_requests=False)")
+        return self.logs[strategy].relogin_share(since_s, cause)
 
     def requests_frame(self) -> pd.DataFrame:
         """The tidy per-request table of every strategy (columns :data:`REQUEST_COLUMNS`).

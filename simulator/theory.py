@@ -24,6 +24,7 @@ References:
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Sequence
 
 __all__ = [
@@ -65,9 +66,14 @@ def _non_negative(name: str, value: float) -> float:
 
 
 def _whole(name: str, value: int, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    # operator.index accepts every integer type (numpy's included) and refuses floats.
+    try:
+        whole = operator.index(value)
+    except TypeError:
+        whole = None
+    if isinstance(value, bool) or whole is None or whole < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum} (got {value!r})")
-    return value
+    return whole
 
 
 def _stable_rho(arrival_rate: float, service_rate: float, servers: int = 1) -> float:

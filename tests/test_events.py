@@ -459,3 +459,25 @@ def test_with_every_server_down_the_balancer_answers_server_down() -> None:
     # plus the few requests in flight on the servers at the crash
     assert jwt.errors["server_down"] == pytest.approx(outage.requests, abs=10)
     assert window(jwt, "after recover").success_rate == pytest.approx(1.0, abs=0.01)
+
+
+def test_relogin_share_counts_distinct_active_users() -> None:
+    crash_s = 32.0
+    result = run(
+        scenario([{"at_s": crash_s, "kind": "server_crash", "server": 2}]),
+        strategies=["sticky", "jwt"],
+    )
+    share = result.relogin_share("sticky", crash_s, "session_lost")
+    frame = result.requests_frame()
+    after = frame[(frame["strategy"] == "sticky") & (frame["arrival_s"] >= crash_s)]
+    lost = after.loc[after["relogin_cause"] == "session_lost", "user"].nunique()
+    assert share == lost / after["user"].nunique()
+    assert share == pytest.approx(1 / 5, abs=0.05)
+    assert result.relogin_share("sticky", crash_s) >= share  # every cause
+    assert result.relogin_share("jwt", crash_s, "session_lost") == 0.0
+    assert result.relogin_share("sticky", 1e9) is None
+    with pytest.raises(ValueError, match="unknown cause 'lost'"):
+        result.relogin_share("sticky", crash_s, "lost")
+    summary = run(result.scenario, strategies=["sticky"], record_requests=False)
+    with pytest.raises(ValueError, match="did not record requests"):
+        summary.relogin_share("sticky", crash_s)

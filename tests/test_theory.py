@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+import numpy as np
 import pytest
 
 from simulator import metrics, theory
@@ -282,3 +283,11 @@ def test_unstable_message_names_rho() -> None:
 def test_rejects_invalid_input(call: Callable[[], float]) -> None:
     with pytest.raises(ValueError):
         call()
+
+
+def test_integer_arguments_accept_numpy_integers() -> None:
+    servers = np.arange(1, 4)
+    assert [theory.local_success_rate(n) for n in servers] == [1.0, 0.5, pytest.approx(1 / 3)]
+    assert theory.modulo_remap_fraction(np.int64(9), np.int32(10)) == pytest.approx(0.9)
+    with pytest.raises(ValueError):
+        theory.local_success_rate(np.float64(2.0))  # type: ignore[arg-type]
