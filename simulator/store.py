@@ -47,7 +47,8 @@ class SessionStore:
         up: whether the store is reachable.
         data: what the store holds (session key -> session id).
         denylist: ids of revoked tokens.
-        ops: operations sent while measuring.
+        ops: operations sent inside the measured window (not while queued requests drain
+            after it), so ``ops / window`` never exceeds what the store could serve.
         busy_s: time the store was busy inside the measured window, seconds (so
             ``busy_s / window`` is its utilisation, at most 1).
         answered: operations sent while measuring that got an answer.
@@ -102,7 +103,7 @@ class SessionStore:
             pool.waiters.append(wait)
             yield wait
         now = env.now
-        measured = sent >= self._warmup_s
+        measured = self._warmup_s <= sent < self._end_s
         if self.up:
             epoch = self._epoch
             start = max(now + self._half_rtt_s, self._free_at)

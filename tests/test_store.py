@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import simpy
 
+from simulator import load_scenario, run
 from simulator.rng import DrawBuffer
 from simulator.store import SessionStore
 
@@ -236,3 +237,17 @@ def test_op_times_are_taken_from_the_buffer_in_order():
     replies = run_operations(store, env, [("a", 0, 0.0), ("b", 0, 0.0), ("c", 0, 0.0)])
     assert [replied for _, _, replied, _ in replies] == pytest.approx([0.001, 0.005, 0.007])
     assert store.busy_s == pytest.approx(0.007)
+
+
+def test_a_saturated_store_counts_only_the_operations_sent_in_the_window() -> None:
+    # Past saturation requests queue up and keep sending operations after the window
+    # closes; those must not inflate the count beyond what the store could serve in it.
+    scenario = load_scenario(
+        "store-saturation",
+        {"duration_s": 20, "warmup_s": 5, "workload.arrival_rate_per_s": 1050},
+    )
+    result = run(scenario, strategies=["shared_store"], record_requests=False)
+    store = result["shared_store"].store
+    assert store is not None and store.utilisation > 0.99
+    capacity_ops = scenario.measured_s / (scenario.shared_store.op_time_ms / 1000)
+    assert store.ops <= 1.05 * capacity_ops
