@@ -1664,12 +1664,13 @@ def _paired_panel(ax: Axes, replicated: ReplicatedResult) -> None:
     pairs = [pair for pair in replicated.all_paired() if pair.metric == _PAIRED_METRIC]
     ax.axvline(0.0, color=_REFERENCE_COLOUR, linewidth=1.4, zorder=2, gid="zero")
     labels: list[str] = []
+    verdicts: list[tuple[str, str]] = []  # (text, colour) at the right of each row
     extent = 0.0
     for y, pair in enumerate(pairs):
         interval = pair.interval
         labels.append(f"{pair.a} − {pair.b}")
         if interval.n == 0 or not math.isfinite(interval.mean):
-            ax.text(0.0, y, "  no value", va="center", fontsize=_VALUE_SIZE, color="0.35")
+            verdicts.append(("no value", "0.35"))
             continue
         half = interval.half_width
         known = math.isfinite(half)
@@ -1695,19 +1696,18 @@ def _paired_panel(ax: Axes, replicated: ReplicatedResult) -> None:
             verdict = "differs"
         else:
             verdict = "no difference shown (interval contains 0)"
-        text = f"{interval.mean:+.3g} ms" + (f" ± {half:.2g}" if known else "")
-        ax.annotate(
-            f"{text}: {verdict}",
-            xy=(1.0, y),
-            xycoords=blended_transform_factory(ax.transAxes, ax.transData),
-            xytext=(6, 0),
-            textcoords="offset points",
-            ha="left",
-            va="center",
-            fontsize=_VALUE_SIZE,
-            color="black" if significant else "0.35",
-            annotation_clip=False,
+        verdicts.append(
+            (
+                f"{_difference_text(interval.mean, half)}: {verdict}",
+                "black" if significant else "0.35",
+            )
         )
+    # The verdicts are tick labels of a right-hand axis, so the layout makes room for them.
+    right = ax.secondary_yaxis("right")
+    right.set_yticks(list(range(len(verdicts))), [text for text, _ in verdicts])
+    right.tick_params(length=0, labelsize=_VALUE_SIZE)
+    for label, (_, colour) in zip(right.get_yticklabels(), verdicts, strict=True):
+        label.set_color(colour)
     if not pairs:
         _note_centre(ax, "one strategy only: nothing to pair")
     limit = extent * 1.1 if extent > 0 else 1.0
@@ -1727,6 +1727,15 @@ def _paired_panel(ax: Axes, replicated: ReplicatedResult) -> None:
         "excludes 0; grey: it does not)",
         fontsize=_TITLE_SIZE,
     )
+
+
+def _difference_text(mean: float, half: float) -> str:
+    """``+90.0 ± 6.7 ms``: the mean to the precision of two significant digits of the
+    half-width (``+0.56 ms`` with no interval)."""
+    if not math.isfinite(half) or half <= 0:
+        return f"{mean:+.3g} ms"
+    decimals = max(0, 1 - math.floor(math.log10(half)))
+    return f"{mean:+.{decimals}f} ± {half:.{decimals}f} ms"
 
 
 def _latency_limits_and_legend(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import itertools
+import math
 import subprocess
 import sys
 import textwrap
@@ -919,8 +920,14 @@ def test_paired_panel_draws_every_pair_around_zero(replicated: ReplicatedResult)
     left, right = paired.get_xlim()
     assert left < min(item.interval.low for item in pairs)
     assert right > max(item.interval.high for item in pairs)
-    # local against any other: a difference the replications support
-    assert any(text.startswith("+") and "differs" in text for text in texts(paired))
+    # local against any other: a difference the replications support; the verdicts are
+    # the labels of a right-hand axis, one per pair, in the same order
+    (right,) = paired.child_axes
+    verdicts = [label.get_text() for label in right.get_yticklabels()]
+    assert len(verdicts) == len(pairs)
+    assert verdicts[0].startswith("+") and verdicts[0].endswith(" ms: differs")
+    half = pairs[0].interval.half_width
+    assert f"± {half:.{max(0, 1 - math.floor(math.log10(half)))}f} ms" in verdicts[0]
 
 
 def test_comparison_ci_figure_with_one_replication_has_no_intervals() -> None:
@@ -931,7 +938,11 @@ def test_comparison_ci_figure_with_one_replication_has_no_intervals() -> None:
     assert "one replication" in fig.get_suptitle()
     for ax in fig.axes:
         assert not [item for item in ax.collections if str(item.get_gid()).startswith("ci")]
-    assert any("no interval" in text for text in texts(fig.axes[4]))
+    (right,) = fig.axes[4].child_axes
+    assert [label.get_text() for label in right.get_yticklabels()] == [
+        f"{single.paired('sticky', 'jwt', 'latency_ms.mean').interval.mean:+.3g} ms: "
+        "one replication: no interval"
+    ]
     render(fig)
 
 
