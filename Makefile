@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 OUT    ?= results/demo
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint format bench clean install dev notebooks lab
+.PHONY: demo test lint format bench clean install dev notebooks lab browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ demo: $(VENV)/.installed
 	@echo "Wrote $(OUT)/results.json, $(OUT)/requests.csv and the plots in $(OUT)/"
 
 ## Lint, type-check and run the whole test suite
-test: lint
+test: lint browser
 	$(BIN)/python -m pytest -n 2 -q
 
 ## Throughput (reference SimPy model vs authsim, same process) and peak memory; see benchmarks/README.md
@@ -47,6 +47,14 @@ notebooks: $(VENV)/.installed-dev
 lab: $(VENV)/.installed
 	$(PIP) install -e '.[notebooks]'
 	$(BIN)/jupyter lab notebooks/
+
+## Debian's Chromium, for the browser test of `authsim report` (installed when missing, as root)
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+	  || command -v google-chrome >/dev/null || [ -n "$$AUTHSIM_CHROMIUM" ] \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	       && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+	  || echo "warning: no Chromium; the report's browser test needs it (apt-get install chromium)" >&2
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check simulator tests benchmarks notebooks/execute.py

@@ -51,6 +51,7 @@ from simulator.config import (
     load_scenario,
 )
 from simulator.errors import AuthsimError, ScenarioError
+from simulator.explain import window_rows
 from simulator.model import run as run_scenario
 from simulator.replications import ReplicatedResult, run_replications
 from simulator.results import RunResult
@@ -121,13 +122,33 @@ SetOption = Annotated[
         help="Override a scenario value by dotted key, e.g. --set cluster.servers=10.",
     ),
 ]
+SeedOption = Annotated[
+    int | None, typer.Option(min=0, help="Seed of every random stream (default: the scenario's).")
+]
+StrategyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--strategy",
+        "-s",
+        help="Only this strategy (repeatable): local, sticky, shared_store, jwt.",
+    ),
+]
 
 
-def _load(scenario: str | None, overrides: list[str] | None) -> Scenario:
+def _load(scenario: str | None, overrides: list[str] | None, seed: int | None = None) -> Scenario:
+    """The scenario with ``--set`` overrides (and ``--seed``) applied; one line on error."""
     try:
-        return load_scenario(scenario, overrides or [])
+        loaded = load_scenario(scenario, overrides or [])
+        if seed is not None:
+            loaded = loaded.with_overrides({"seed": seed}, source="--seed")
     except ScenarioError as exc:
         _fail(str(exc))
+    return loaded
+
+
+def _file_name(scenario: Scenario) -> str:
+    """The scenario's name, safe as part of a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in scenario.name)
 
 
 def _strategies(requested: list[str] | None, scenario: Scenario) -> list[str]:
@@ -149,15 +170,8 @@ def _strategies(requested: list[str] | None, scenario: Scenario) -> list[str]:
 @app.command()
 def run(
     scenario: ScenarioArgument = None,
-    strategy: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--strategy",
-            "-s",
-            help="Run only this strategy (repeatable): local, sticky, shared_store, jwt.",
-        ),
-    ] = None,
-    seed: Annotated[int | None, typer.Option(min=0, help="Seed of every random stream.")] = None,
+    strategy: StrategyOption = None,
+    seed: SeedOption = None,
     overrides: SetOption = None,
     out: Annotated[
         Path | None,
@@ -189,12 +203,7 @@ def run(
     ] = 1,
 ) -> None:
     """Run a scenario: every strategy on the same traffic, side by side."""
-    loaded = _load(scenario, overrides)
-    if seed is not None:
-        try:
-            loaded = loaded.with_overrides({"seed": seed}, source="--seed")
-        except ScenarioError as exc:
-            _fail(str(exc))
+    loaded = _load(scenario, overrides, seed)
     names = _strategies(strategy, loaded)
     if replications > 1:
         _run_replicated(loaded, names, replications, out, json_output, plots=not no_plots)
@@ -435,7 +444,7 @@ def sweep_command(
         _fail("--grid: give at least one dotted.key=value1,value2,...")
     with _user_errors():
         parsed = parse_grid(grid, loaded)
-    safe_name = "".join(c if c.isalnum() or c in "-_." else "-" for c in loaded.name)
+    safe_name = _file_name(loaded)
     folder = out if out is not None else Path("results") / f"sweep-{safe_name}"
     console = Console(stderr=True)
     with _user_errors(), _sweep_progress(console) as progress:
@@ -785,24 +794,8 @@ def _print_windows(console: Console, result: RunResult) -> None:
     for item in result.results:
         table.add_column(f"{item.strategy}\nsuccess", justify="right")
         table.add_column("forced\nre-logins", justify="right")
-    rows = len(result.results[0].windows)
-    for position in range(rows):
-        first = result.results[0].windows[position]
-        cells = [first.label, f"{first.start_s:g}", f"{first.end_s:.4g}"]
-        for item in result.results:
-            if position >= len(item.windows):
-                cells += ["", ""]
-                continue
-            window = item.windows[position]
-            rate = window.success_rate
-            cells.append(_fmt(rate * 100 if rate is not None else None, ".1f") + "%")
-            causes = ", ".join(
-                f"{count} {cause.replace('_', ' ')}"
-                for cause, count in window.forced_relogins_by_cause.items()
-                if count
-            )
-            cells.append(causes or "0")
-        table.add_row(*cells)
+    for row in window_rows(result, missing=""):
+        table.add_row(*row)
     console.print(table)
 
 
@@ -1323,6 +1316,55 @@ def plot_sweep(
     typer.echo(f"Wrote {target}")
 
 
+# ------------------------------------------------------------------------ report
+# `authsim report`: one self-contained HTML file of a run (simulator.report). Everything
+# of this command lives in this block.
+
+
+@app.command("report")
+def report_command(
+    scenario: ScenarioArgument = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE.html",
+            help="The HTML file to write (default: results/report-<scenario name>.html).",
+        ),
+    ] = None,
+    overrides: SetOption = None,
+    seed: SeedOption = None,
+    strategy: StrategyOption = None,
+) -> None:
+    """Write a self-contained HTML report of a run: tables, every figure, an explanation.
+
+    One file that needs nothing else to be read (images embedded, CSS inline): the
+    scenario and its parameters, the comparison table, every plot with its events marked,
+    a plain-language account of what happened computed from the numbers, and the
+    command, seed and versions that reproduce it.
+    """
+    if out is not None and out.is_dir():
+        _fail(f"--out: {out} is a folder; give a file name such as {out / 'report.html'}")
+    loaded = _load(scenario, overrides, seed)
+    names = _strategies(strategy, loaded)
+    from simulator import report  # noqa: PLC0415 (it draws with matplotlib: slow to import)
+
+    safe_name = _file_name(loaded)
+    target = out if out is not None else Path(report.DEFAULT_OUT.format(scenario=safe_name))
+    command = report.reproduce_command(loaded, names, source=scenario, out=out)
+    with _user_errors(), _status("Building the report", "Building the report: {}") as status:
+        if status is not None:
+            status("running the strategies")
+        result = run_scenario(loaded, names, record_requests=False)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            report.write_report(result, target, command=command, progress=status)
+        except OSError as exc:
+            _fail(f"{target}: cannot write the report: {exc.strerror or exc}")
+    typer.echo(f"Wrote {target}")
+
+
 # ------------------------------------------------------------------------ cheatsheet
 
 
@@ -1371,6 +1413,84 @@ def cheatsheet_command(
         except OSError as exc:
             _fail(f"{out}: cannot write the cheat sheet: {exc.strerror or exc}")
     typer.echo(f"Wrote {out}", err=True)
+
+
+# ------------------------------------------------------------------------ animate
+
+
+@app.command("animate")
+def animate_command(
+    scenario: ScenarioArgument = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            metavar="FILE.gif|FILE.mp4",
+            help="Where to write the animation (default: results/animate-<scenario>.gif); "
+            ".mp4 needs ffmpeg.",
+        ),
+    ] = None,
+    overrides: SetOption = None,
+    seed: SeedOption = None,
+    strategy: StrategyOption = None,
+    fps: Annotated[float, typer.Option("--fps", help="Frames per second of the animation.")] = 5.0,
+    frame_s: Annotated[float, typer.Option("--frame-s", help="Simulated seconds per frame.")] = 1.0,
+    size: Annotated[
+        str, typer.Option("--size", metavar="WxH", help="Image size in pixels.")
+    ] = "1280x720",
+) -> None:
+    """Animate a scenario: the balancer and its servers, one panel per strategy.
+
+    Each frame shows frame-s seconds of the same traffic for every strategy: each server's
+    state (up, draining, restarting, down), busy workers, queue and sessions held, the
+    success rate and latency, and the events as captions.
+    """
+    from simulator import animate as animation  # noqa: PLC0415 (only this command draws)
+
+    loaded = _load(scenario, overrides, seed)
+    names = _strategies(strategy, loaded)
+    problem = animation.fps_problem(fps)
+    if problem is not None:
+        _fail(f"--fps: {problem}")
+    problem = animation.frame_s_problem(loaded, frame_s)
+    if problem is not None:
+        _fail(f"--frame-s: {problem}")
+    dimensions = _image_size(size, animation.MIN_SIZE)
+    if out is None:
+        safe_name = _file_name(loaded)
+        out = Path("results") / f"animate-{safe_name}.gif"
+    if out.suffix.lower() not in (".gif", ".mp4"):
+        _fail(f"--out: {out}: write a .gif or an .mp4 file")
+    if out.is_dir():
+        _fail(f"--out: {out} is a folder; give a file name such as {out / 'cluster.gif'}")
+    if out.suffix.lower() == ".mp4" and shutil.which("ffmpeg") is None:
+        _fail(f"--out: {out}: writing MP4 needs ffmpeg on the PATH; install it, or write a .gif")
+    with _user_errors(), _status("Animating", "{}") as status:
+        cluster = animation.simulate(loaded, names, frame_s=frame_s)
+        if status is not None:
+            status(f"Drawing {cluster.count} frames")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            count = animation.save_animation(
+                out, animation.iter_render(cluster, dimensions), fps=fps
+            )
+        except OSError as exc:
+            _fail(f"{out}: cannot write the animation: {exc.strerror or exc}")
+    typer.echo(f"Wrote {out} ({count} frames, {dimensions[0]}x{dimensions[1]})")
+
+
+def _image_size(text: str, smallest: tuple[int, int]) -> tuple[int, int]:
+    """Parse ``--size WIDTHxHEIGHT`` (one line and exit 2 when it is not usable)."""
+    width_text, _, height_text = text.lower().partition("x")
+    if not (width_text.isdigit() and height_text.isdigit()):
+        _fail(f"--size: give WIDTHxHEIGHT in pixels, such as 1280x720 (got {text!r})")
+    width, height = int(width_text), int(height_text)
+    if width < smallest[0] or height < smallest[1] or width > 3840 or height > 2160:
+        _fail(
+            f"--size: {width}x{height} is outside {smallest[0]}x{smallest[1]} to 3840x2160 pixels"
+        )
+    return width, height
 
 
 def main() -> None:

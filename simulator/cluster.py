@@ -26,6 +26,12 @@ Handler = Callable[["Server", Any], Generator[simpy.Event, Any, int]]
 Done = Callable[["Server", Any, int], None]
 """``on_done(server, job, result)``: called when a worker has finished a job."""
 
+UP, DRAINING, RESTARTING, DOWN, RETIRED = range(5)
+"""Codes of :attr:`Server.state`."""
+
+STATE_NAMES: tuple[str, ...] = ("up", "draining", "restarting", "down", "retired")
+"""Name of each :attr:`Server.state` code, by code."""
+
 
 class Server:
     """One application server.
@@ -225,6 +231,23 @@ class Server:
         self.crashed = False
         self.retired = False
         self.in_rotation = True
+
+    @property
+    def state(self) -> int:
+        """What the server is doing, as a code of :data:`STATE_NAMES`.
+
+        ``UP``: running and in rotation. ``DRAINING``: running but out of rotation,
+        finishing the jobs it holds (a graceful deploy step or scale-in). ``RESTARTING``:
+        stopped by a deploy, coming back. ``DOWN``: crashed. ``RETIRED``: removed for good
+        by a scale-in.
+        """
+        if self.up:
+            return UP if self.in_rotation else DRAINING
+        if self.crashed:
+            return DOWN
+        if self.retired:
+            return RETIRED
+        return RESTARTING
 
     def up_seconds(self, since_s: float, until_s: float) -> float:
         """Seconds this server was up between ``since_s`` and ``until_s``."""

@@ -242,11 +242,18 @@ class StrategyRun:
         step_s = self.buckets.width_s / SAMPLES_PER_BUCKET
         env = self.env
         yield env.timeout(self.buckets.start_s + step_s / 2 - env.now)
+        servers = self.servers
+        is_live = self.view.is_live
         while env.now < self.buckets.end_s:
+            queues = [len(server.queue) for server in servers]
             self._sampler.sample(
                 env.now,
-                [len(server.queue) for server in self.servers],
-                [server.up for server in self.servers],
+                queues,
+                [server.up for server in servers],
+                [server.in_system - queued for server, queued in zip(servers, queues, strict=True)],
+                [len(server.sessions) for server in servers],
+                [server.state for server in servers],
+                [is_live(server.index) for server in servers],
             )
             yield env.timeout(step_s)
 

@@ -417,6 +417,21 @@ def save_figures(result: RunResult, out_dir: Path) -> list[Path]:
     return written
 
 
+def figure_png(fig: Figure, dpi: float | None = None) -> bytes:
+    """Encode a figure as PNG bytes (for embedding, e.g. in the HTML report).
+
+    Args:
+        fig: a figure made by this module (or any :class:`~matplotlib.figure.Figure`).
+        dpi: resolution, dots per inch (default: :data:`DPI`, as the saved files).
+
+    Returns:
+        The PNG file's bytes. The figure is left as it was: clear it when done.
+    """
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI if dpi is None else dpi)
+    return buffer.getvalue()
+
+
 def _timeseries_maker(metric: str, result: RunResult) -> Figure:
     """:func:`timeseries_figure` with the metric first, for :func:`functools.partial`."""
     return timeseries_figure(result, metric)

@@ -1,8 +1,10 @@
 """Metrics in fixed time buckets over the measured window.
 
 Request metrics are computed from the request records, bucketed by arrival time. Server
-metrics come from the model while it runs: jobs each server received per bucket, and
-queue length and up state sampled ten times per bucket.
+metrics come from the model while it runs: jobs each server received per bucket; queue
+length, busy workers and up state sampled ten times per bucket (means); and the server's
+state, whether the balancer routes to it and the sessions it holds, as seen by the last
+sample of each bucket.
 """
 
 from __future__ import annotations
@@ -17,10 +19,14 @@ import numpy.typing as npt
 import pandas as pd
 
 from simulator import outcomes
+from simulator.cluster import STATE_NAMES
 from simulator.histogram import LogHistogram
 
 SAMPLES_PER_BUCKET = 10
 """How often per bucket the queue length and up state of each server are sampled."""
+
+ABSENT = -1
+"""State code of a server that did not exist yet (it was added by a later scale-out)."""
 
 SERIES_COLUMNS: tuple[str, ...] = (
     "strategy",
@@ -46,11 +52,21 @@ SERVER_SERIES_COLUMNS: tuple[str, ...] = (
     "jobs_per_s",
     "queue_length",
     "up_fraction",
+    "busy_workers",
+    "sessions",
+    "state",
+    "in_balancer",
 )
 """Columns of :meth:`StrategySeries.server_frame`."""
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+def state_name(code: int) -> str:
+    """The name of a server state code (``cluster.STATE_NAMES``, or ``absent``)."""
+    return "absent" if code == ABSENT else STATE_NAMES[code]
 
 
 class Buckets:
@@ -86,27 +102,60 @@ class Buckets:
 
 
 class ServerSampler:
-    """Running sums of per-server samples, per bucket (grows with the fleet)."""
+    """Per-server samples, per bucket (grows with the fleet): running sums of queue
+    length, up state and busy workers, and the last state, routing and sessions seen."""
 
     def __init__(self, buckets: Buckets) -> None:
         self.buckets = buckets
         self.queue_sums: list[list[float]] = []
         self.up_sums: list[list[float]] = []
+        self.busy_sums: list[list[float]] = []
+        self.last_sessions: list[list[int]] = []
+        self.last_state: list[list[int]] = []
+        self.last_routed: list[list[bool]] = []
         self.samples = [0] * buckets.count
         self.login_cpu_s = [0.0] * buckets.count
 
-    def sample(self, time_s: float, queue_lengths: Sequence[int], up: Sequence[bool]) -> None:
-        """Record one sample of every server at ``time_s``."""
+    def sample(
+        self,
+        time_s: float,
+        queue_lengths: Sequence[int],
+        up: Sequence[bool],
+        busy: Sequence[int],
+        sessions: Sequence[int],
+        states: Sequence[int],
+        routed: Sequence[bool],
+    ) -> None:
+        """Record one sample of every server at ``time_s`` (ignored outside the window).
+
+        Args:
+            time_s: when, seconds.
+            queue_lengths: jobs waiting per server.
+            up: whether each server is running.
+            busy: workers busy per server.
+            sessions: sessions held in each server's memory.
+            states: each server's state code (``cluster.STATE_NAMES``).
+            routed: whether the balancer routes to each server.
+        """
         bucket = self.buckets.index(time_s)
         if bucket < 0:
             return
+        count = self.buckets.count
         while len(self.queue_sums) < len(queue_lengths):
-            self.queue_sums.append([0.0] * self.buckets.count)
-            self.up_sums.append([0.0] * self.buckets.count)
+            self.queue_sums.append([0.0] * count)
+            self.up_sums.append([0.0] * count)
+            self.busy_sums.append([0.0] * count)
+            self.last_sessions.append([0] * count)
+            self.last_state.append([ABSENT] * count)
+            self.last_routed.append([False] * count)
         self.samples[bucket] += 1
-        for server, (length, running) in enumerate(zip(queue_lengths, up, strict=True)):
+        for server, length in enumerate(queue_lengths):
             self.queue_sums[server][bucket] += length
-            self.up_sums[server][bucket] += running
+            self.up_sums[server][bucket] += up[server]
+            self.busy_sums[server][bucket] += busy[server]
+            self.last_sessions[server][bucket] = sessions[server]
+            self.last_state[server][bucket] = states[server]
+            self.last_routed[server][bucket] = routed[server]
 
     def add_login_cpu(self, time_s: float, cpu_s: float) -> None:
         """Count the CPU of a forced login that finished at ``time_s``."""
@@ -209,6 +258,14 @@ class StrategySeries:
         server_jobs: jobs each server received per bucket, shape (S, B).
         queue_length: mean jobs waiting per server and bucket, shape (S, B).
         up_fraction: fraction of samples each server was up, shape (S, B).
+        busy_workers: mean workers busy per server and bucket, shape (S, B).
+        sessions: sessions held in each server's memory at the bucket's last sample
+            (0 for strategies that keep none there), shape (S, B).
+        state: each server's state at the bucket's last sample, a code of
+            ``cluster.STATE_NAMES`` or :data:`ABSENT`, shape (S, B).
+        in_balancer: whether the balancer routed to each server at the bucket's last
+            sample (it learns of a crash or a recovery only at its next health check),
+            shape (S, B).
     """
 
     t_s: FloatArray
@@ -223,6 +280,10 @@ class StrategySeries:
     server_jobs: IntArray
     queue_length: FloatArray
     up_fraction: FloatArray
+    busy_workers: FloatArray
+    sessions: IntArray
+    state: IntArray
+    in_balancer: BoolArray
 
     @classmethod
     def from_tally(
@@ -242,7 +303,8 @@ class StrategySeries:
                     latency[row, bucket] = histogram.quantile(q)
         requests = np.asarray(tally.requests, dtype=np.int64)
         served = np.asarray(tally.served, dtype=np.int64)
-        jobs, queue, up = _server_arrays(count, server_bucket_jobs, sampler)
+        jobs, queue, up, busy = _server_arrays(count, server_bucket_jobs, sampler)
+        sessions, state, routed = _last_seen(jobs.shape[0], sampler)
         return cls(
             t_s=buckets.starts_s,
             bucket_s=buckets.width_s,
@@ -256,6 +318,10 @@ class StrategySeries:
             server_jobs=jobs,
             queue_length=queue,
             up_fraction=up,
+            busy_workers=busy,
+            sessions=sessions,
+            state=state,
+            in_balancer=routed,
         )
 
     @property
@@ -296,6 +362,10 @@ class StrategySeries:
                 "jobs_per_s": self.server_jobs.ravel() / self.bucket_s,
                 "queue_length": self.queue_length.ravel(),
                 "up_fraction": self.up_fraction.ravel(),
+                "busy_workers": self.busy_workers.ravel(),
+                "sessions": self.sessions.ravel(),
+                "state": [state_name(int(code)) for code in self.state.ravel()],
+                "in_balancer": self.in_balancer.ravel(),
             },
             columns=list(SERVER_SERIES_COLUMNS),
         )
@@ -303,8 +373,9 @@ class StrategySeries:
 
 def _server_arrays(
     count: int, server_bucket_jobs: Sequence[Sequence[int]], sampler: ServerSampler
-) -> tuple[IntArray, FloatArray, FloatArray]:
-    """Jobs, mean queue length and up fraction per server and bucket, shape (S, B)."""
+) -> tuple[IntArray, FloatArray, FloatArray, FloatArray]:
+    """Jobs, mean queue length, up fraction and mean busy workers per server and bucket,
+    shape (S, B)."""
     servers = max(len(server_bucket_jobs), len(sampler.queue_sums))
     jobs = np.zeros((servers, count), dtype=np.int64)
     for server, counts in enumerate(server_bucket_jobs):
@@ -313,7 +384,28 @@ def _server_arrays(
     samples = np.maximum(np.asarray(sampler.samples, dtype=np.float64), 1.0)
     queue = np.zeros((servers, count))
     up = np.zeros((servers, count))
+    busy = np.zeros((servers, count))
     for server in range(len(sampler.queue_sums)):
         queue[server] = np.asarray(sampler.queue_sums[server]) / samples
         up[server] = np.asarray(sampler.up_sums[server]) / samples
-    return jobs, queue, up
+        busy[server] = np.asarray(sampler.busy_sums[server]) / samples
+    return jobs, queue, up, busy
+
+
+def _last_seen(servers: int, sampler: ServerSampler) -> tuple[IntArray, IntArray, BoolArray]:
+    """Sessions held, state code and balancer routing per server at each bucket's last
+    sample, shape (S, B); a bucket without a sample repeats the one before."""
+    count = sampler.buckets.count
+    sessions = np.zeros((servers, count), dtype=np.int64)
+    state = np.full((servers, count), ABSENT, dtype=np.int64)
+    routed = np.zeros((servers, count), dtype=np.bool_)
+    for server in range(len(sampler.last_state)):
+        sessions[server] = sampler.last_sessions[server]
+        state[server] = sampler.last_state[server]
+        routed[server] = sampler.last_routed[server]
+    for bucket in range(1, count):
+        if sampler.samples[bucket] == 0:
+            sessions[:, bucket] = sessions[:, bucket - 1]
+            state[:, bucket] = state[:, bucket - 1]
+            routed[:, bucket] = routed[:, bucket - 1]
+    return sessions, state, routed

@@ -1,0 +1,448 @@
+"""``authsim report``: the explanation is computed from the numbers, the page holds every
+table and figure, needs nothing from the network, parses as strict HTML, and the command
+writes it (or says in one line why it cannot)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import shlex
+import xml.etree.ElementTree as ET
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import html5lib
+import pytest
+from markupsafe import escape
+from PIL import Image
+from typer.testing import CliRunner
+
+import simulator.plots
+from simulator import report
+from simulator.cli import app
+from simulator.config import Scenario, load_scenario
+from simulator.explain import Paragraph, explain, explanation_text
+from simulator.model import run
+from simulator.plots import TIMESERIES_METRICS
+from simulator.results import RunResult
+
+runner = CliRunner()
+SHORT = ["duration_s=20", "warmup_s=5"]
+CRASH_EVENTS = (
+    "events=[{at_s: 12, kind: server_crash, server: 2}, "
+    "{at_s: 20, kind: server_recover, server: 2}]"
+)
+CRASH = ["duration_s=30", "warmup_s=5", CRASH_EVENTS]
+FIGURES = 2 + len(TIMESERIES_METRICS) + 1  # comparison, server load, time series, heatmap
+
+
+def summary_run(name: str, overrides: list[str], strategies: list[str] | None = None) -> RunResult:
+    return run(load_scenario(name, overrides), strategies, record_requests=False)
+
+
+def topics(paragraphs: list[Paragraph]) -> dict[str, str]:
+    return {paragraph.topic: paragraph.text for paragraph in paragraphs}
+
+
+def pct(rate: float | None) -> str:
+    assert rate is not None
+    return f"{100 * rate:.1f}%"
+
+
+@pytest.fixture(scope="module")
+def baseline() -> RunResult:
+    return summary_run("baseline", SHORT)
+
+
+@pytest.fixture(scope="module")
+def crash() -> RunResult:
+    return summary_run("server-crash", CRASH)
+
+
+@pytest.fixture(scope="module")
+def crash_context(crash: RunResult) -> dict[str, Any]:
+    return report.build_context(crash)
+
+
+@pytest.fixture(scope="module")
+def crash_html(crash: RunResult, crash_context: dict[str, Any]) -> str:
+    return report._environment().get_template(report.TEMPLATE_NAME).render(crash_context)
+
+
+@pytest.fixture(scope="module")
+def crash_tree(crash_html: str) -> ET.Element:
+    parser = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False)
+    tree: ET.Element = parser.parse(crash_html)
+    return tree
+
+
+@pytest.fixture
+def no_figures(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip drawing (for tests about the rest of the page)."""
+    monkeypatch.setattr(report, "figure_groups", lambda result, progress=None: [])
+
+
+# ------------------------------------------------------------------ the explanation
+
+
+def test_local_sentence_follows_the_number_of_servers() -> None:
+    texts = {}
+    for servers in (5, 10):
+        result = summary_run("baseline", [*SHORT, f"cluster.servers={servers}"], ["local"])
+        success = topics(explain(result))["Success"]
+        texts[servers] = success
+        assert f"1/N = {100 / servers:.1f}%" in success
+        assert f"with {servers} servers" in success
+        assert f"measured {pct(result['local'].success_rate)}" in success
+        assert "close to theory" in success  # round robin behaves like 1/N here
+        assert f"{result['local'].forced_relogins:,} forced re-logins" in success
+    assert texts[5] != texts[10]
+
+
+def test_sentences_quote_the_results(baseline: RunResult) -> None:
+    paragraphs = topics(explain(baseline))
+    assert list(paragraphs)[:5] == [
+        "What was run",
+        "Success",
+        "Latency",
+        "Load on the servers",
+        "Errors",
+    ]
+    for item in baseline.results:
+        assert f"{item.strategy} {pct(item.success_rate)}" in paragraphs["Success"]
+    fastest = min(baseline.results, key=lambda item: item.latency_ms["mean"] or 0.0)
+    assert f"{fastest.strategy}" in paragraphs["Latency"]
+    assert "(the fastest)" in paragraphs["Latency"]
+    store = baseline["shared_store"].store
+    assert store is not None and store.mean_latency_ms is not None
+    assert f"an operation took {store.mean_latency_ms:.2f} ms" in paragraphs["Latency"]
+    assert f"{baseline['local'].requests:,} requests" in paragraphs["What was run"]
+    assert "seed 1" in paragraphs["What was run"]
+    # every sentence is a sentence
+    for paragraph in explain(baseline):
+        assert paragraph.sentences
+        assert all(sentence.rstrip().endswith((".", ")")) for sentence in paragraph.sentences)
+
+
+def test_store_round_trip_changes_the_latency_sentence() -> None:
+    near = topics(explain(summary_run("baseline", SHORT, ["shared_store", "jwt"])))
+    far = topics(
+        explain(summary_run("baseline", [*SHORT, "shared_store.rtt_ms=5"], ["shared_store", "jwt"]))
+    )
+    assert "a 0.50 ms round trip" in near["Latency"]
+    assert "a 5.00 ms round trip" in far["Latency"]
+    assert "above jwt's" in far["Latency"]
+    assert "M/M/1 theory gives 5.00 ms" in far["The session store"]
+
+
+def test_sentences_about_absent_things_are_left_out() -> None:
+    result = summary_run("baseline", SHORT, ["jwt", "sticky"])
+    paragraphs = topics(explain(result))
+    assert "What each event did" not in paragraphs  # no events
+    assert "The session store" not in paragraphs  # nothing used the store
+    assert "Revocation" not in paragraphs  # nobody was revoked
+    assert "1/N" not in explanation_text(result)  # no local
+    assert "timeline" not in paragraphs["What was run"]
+    assert paragraphs["Errors"] == "No request ended in an error."
+
+
+def test_events_say_what_each_event_did(crash: RunResult) -> None:
+    paragraphs = topics(explain(crash))
+    events = paragraphs["What each event did"]
+    assert "crash server 2 at 12 s; recover server 2 at 20 s" in paragraphs["What was run"]
+    before = crash["sticky"].windows[0]
+    after = crash["sticky"].windows[1]
+    assert after.forced_relogins_by_cause["session_lost"] > 0
+    assert (
+        f"sticky fell from {pct(before.success_rate)} to {pct(after.success_rate)} "
+        f"({after.forced_relogins:,} forced re-logins: "
+        f"{after.forced_relogins_by_cause['session_lost']:,} session lost)"
+    ) in events
+    assert "After crash server 2 (12–20 s)" in events
+    assert "After recover server 2 (20–30 s)" in events
+    assert "session lost means" in paragraphs["Forced re-logins"]
+    assert "server_down means" in paragraphs["Errors"]
+
+
+def test_revocation_exposure_is_explained() -> None:
+    result = summary_run(
+        "revocation",
+        ["duration_s=30", "warmup_s=5", "events=[{at_s: 12, kind: revoke_user, count: 5}]"],
+        ["sticky", "jwt"],
+    )
+    exposure = result["jwt"].exposure
+    assert exposure is not None and exposure.accepted_after_revocation > 0
+    text = topics(explain(result))["Revocation"]
+    assert f"jwt still accepted {exposure.accepted_after_revocation:,} requests" in text
+    assert f"for {exposure.mean_window_s:.1f} s on average" in text
+    assert "sticky refuses a revoked credential at once" in text
+
+
+def test_explain_is_pure(baseline: RunResult) -> None:
+    assert explain(baseline) == explain(baseline)
+    assert explain(RunResult(scenario=baseline.scenario, results=[])) == []
+
+
+# ------------------------------------------------------------------ the page
+
+
+def test_context_has_every_figure_as_a_png_data_uri(crash_context: dict[str, Any]) -> None:
+    figures = [figure for group in crash_context["figure_groups"] for figure in group.figures]
+    assert len(figures) == FIGURES
+    assert len({figure.id for figure in figures}) == FIGURES
+    for figure in figures:
+        assert figure.src.startswith("data:image/png;base64,")
+        image = Image.open(io.BytesIO(base64.b64decode(figure.src.split(",", 1)[1])))
+        assert image.format == "PNG"
+        assert image.size == (figure.width, figure.height)
+        assert figure.width > 100 and figure.height > 100
+        assert len(figure.alt) > 60
+
+
+def test_alt_texts_carry_the_numbers(crash: RunResult, crash_context: dict[str, Any]) -> None:
+    figures = {
+        figure.id: figure for group in crash_context["figure_groups"] for figure in group.figures
+    }
+    comparison = figures["figure-comparison"].alt
+    for item in crash.results:
+        assert f"{item.strategy} {pct(item.success_rate)}" in comparison
+    assert "1/N = 20.0%" in comparison
+    load = figures["figure-server-load"].alt
+    counts = crash["sticky"].server_requests
+    assert f"sticky {min(counts):,} to {max(counts):,} per server" in load
+    success = figures["figure-timeseries-success-rate"].alt
+    assert "events marked: crash server 2 at 12 s, recover server 2 at 20 s" in success
+    assert "lowest in the bucket starting at" in success
+    heatmap = figures["figure-server-heatmap"].alt
+    assert "server 2 from 12 s to" in heatmap  # the crashed server, hatched
+    assert len({figure.alt for figure in figures.values()}) == FIGURES
+
+
+def test_html_parses_strictly_and_is_self_contained(
+    crash_html: str, crash_tree: ET.Element
+) -> None:
+    assert crash_html.startswith("<!doctype html>\n")
+    assert crash_tree.get("lang") == "en"
+    assert crash_tree.find("./head/meta[@charset='utf-8']") is not None
+    viewport = crash_tree.find("./head/meta[@name='viewport']")
+    assert viewport is not None and "width=device-width" in viewport.get("content", "")
+    title = crash_tree.find("./head/title")
+    assert title is not None and title.text == "authsim report: server-crash"
+    assert not crash_tree.findall(".//script")
+    for element in crash_tree.iter():
+        for attribute in ("src", "href", "srcset", "poster", "data", "action"):
+            value = element.get(attribute)
+            if value is not None:
+                assert value.startswith(("data:", "#")), (element.tag, value[:80])
+    styles = " ".join(style.text or "" for style in crash_tree.iter("style"))
+    assert "url(" not in styles and "@import" not in styles
+    assert "http://" not in styles and "https://" not in styles
+
+
+def test_every_img_has_alt_and_every_th_a_scope(crash_tree: ET.Element) -> None:
+    images = crash_tree.findall(".//img")
+    assert len(images) == FIGURES
+    for image in images:
+        assert (image.get("alt") or "").strip()
+        assert image.get("src", "").startswith("data:image/png;base64,")
+        assert int(image.get("width", "0")) > 0 and int(image.get("height", "0")) > 0
+    headers = crash_tree.findall(".//th")
+    assert headers
+    assert all(th.get("scope") in {"col", "row"} for th in headers)
+    for wrapper in crash_tree.iter("div"):
+        if "table-wrap" in (wrapper.get("class") or ""):
+            assert wrapper.get("tabindex") == "0" and wrapper.get("aria-labelledby")
+
+
+def test_headings_are_in_order(crash_tree: ET.Element) -> None:
+    levels = [
+        int(element.tag[1])
+        for element in crash_tree.iter()
+        if element.tag in {f"h{n}" for n in range(1, 7)}
+    ]
+    assert levels[0] == 1 and levels.count(1) == 1
+    for previous, current in itertools.pairwise(levels):
+        assert current <= previous + 1
+
+
+def test_page_holds_the_tables_explanation_and_reproduction(
+    crash: RunResult, crash_html: str, crash_context: dict[str, Any]
+) -> None:
+    for paragraph in crash_context["explanation"]:
+        assert str(escape(paragraph.text)) in crash_html
+    assert crash_context["windows"] is not None
+    assert "Between events: success and forced re-logins (by cause)" in crash_html
+    assert "Timeline: the events as configured" in crash_html
+    for item in crash.results:
+        assert f"{item.requests:,}" in crash_html
+    versions = crash_context["versions"]
+    assert set(versions) == {"authsim", "Python", "SimPy", "PyJWT", "numpy", "matplotlib"}
+    for name, version in versions.items():
+        assert f"<dt>{name}</dt>" in crash_html and f"<dd>{version}</dd>" in crash_html
+    assert str(escape(crash_context["command"])) in crash_html
+    assert "--seed 5" in crash_context["command"]
+    assert "<code>sticky</code>" in crash_html  # the description's `code` spans
+
+
+def test_a_run_without_events_has_no_event_tables(baseline: RunResult, no_figures: None) -> None:
+    html = report.render_report(baseline)
+    assert "Between events" not in html
+    assert "Timeline" not in html
+    assert "What each event did" not in html
+    html5lib.HTMLParser(strict=True).parse(html)
+
+
+def test_text_is_escaped(baseline: RunResult, no_figures: None) -> None:
+    scenario = baseline.scenario.with_overrides(
+        {"name": "<b>bold</b>", "description": 'a <script>alert("x")</script> & `jwt`'}
+    )
+    html = report.render_report(RunResult(scenario=scenario, results=baseline.results))
+    assert "<script>" not in html and "<b>bold</b>" not in html
+    assert "&lt;script&gt;" in html and "&amp;" in html and "<code>jwt</code>" in html
+    html5lib.HTMLParser(strict=True).parse(html)
+
+
+def parse_command(command: str) -> tuple[Scenario, list[str]]:
+    words = shlex.split(command)
+    assert words[:2] == ["authsim", "report"]
+    ref, overrides, seed, strategies = words[2], [], None, []
+    rest = iter(words[3:])
+    for word in rest:
+        value = next(rest)
+        if word == "--set":
+            overrides.append(value)
+        elif word == "--seed":
+            seed = int(value)
+        elif word == "-s":
+            strategies.append(value)
+    scenario = load_scenario(ref, overrides)
+    if seed is not None:
+        scenario = scenario.with_overrides({"seed": seed})
+    return scenario, strategies
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "strategies"),
+    [
+        ("baseline", [], None),
+        ("server-crash", CRASH, None),
+        ("baseline", ["name=my run: 'quoted' & co", "cluster.servers=7", "seed=9"], ["jwt"]),
+        (
+            "traffic-spike",
+            ["workload.rate_profile={shape: ramp, start_s: 1, end_s: 5, to_multiplier: 2}"],
+            ["sticky", "local"],
+        ),
+        ("revocation", ["jwt.denylist=store", "jwt.algorithm=ES256", "strategies=[jwt]"], None),
+    ],
+)
+def test_the_command_reproduces_the_scenario(
+    name: str, overrides: list[str], strategies: list[str] | None
+) -> None:
+    scenario = load_scenario(name, overrides)
+    command = report.reproduce_command(scenario, strategies)
+    again, chosen = parse_command(command)
+    assert again == scenario
+    assert chosen == (strategies or [])
+    assert f"--seed {scenario.seed}" in command
+
+
+def test_command_starts_from_the_given_source(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\nseed: 3\ncluster: {servers: 2}\n", encoding="utf-8")
+    scenario = load_scenario(path, ["workload.users=50"])
+    command = report.reproduce_command(scenario, source=str(path), out="r.html")
+    assert command == f"authsim report {path} --set workload.users=50 --seed 3 -o r.html"
+    assert parse_command(command)[0] == scenario
+
+
+def test_the_template_ships_inside_the_package() -> None:
+    template = resources.files("simulator").joinpath("templates", report.TEMPLATE_NAME)
+    assert template.is_file()
+
+
+def test_write_report_is_atomic(
+    baseline: RunResult, tmp_path: Path, no_figures: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "report.html"
+    assert report.write_report(baseline, target) == target
+    first = target.read_text(encoding="utf-8")
+    assert first.startswith("<!doctype html>")
+    assert first == report.render_report(baseline)  # same run, same page
+
+    def broken(*_: object, **__: object) -> str:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(report, "explain", broken)
+    with pytest.raises(RuntimeError):
+        report.write_report(baseline, target)
+    assert target.read_text(encoding="utf-8") == first
+    assert [path.name for path in tmp_path.iterdir()] == ["report.html"]
+
+
+# ------------------------------------------------------------------ the command
+
+
+def invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def sets(overrides: list[str]) -> list[str]:
+    return [word for override in overrides for word in ("--set", override)]
+
+
+def test_report_command_writes_the_default_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(simulator.plots, "DPI", 40)  # small images: this test is about the file
+    code, out, err = invoke("report", *sets(SHORT), "-s", "jwt", "-s", "local", "--seed", "4")
+    assert code == 0, err
+    target = Path("results") / "report-baseline.html"
+    assert out.strip() == f"Wrote {target}"
+    html = target.read_text(encoding="utf-8")
+    assert html.startswith("<!doctype html>")
+    html5lib.HTMLParser(strict=True).parse(html)
+    assert html.count("<img ") == FIGURES
+    assert (
+        "authsim report baseline --set duration_s=20 --set warmup_s=5 --seed 4 -s jwt -s local"
+        in html
+    )
+    assert "1/N = 20.0%" in html
+    assert [path.name for path in (tmp_path / "results").iterdir()] == ["report-baseline.html"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--set", "cluster.server=3"], "did you mean 'servers'?"),
+        (["--strategy", "jwtt"], "did you mean 'jwt'?"),
+        (["no-such-scenario"], "no such file or built-in scenario"),
+        (["--set", "cluster.servers=0"], "--set: cluster.servers: must be >= 1"),
+    ],
+)
+def test_bad_input_is_one_line(args: list[str], expected: str) -> None:
+    code, out, err = invoke("report", *args)
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert expected in err
+    assert "Traceback" not in err + out
+
+
+def test_out_pointing_at_a_folder_is_one_line(tmp_path: Path) -> None:
+    code, _, err = invoke("report", "-o", str(tmp_path))
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"error: --out: {tmp_path} is a folder; give a file name such as {tmp_path / 'report.html'}"
+    ]
+
+
+def test_unwritable_out_is_one_line(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder", encoding="utf-8")
+    code, _, err = invoke("report", *sets(SHORT), "-s", "jwt", "-o", str(blocker / "r.html"))
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert err.startswith(f"error: {blocker / 'r.html'}: cannot write the report")

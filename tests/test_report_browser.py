@@ -1,0 +1,256 @@
+"""The HTML report in a real headless browser (Chromium, driven by Playwright).
+
+The report is written once by ``authsim report`` (a short server-crash run, so every
+kind of content is there: events, windows, hatched servers) and opened through
+``file://``. It must load with no console error and no failed request, every image must
+decode, the page must not be blank, fit a 390 px wide phone screen, and keep a WCAG AA
+contrast (4.5:1) for text in both colour schemes.
+
+Chromium comes from the system (Debian's ``chromium`` package): Playwright cannot
+download its own browser without a network. ``AUTHSIM_CHROMIUM`` names another binary.
+With no Chromium the tests fail (they are part of CI), saying what to install.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageStat
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+from typer.testing import CliRunner
+
+from simulator.cli import app
+from simulator.plots import TIMESERIES_METRICS
+
+FIGURES = 2 + len(TIMESERIES_METRICS) + 1
+CRASH = [
+    "server-crash",
+    "--set",
+    "duration_s=30",
+    "--set",
+    "warmup_s=5",
+    "--set",
+    "events=[{at_s: 12, kind: server_crash, server: 2}, "
+    "{at_s: 20, kind: server_recover, server: 2}]",
+]
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
+PHONE = {"width": 390, "height": 844}
+AA_CONTRAST = 4.5
+TEXT_SELECTORS = (
+    "body, p, li, a, h1, h2, h3, h4, caption > span, th, td, figcaption, code, pre, dt, dd"
+)
+
+
+MISSING_CHROMIUM = (
+    "no Chromium found for the report's browser test: install Debian's chromium package "
+    "(apt-get install chromium) or set AUTHSIM_CHROMIUM to a Chromium binary"
+)
+
+
+def find_chromium() -> str | None:
+    """The Chromium binary: ``$AUTHSIM_CHROMIUM``, else the first of
+    :data:`CHROMIUM_NAMES` on PATH; ``None`` when there is none."""
+    configured = os.environ.get("AUTHSIM_CHROMIUM")
+    if configured:
+        return shutil.which(configured) or (configured if Path(configured).is_file() else None)
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture(scope="module")
+def report_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    target = tmp_path_factory.mktemp("report") / "report.html"
+    result = CliRunner().invoke(app, ["report", *CRASH, "-o", str(target)])
+    assert result.exit_code == 0, result.stderr
+    assert target.is_file()
+    return target.resolve().as_uri()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser | None]:
+    """Chromium, headless; ``None`` when it is missing (each test then fails, in one
+    line: :func:`open_page`)."""
+    executable = find_chromium()
+    if executable is None:
+        yield None
+        return
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=executable, headless=True, args=["--no-sandbox"]
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def open_page(
+    browser: Browser | None, url: str, **options: Any
+) -> tuple[Page, dict[str, list[str]]]:
+    """A new page at ``url``, with the problems seen while it loaded; fails the test when
+    there is no browser."""
+    if browser is None:
+        configured = os.environ.get("AUTHSIM_CHROMIUM")
+        detail = f"AUTHSIM_CHROMIUM={configured}: no such browser; " if configured else ""
+        pytest.fail(detail + MISSING_CHROMIUM, pytrace=False)
+    page = browser.new_page(**options)
+    problems: dict[str, list[str]] = {"console": [], "page": [], "failed": [], "remote": []}
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            problems["console"].append(message.text)
+
+    def on_request(request: Request) -> None:
+        if not request.url.startswith(("file:", "data:")):
+            problems["remote"].append(request.url)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: problems["page"].append(str(error)))
+    page.on("requestfailed", lambda request: problems["failed"].append(request.url[:120]))
+    page.on("request", on_request)
+    page.goto(url, wait_until="load")
+    return page, problems
+
+
+def test_loads_with_no_error_and_no_failed_request(
+    browser: Browser | None, report_url: str
+) -> None:
+    page, problems = open_page(browser, report_url)
+    try:
+        assert page.title() == "authsim report: server-crash"
+        assert problems == {"console": [], "page": [], "failed": [], "remote": []}
+    finally:
+        page.close()
+
+
+def test_every_image_decodes(browser: Browser | None, report_url: str) -> None:
+    page, _ = open_page(browser, report_url)
+    try:
+        images = page.evaluate(
+            """async () => Promise.all([...document.images].map(async (img) => {
+                let decoded = true, error = "";
+                try { await img.decode(); } catch (e) { decoded = false; error = String(e); }
+                return {alt: img.alt, complete: img.complete, width: img.naturalWidth,
+                        height: img.naturalHeight, decoded, error};
+            }))"""
+        )
+    finally:
+        page.close()
+    assert len(images) == FIGURES
+    for image in images:
+        assert image["complete"], image
+        assert image["decoded"], image
+        assert image["width"] > 0 and image["height"] > 0, image
+        assert image["alt"].strip(), image
+
+
+def test_screenshot_is_not_blank(browser: Browser | None, report_url: str, tmp_path: Path) -> None:
+    page, _ = open_page(browser, report_url, viewport={"width": 1280, "height": 900})
+    try:
+        shot = page.screenshot(full_page=True, path=tmp_path / "report.png")
+    finally:
+        page.close()
+    image = Image.open(io.BytesIO(shot)).convert("RGB")
+    assert image.width == 1280 and image.height > 5000  # tables, text and nine figures
+    colours = image.getcolors(maxcolors=1 << 24)
+    assert colours is not None and len(colours) > 1000
+    assert max(ImageStat.Stat(image).stddev) > 20
+    top = image.crop((0, 0, 1280, 900))
+    assert max(ImageStat.Stat(top).stddev) > 10  # the first screen has text on it
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_fits_a_phone_screen(browser: Browser | None, report_url: str, scheme: str) -> None:
+    page, problems = open_page(browser, report_url, viewport=PHONE, color_scheme=scheme)
+    try:
+        width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        widest = page.evaluate(
+            "Math.max(...[...document.images].map((img) => img.getBoundingClientRect().right))"
+        )
+    finally:
+        page.close()
+    assert inner == PHONE["width"]
+    assert width <= inner
+    assert widest <= inner
+    assert not problems["console"] and not problems["page"]
+
+
+def luminance(rgb: tuple[float, float, float]) -> float:
+    """WCAG 2 relative luminance of an sRGB colour (0-255 channels)."""
+
+    def linear(channel: float) -> float:
+        value = channel / 255
+        return value / 12.92 if value <= 0.04045 else ((value + 0.055) / 1.055) ** 2.4
+
+    red, green, blue = (linear(channel) for channel in rgb)
+    return 0.2126 * red + 0.7152 * green + 0.0722 * blue
+
+
+def contrast(first: tuple[float, float, float], second: tuple[float, float, float]) -> float:
+    """WCAG 2 contrast ratio, 1 to 21."""
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+# Each visible element with its own text: its colour, and the background it is drawn on
+# (the first ancestor with an opaque background; the page's canvas otherwise).
+_COLOURS_JS = """(selector) => {
+  const parse = (text) => {
+    const parts = text.match(/[\\d.]+/g).map(Number);
+    return parts.length === 4 ? parts : [...parts, 1];
+  };
+  const background = (element) => {
+    for (let node = element; node; node = node.parentElement) {
+      const colour = parse(getComputedStyle(node).backgroundColor);
+      if (colour[3] > 0) return colour;
+    }
+    return parse(getComputedStyle(document.documentElement).backgroundColor || "rgb(255,255,255)");
+  };
+  const seen = new Map();
+  for (const element of document.querySelectorAll(selector)) {
+    const own = [...element.childNodes].some(
+      (node) => node.nodeType === Node.TEXT_NODE && node.textContent.trim());
+    if (!own || !element.getClientRects().length) continue;
+    const style = getComputedStyle(element);
+    if (style.visibility === "hidden") continue;
+    const tag = element.tagName.toLowerCase();
+    const key = tag + ": " + style.color + " on " + background(element).join(",");
+    if (!seen.has(key)) {
+      seen.set(key, {tag, text: element.textContent.trim().slice(0, 40),
+                     colour: parse(style.color), background: background(element)});
+    }
+  }
+  return [...seen.values()];
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_text_contrast_meets_wcag_aa(browser: Browser | None, report_url: str, scheme: str) -> None:
+    page, _ = open_page(browser, report_url, color_scheme=scheme)
+    try:
+        pairs = page.evaluate(_COLOURS_JS, TEXT_SELECTORS)
+        canvas = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    finally:
+        page.close()
+    tags = {pair["tag"] for pair in pairs}
+    assert tags >= {"p", "td", "th", "h1", "h2", "h3", "h4", "span", "figcaption", "code"}
+    if scheme == "dark":
+        assert canvas != "rgb(255, 255, 255)"  # the dark scheme really is dark
+    for pair in pairs:
+        colour, background = pair["colour"], pair["background"]
+        assert background[3] == 1, pair  # an opaque background was found
+        alpha = colour[3]
+        blended = tuple(
+            c * alpha + b * (1 - alpha) for c, b in zip(colour, background, strict=False)
+        )
+        ratio = contrast(blended[:3], tuple(background[:3]))
+        assert ratio >= AA_CONTRAST, (scheme, pair, round(ratio, 2))
