@@ -41,7 +41,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, Percent
 from matplotlib.transforms import blended_transform_factory
 
 from simulator.atomic import atomic_file
-from simulator.replications import Interval, ReplicatedResult, mean_interval
+from simulator.replications import METRICS, Interval, ReplicatedResult, mean_interval
 from simulator.results import EventMark, RunResult, StrategyResult
 from simulator.timeseries import StrategySeries
 from simulator.warmup import WELCH_METRICS, WelchResult
@@ -1801,6 +1801,8 @@ SWEEP_ID_COLUMNS: tuple[str, ...] = (
 """Columns of a sweep's ``results.csv`` that are neither a grid key nor a metric."""
 
 _SWEEP_BAND_ALPHA = 0.2
+_SWEEP_MARKERS = ("o", "s", "^", "D", "v", "P")
+
 _SWEEP_UNITS: dict[str, str] = {
     "success_rate": "%",
     "forced_relogins": "requests",
@@ -1810,6 +1812,10 @@ _SWEEP_UNITS: dict[str, str] = {
     "load_skew.cv": "dimensionless",
     "load_skew.jain": "1 = even",
     "store.utilisation": "fraction of time busy",
+    "store.ops_per_request": "operations per request",
+    "credential_bytes": "bytes",
+    "refreshes": "tokens renewed",
+    "exposure.accepted_after_revocation": "requests",
     "cluster.servers": "servers",
     "workload.arrival_rate_per_s": "requests/s",
     "workload.users": "users",
@@ -1929,16 +1935,23 @@ def sweep_figure(
             without_values.discard(name)
             drawn.extend(means[np.isfinite(means)].tolist())
             colour = strategy_colour(name)
+            # Equal values must not hide each other: the first strategy is the widest
+            # solid line with the biggest marker, later ones thinner, dashed and smaller.
+            order = strategies.index(name)
+            later = len(strategies) - 1 - order
+            dashes = _DASHES[min(order, len(_DASHES)) - 1] if order else None
             (line,) = ax.plot(
                 xs,
                 means,
-                marker="o",
-                markersize=6,
-                linewidth=2.0,
+                marker=_SWEEP_MARKERS[order % len(_SWEEP_MARKERS)],
+                markersize=5.0 + 1.5 * later,
+                linewidth=_THINNEST_LINE + _LINE_WIDTH_STEP * later,
+                linestyle=(0, dashes) if dashes else "-",
+                dash_capstyle="butt",
                 color=colour,
                 label=name,
                 gid=f"sweep:{name}",
-                zorder=3,
+                zorder=3 + order,
             )
             handles.setdefault(name, line)
             if np.isfinite(halves).any():
@@ -2015,12 +2028,8 @@ def _sweep_grid_keys(rows: pd.DataFrame) -> list[str]:
         start, end = columns.index("strategy"), columns.index("seed")
         if start < end:
             return columns[start + 1 : end]
-    known = set(SWEEP_ID_COLUMNS) | set(_SWEEP_UNITS) | {"latency_ms." + p for p in _LATENCY_KEYS}
-    known.add("store.mean_latency_ms")
+    known = set(SWEEP_ID_COLUMNS) | set(METRICS)
     return [column for column in columns if column not in known]
-
-
-_LATENCY_KEYS = ("mean", "p50", "p95", "p99")
 
 
 def _sweep_error_mask(rows: pd.DataFrame) -> pd.Series[bool]:

@@ -114,6 +114,16 @@ METRICS: dict[str, Callable[[StrategyResult], float]] = {
     "store.mean_latency_ms": lambda r: (
         _optional(r.store.mean_latency_ms) if r.store else float("nan")
     ),
+    # a strategy that never asks the store makes 0 operations per request
+    "store.ops_per_request": lambda r: _optional(r.store.ops_per_request) if r.store else 0.0,
+    "auth_cost.verify_ms": lambda r: r.auth_cost.verify_ms if r.auth_cost else float("nan"),
+    "credential_bytes": lambda r: float(r.credential_bytes),
+    "refreshes": lambda r: float(r.refreshes),
+    # NaN when nobody was revoked: there was nothing to expose
+    "exposure.accepted_after_revocation": lambda r: (
+        float(r.exposure.accepted_after_revocation) if r.exposure else float("nan")
+    ),
+    "exposure.mean_window_s": lambda r: r.exposure.mean_window_s if r.exposure else float("nan"),
 }
 """The scalar metrics replicated, by dotted name (as in the JSON document)."""
 

@@ -106,8 +106,14 @@ def test_one_line_per_strategy_at_the_means() -> None:
         ]
         np.testing.assert_allclose(np.asarray(line.get_ydata(), dtype=float), expected)
         assert to_rgba(line.get_color()) == to_rgba(STRATEGY_COLOURS[strategy])
-        assert line.get_marker() == "o"
     assert "ms" in fig.axes[0].get_ylabel()
+    # equal values must stay visible: the first line is wider, solid, with a bigger marker
+    (first,), (second,) = drawn[STRATEGIES[0]], drawn[STRATEGIES[1]]
+    assert first.get_linewidth() > second.get_linewidth()
+    assert first.get_markersize() > second.get_markersize()
+    assert first.get_linestyle() == "-" and second.get_linestyle() != "-"
+    assert first.get_marker() != second.get_marker()
+    assert first.get_zorder() < second.get_zorder()
 
 
 def test_a_band_per_strategy_is_the_t_interval() -> None:

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from simulator import load_scenario
 from simulator.cli import app
-from simulator.replications import mean_interval, run_replications
+from simulator.replications import METRICS, mean_interval, run_replications
 
 SHORT = {"duration_s": 30, "warmup_s": 10}
 
@@ -122,3 +122,22 @@ def test_frame_has_one_row_per_replication_and_strategy() -> None:
     frame = replicated.frame()
     assert len(frame) == 4
     assert np.isfinite(frame["latency_ms.p95"]).all()
+
+
+def test_cost_and_exposure_metrics_are_replicated() -> None:
+    scenario = load_scenario("revocation", {"duration_s": 60, "warmup_s": 10})
+    replicated = run_replications(scenario, 2)
+    mean = {
+        (name, metric): replicated.interval(name, metric).mean
+        for name in replicated.strategies
+        for metric in METRICS
+    }
+    assert mean["sticky", "store.ops_per_request"] == 0.0  # never asks the store
+    assert mean["shared_store", "store.ops_per_request"] == pytest.approx(1.0, abs=0.01)
+    assert mean["jwt", "credential_bytes"] > mean["sticky", "credential_bytes"]
+    assert mean["jwt", "auth_cost.verify_ms"] > mean["shared_store", "auth_cost.verify_ms"] == 0
+    assert mean["jwt", "refreshes"] > 0  # 60 s tokens with refresh on
+    assert mean["jwt", "exposure.accepted_after_revocation"] > 0
+    assert mean["shared_store", "exposure.accepted_after_revocation"] == 0
+    plain = run_replications(load_scenario("baseline", {"duration_s": 10, "warmup_s": 2}), 2)
+    assert math.isnan(plain.interval("jwt", "exposure.mean_window_s").mean)  # nobody revoked
