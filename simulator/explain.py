@@ -140,7 +140,7 @@ def explain_setup(result: RunResult) -> Paragraph:
     names = result.strategies
     sentences = [
         f"Scenario '{scenario.name}' ran {_count_noun(len(names), 'strategy', 'strategies')} "
-        f"({_join(names)}) on the same traffic: {_count_noun(cluster.servers, 'server')} × "
+        f"({join_words(names)}) on the same traffic: {_count_noun(cluster.servers, 'server')} × "
         f"{_count_noun(cluster.workers_per_server, 'worker')} behind a "
         f"{scenario.load_balancer.policy.replace('_', '-')} balancer, "
         f"{_count_noun(workload.users, 'user')} sending {workload.arrival_rate_per_s:,g} "
@@ -185,14 +185,15 @@ def explain_success(result: RunResult) -> Paragraph:
     rates = [(item.strategy, item.success_rate) for item in result.results]
     sentences = [
         "Success rate (served with no error and no forced re-login): "
-        + ", ".join(f"{name} {_pct(rate)}" for name, rate in rates)
+        + ", ".join(f"{name} {percent(rate)}" for name, rate in rates)
         + "."
     ]
     near_total = [name for name, rate in rates if rate is not None and rate >= SUCCESS_NEAR_TOTAL]
     if near_total and len(near_total) < len(rates):
         verb = "serves" if len(near_total) == 1 else "serve"
         sentences.append(
-            f"{_join(near_total)} {verb} nearly everything (at least {_pct(SUCCESS_NEAR_TOTAL)})."
+            f"{join_words(near_total)} {verb} nearly everything "
+            f"(at least {percent(SUCCESS_NEAR_TOTAL)})."
         )
     if "local" in result.strategies:
         sentences += _local_sentences(result, result["local"])
@@ -209,8 +210,8 @@ def _local_sentences(result: RunResult, local: StrategyResult) -> list[str]:
         sentences.append(
             "local keeps a session only in the memory of the server that handled the login, "
             f"so with {_count_noun(servers, 'server')} and no affinity a request finds it "
-            f"about 1 time in {servers}: theory gives 1/N = {_pct(expected)}, "
-            f"and the run measured {_pct(measured)} ({_against(measured, expected)})."
+            f"about 1 time in {servers}: theory gives 1/N = {percent(expected)}, "
+            f"and the run measured {percent(measured)} ({_against(measured, expected)})."
         )
         if _changes_fleet(result.events) and _relative(measured, expected) > THEORY_CLOSE:
             sentences.append("The events changed the number of live servers during the run.")
@@ -247,7 +248,9 @@ def explain_latency(result: RunResult) -> Paragraph:
     silent = [item.strategy for item in result.results if item.latency_ms.get("mean") is None]
     sentences: list[str] = []
     if silent:
-        sentences.append(f"{_join(silent)} served no request, so there is no latency to report.")
+        sentences.append(
+            f"{join_words(silent)} served no request, so there is no latency to report."
+        )
     if not timed:
         return Paragraph("Latency", tuple(sentences))
     fastest, fastest_ms = min(timed, key=lambda pair: pair[1])
@@ -307,7 +310,7 @@ def explain_latency(result: RunResult) -> Paragraph:
         share = item.forced_relogins / item.requests
         login_ms = item.auth_cost.login_ms if item.auth_cost else scenario.cluster.login_cpu_ms
         sentences.append(
-            f"{item.strategy} is slow because {_pct(share)} of its requests forced a login "
+            f"{item.strategy} is slow because {percent(share)} of its requests forced a login "
             f"first: {_ms(login_ms)} of password hashing each, on the same workers as every "
             "other request."
         )
@@ -362,7 +365,7 @@ def explain_load(result: RunResult) -> Paragraph | None:
         if even:
             verb = "was" if len(even) == 1 else "were"
             sentences.append(
-                f"{_join(even)} {verb} even (peak-to-mean at most {EVEN_MAX_OVER_MEAN:.2f})."
+                f"{join_words(even)} {verb} even (peak-to-mean at most {EVEN_MAX_OVER_MEAN:.2f})."
             )
         if "sticky" in {item.strategy for item, _, _ in uneven}:
             sentences.append(_affinity_reason(result))
@@ -374,7 +377,7 @@ def explain_load(result: RunResult) -> Paragraph | None:
     for item, utilisation in busy:
         sentences.append(
             f"{item.strategy}'s busiest server kept its workers occupied "
-            f"{_pct(utilisation)} of the time: close to saturation, where queues grow fast."
+            f"{percent(utilisation)} of the time: close to saturation, where queues grow fast."
         )
     return Paragraph("Load on the servers", tuple(sentences))
 
@@ -419,7 +422,7 @@ def explain_errors(result: RunResult) -> Paragraph:
     for item, errors in failing:
         total = sum(errors.values())
         detail = ", ".join(f"{count:,} {kind}" for kind, count in errors.items())
-        parts.append(f"{item.strategy} {total:,} ({_pct(total / item.requests)}: {detail})")
+        parts.append(f"{item.strategy} {total:,} ({percent(total / item.requests)}: {detail})")
         kinds += [kind for kind in errors if kind not in kinds]
     sentences = ["Requests that ended in an error: " + "; ".join(parts) + "."]
     meanings = []
@@ -436,7 +439,7 @@ def explain_errors(result: RunResult) -> Paragraph:
     sentences.append("Here " + "; ".join(meanings) + ".")
     clean = [item.strategy for item in result.results if not any(item.errors.values())]
     if clean:
-        sentences.append(f"{_join(clean)} had no error.")
+        sentences.append(f"{join_words(clean)} had no error.")
     return Paragraph("Errors", tuple(sentences))
 
 
@@ -458,7 +461,7 @@ def explain_events(result: RunResult) -> Paragraph | None:
     sentences = []
     opening = first[0]
     rates = [
-        f"{item.strategy} {_pct(item.windows[0].success_rate)}"
+        f"{item.strategy} {percent(item.windows[0].success_rate)}"
         for item in result.results
         if item.windows and item.windows[0].success_rate is not None
     ]
@@ -482,9 +485,9 @@ def explain_events(result: RunResult) -> Paragraph | None:
                 changes.append(text)
         if held:
             names = [name for name, _ in held]
-            values = sorted({_pct(now.success_rate) for _, now in held})
+            values = sorted({percent(now.success_rate) for _, now in held})
             at = values[0] if len(values) == 1 else "the same rate as before"
-            changes.append(f"{_join(names)} held at {at} with no forced re-login")
+            changes.append(f"{join_words(names)} held at {at} with no forced re-login")
         if changes:
             sentences.append(
                 f"{_capital(window.label)} ({_span(window)}): " + "; ".join(changes) + "."
@@ -505,13 +508,13 @@ def _window_change(name: str, before: Window, now: Window) -> str | None:
         if abs(change_pp) < RATE_CHANGE_PP and not relogins:
             return None
         if change_pp <= -RATE_CHANGE_PP:
-            clause = f"{name} fell from {_pct(previous)} to {_pct(rate)}"
+            clause = f"{name} fell from {percent(previous)} to {percent(rate)}"
         elif change_pp >= RATE_CHANGE_PP:
-            clause = f"{name} rose from {_pct(previous)} to {_pct(rate)}"
+            clause = f"{name} rose from {percent(previous)} to {percent(rate)}"
         else:
-            clause = f"{name} held at {_pct(rate)}"
+            clause = f"{name} held at {percent(rate)}"
     else:
-        clause = f"{name} {_pct(rate)}"
+        clause = f"{name} {percent(rate)}"
     if relogins:
         clause += (
             f" ({relogins:,} forced {_plural(relogins, 're-login')}: "
@@ -566,7 +569,7 @@ def explain_relogins(result: RunResult) -> Paragraph:
             )
         clean = [item.strategy for item in result.results if not item.forced_relogins]
         if clean:
-            sentences.append(f"{_join(clean)} forced no re-login.")
+            sentences.append(f"{join_words(clean)} forced no re-login.")
     for item in result.results:
         if item.refreshes:
             sentences.append(
@@ -598,7 +601,7 @@ def explain_store(result: RunResult) -> Paragraph | None:
             f"With {item.strategy}{_store_use(result, item.strategy)} the store handled "
             f"{store.ops:,} operations"
             + (f" ({store.ops_per_request:.2f} per request)" if store.ops_per_request else "")
-            + f" and was busy {_pct(rho)} of the time (utilisation ρ = {rho:.2f})"
+            + f" and was busy {percent(rho)} of the time (utilisation ρ = {rho:.2f})"
         )
         if store.mean_latency_ms is not None:
             sentence += f"; an operation took {_ms(store.mean_latency_ms)} from send to reply"
@@ -657,7 +660,7 @@ def explain_exposure(result: RunResult) -> Paragraph | None:
     if refused:
         verb = "refuses" if len(refused) == 1 else "refuse"
         sentences.append(
-            f"{_join(refused)} {verb} a revoked credential at once (no request was accepted "
+            f"{join_words(refused)} {verb} a revoked credential at once (no request was accepted "
             "after the revocation)."
         )
     return Paragraph("Revocation", tuple(sentences))
@@ -674,15 +677,15 @@ def _store_use(result: RunResult, strategy: str) -> str:
         uses.append("refresh tokens")
     if config.denylist == "store":
         uses.append("the denylist")
-    return f" ({_join(uses)})" if uses else ""
+    return f" ({join_words(uses)})" if uses else ""
 
 
 # ------------------------------------------------------------------ wording
 
 
-def _pct(rate: float | None) -> str:
-    """A fraction as a percentage with one decimal; an en dash when missing."""
-    return "–" if rate is None else f"{100 * rate:.1f}%"
+def percent(rate: float | None, digits: int = 1) -> str:
+    """A fraction as a percentage (``0.196`` -> ``19.6%``); an en dash when missing."""
+    return "–" if rate is None else f"{100 * rate:.{digits}f}%"
 
 
 def _ms(value: float) -> str:
@@ -699,7 +702,7 @@ def _us(value_ms: float) -> str:
     return f"{value_ms * 1000:,.0f} µs"
 
 
-def _join(words: Sequence[str]) -> str:
+def join_words(words: Sequence[str]) -> str:
     """``a``, ``a and b``, ``a, b and c``."""
     items = list(words)
     if len(items) <= 1:

@@ -219,6 +219,21 @@ def server_load_figure(result: RunResult) -> Figure:
     return fig
 
 
+def timeseries_values(series: StrategySeries, metric: str) -> FloatArray:
+    """The values :func:`timeseries_figure` draws for one strategy, one per bucket (NaN:
+    nothing to measure in that bucket; for ``latency``, the p95 panel).
+
+    Raises:
+        ValueError: ``metric`` is not one of :data:`TIMESERIES_METRICS`.
+    """
+    spec = _METRICS.get(metric)
+    if spec is None:
+        raise ValueError(
+            f"unknown time-series metric {metric!r}; choose from {', '.join(TIMESERIES_METRICS)}"
+        )
+    return spec.values(series)
+
+
 def timeseries_figure(result: RunResult, metric: str) -> Figure:
     """One metric over simulated time: a line per strategy, every event marked.
 

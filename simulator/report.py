@@ -44,7 +44,7 @@ from simulator import __version__, outcomes, theory
 from simulator.atomic import write_text
 from simulator.config import DEFAULT_SCENARIO, Scenario, builtin_scenarios, load_scenario
 from simulator.errors import ScenarioError
-from simulator.explain import Paragraph, explain, window_rows
+from simulator.explain import Paragraph, explain, join_words, percent, window_rows
 from simulator.results import EventMark, RunResult
 from simulator.timeseries import StrategySeries
 
@@ -360,7 +360,7 @@ def summary_table(result: RunResult) -> ReportTable:
             (
                 item.strategy,
                 f"{item.requests:,}",
-                _percent(item.success_rate),
+                percent(item.success_rate),
                 f"{item.forced_relogins:,}",
                 f"{sum(item.errors.values()):,}",
                 _number(latency.get("mean"), ",.1f"),
@@ -369,7 +369,7 @@ def summary_table(result: RunResult) -> ReportTable:
                 _number(latency.get("p99"), ",.1f"),
                 _number(skew["max_over_mean"], ".2f"),
                 _number(skew["jain"], ".3f"),
-                _percent(item.store.utilisation, 0) if item.store else "–",
+                percent(item.store.utilisation, 0) if item.store else "–",
                 f"{item.login_cpu_s:,.1f}",
             )
         )
@@ -588,7 +588,7 @@ def comparison_alt(result: RunResult) -> str:
     """What the comparison figure shows, with its numbers."""
     items = result.results
     servers = result.scenario.cluster.servers
-    success = ", ".join(f"{item.strategy} {_percent(item.success_rate)}" for item in items)
+    success = ", ".join(f"{item.strategy} {percent(item.success_rate)}" for item in items)
     latency = "; ".join(
         f"{item.strategy} "
         + " / ".join(_number(item.latency_ms.get(key), ",.1f") for key in ("p50", "p95", "p99"))
@@ -599,9 +599,9 @@ def comparison_alt(result: RunResult) -> str:
     )
     jain = ", ".join(f"{item.strategy} {_number(item.load_skew['jain'], '.3f')}" for item in items)
     return (
-        f"Four bar charts comparing {_join([item.strategy for item in items])}. "
+        f"Four bar charts comparing {join_words([item.strategy for item in items])}. "
         f"Success rate: {success} (dashed line at 1/N = "
-        f"{_percent(theory.local_success_rate(servers))}). "
+        f"{percent(theory.local_success_rate(servers))}). "
         f"Latency p50 / p95 / p99 in ms: {latency}. "
         f"Busiest server over the mean: {peaks}. Jain's index: {jain}."
     )
@@ -651,22 +651,9 @@ def series_values(series: StrategySeries, metric: str) -> npt.NDArray[np.float64
     Raises:
         ValueError: an unknown metric.
     """
-    values: npt.ArrayLike
-    if metric == "success_rate":
-        values = series.success_rate * 100.0
-    elif metric == "throughput":
-        values = series.served / series.bucket_s
-    elif metric == "latency":
-        values = series.latency_ms[1]
-    elif metric == "forced_relogins":
-        values = series.forced_relogins
-    elif metric == "login_cpu":
-        values = series.login_cpu_s
-    elif metric == "queue_length":
-        values = series.queue_length.sum(axis=0)
-    else:
-        raise ValueError(f"unknown time-series metric {metric!r}")
-    return np.asarray(values, dtype=np.float64)
+    from simulator.plots import timeseries_values  # noqa: PLC0415 (matplotlib is slow to import)
+
+    return timeseries_values(series, metric)
 
 
 def timeseries_alt(result: RunResult, metric: str) -> str:
@@ -919,16 +906,5 @@ def _value_text(value: Any) -> str:
     return str(value)
 
 
-def _percent(rate: float | None, digits: int = 1) -> str:
-    return "–" if rate is None else f"{100 * rate:.{digits}f}%"
-
-
 def _number(value: float | None, spec: str) -> str:
     return "–" if value is None or not math.isfinite(value) else format(value, spec)
-
-
-def _join(words: Sequence[str]) -> str:
-    items = list(words)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]

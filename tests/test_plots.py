@@ -38,6 +38,7 @@ from simulator.plots import (
     server_load_figure,
     strategy_colour,
     timeseries_figure,
+    timeseries_values,
     welch_figure,
 )
 from simulator.replications import ReplicatedResult, run_replications
@@ -961,3 +962,17 @@ def test_new_figures_render_themselves_for_jupyter(
     for fig in (welch_figure(welch_result), comparison_ci_figure(replicated)):
         png = fig._repr_png_()  # type: ignore[attr-defined]
         assert png.startswith(PNG_SIGNATURE)
+
+
+def test_timeseries_values_are_what_the_figure_draws(result: RunResult) -> None:
+    series = result["jwt"].series
+    assert series is not None
+    np.testing.assert_allclose(
+        timeseries_values(series, "success_rate"), series.success_rate * 100.0
+    )
+    np.testing.assert_allclose(timeseries_values(series, "latency"), series.latency_ms[1])
+    np.testing.assert_allclose(
+        timeseries_values(series, "queue_length"), series.queue_length.sum(axis=0)
+    )
+    with pytest.raises(ValueError, match="unknown time-series metric 'latncy'"):
+        timeseries_values(series, "latncy")
