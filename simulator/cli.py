@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import IO, Annotated, Any, NoReturn, cast
 
 import typer
 import yaml
@@ -36,6 +36,7 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperGroup
 
 from simulator import __version__, tokens
 from simulator.atomic import atomic_file, write_text
@@ -50,7 +51,7 @@ from simulator.config import (
     builtin_scenarios,
     load_scenario,
 )
-from simulator.errors import AuthsimError, ScenarioError
+from simulator.errors import AuthsimError, ScenarioError, one_line
 from simulator.explain import window_rows
 from simulator.model import run as run_scenario
 from simulator.replications import ReplicatedResult, run_replications
@@ -60,7 +61,50 @@ from simulator.validation import CI_SLACK, TOLERANCE, CaseResult, case_names
 from simulator.validation import validate as run_validation
 from simulator.warmup import WELCH_METRICS, welch
 
+# Click's UsageError (typer may vendor its own click): the base of typer.BadParameter.
+_USAGE_ERROR = cast(type[Exception], typer.BadParameter.__mro__[1])
+# Raised to show the help of a group called with no arguments: not an error to rewrite.
+_HELP_ERROR = getattr(sys.modules[_USAGE_ERROR.__module__], "NoArgsIsHelpError", None)
+
+
+class _OneLineUsageError(typer.BadParameter):
+    """A usage error shown as the one line every other bad input gets."""
+
+    def format_message(self) -> str:
+        return self.message
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        typer.echo(f"error: {one_line(self.message)}", file=file, err=True)
+
+
+class _OneLineErrors(TyperGroup):
+    """Click's usage errors (a malformed number, a missing argument, an unknown option or
+    command) as ``error: <what is wrong>`` on one line, exit code 2, like every other bad
+    input, instead of click's usage block."""
+
+    @staticmethod
+    def _one_line(exc: Exception) -> Exception:
+        if isinstance(exc, _OneLineUsageError) or (_HELP_ERROR and isinstance(exc, _HELP_ERROR)):
+            return exc  # already one line, or the help text itself
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        return _OneLineUsageError(message, ctx=getattr(exc, "ctx", None))
+
+    def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except _USAGE_ERROR as exc:
+            raise self._one_line(exc) from None
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _USAGE_ERROR as exc:
+            raise self._one_line(exc) from None
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     name="authsim",
     help=(
         "Session-vs-token scaling simulator: local sessions, sticky sessions, a shared "

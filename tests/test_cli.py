@@ -251,3 +251,28 @@ def test_the_table_says_where_the_costs_come_from() -> None:
     code, out, _ = invoke("run", "-s", "jwt", *SHORT)
     assert code == 0
     assert "jwt HS256 verify 31.0 µs (reference)" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--seed", "-1"], "error: Invalid value for '--seed': "),
+        (["run", "--seed", "abc"], "error: Invalid value for '--seed': "),
+        (["animate", "--fps", "abc"], "error: Invalid value for '--fps': "),
+        (["runn"], "error: No such command 'runn'. Did you mean 'run'?"),
+        (["run", "--bogus"], "error: No such option: --bogus"),
+        (["token", "verify"], "error: Missing argument 'token'."),
+        (["sweep", "--workers", "0"], "error: Invalid value for '--workers': "),
+    ],
+)
+def test_malformed_options_are_one_line_and_exit_2(args: list[str], message: str) -> None:
+    code, out, err = invoke(*args)
+    assert code == 2
+    assert err.startswith(message)
+    assert err.count("\n") == 1, err
+    assert out == ""
+
+
+def test_no_arguments_still_prints_the_help() -> None:
+    result = runner.invoke(app, [])
+    assert "Commands" in result.output and "cheatsheet" in result.output
