@@ -2012,7 +2012,7 @@ def sweep_figure(
         fig.legend(
             handles=list(handles.values()),
             labels=list(handles),
-            loc="outside right upper",
+            loc="outside right center",
             fontsize=_VALUE_SIZE + 1,
             title="strategy",
             title_fontsize=_VALUE_SIZE + 1,
