@@ -149,11 +149,17 @@ class SharedStore(_Section):
         op_time_ms: mean time the single-threaded store spends on one operation
             (exponential), ms.
         pool_size: connections per server; a worker waits when all are busy.
+        on_outage: what a server does when the store cannot be reached: ``fail`` (the
+            request fails with ``store_unavailable``) or ``relogin_local`` (degrade to
+            local sessions: a login keeps its session in that server's memory, a request
+            is accepted if this server's memory holds its session and otherwise forces a
+            re-login; once the store is back, sessions made meanwhile are not in it).
     """
 
     rtt_ms: float = Field(0.5, ge=0)
     op_time_ms: float = Field(0.1, gt=0)
     pool_size: int = Field(10, ge=1)
+    on_outage: Literal["fail", "relogin_local"] = "fail"
 
 
 class Jwt(_Section):

@@ -290,25 +290,29 @@ class StrategyRun:
             round_trips = strategy.refresh_round_trips
         else:
             round_trips = strategy.check_round_trips
+        without: tuple[int, float] | None = None  # served without the store (it is down)
         for _ in range(round_trips):
             answered = yield from self.store.round_trip(server.index)
             if not answered:
-                self._charge(server, started_s)
-                return outcomes.STORE_UNAVAILABLE
+                without = strategy.without_store(server, request.user, env.now, login)
+                if without is None:
+                    self._charge(server, started_s)
+                    return outcomes.STORE_UNAVAILABLE
+                break
         now = env.now
         user = request.user
         if login:
-            cpu_s = self._login_s + strategy.issue(server, user, now)
+            cpu_s = self._login_s + (without[1] if without else strategy.issue(server, user, now))
             result = _LOGGED_IN
         elif phase == _REFRESH:
-            verdict, cpu_s = strategy.renew(server, user, now)
+            verdict, cpu_s = without or strategy.renew(server, user, now)
             if verdict == outcomes.VALID:
                 result = _RENEWED
             else:
                 request.cause = verdict  # the refresh failed: a login is forced
                 result = _REJECTED
         else:
-            verdict, cpu_s = strategy.check(server, user, now)
+            verdict, cpu_s = without or strategy.check(server, user, now)
             cpu_s += self._transfer_s
             if verdict == outcomes.VALID:
                 cpu_s += request.service_s

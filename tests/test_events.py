@@ -189,6 +189,48 @@ def test_store_outage_stops_shared_store_and_leaves_jwt_alone() -> None:
     assert window(result["jwt"], "during").success_rate == 1.0
 
 
+def test_relogin_local_serves_through_an_outage_and_pays_with_logins_after_it() -> None:
+    outage = [{"at_s": 31, "kind": "store_outage", "duration_s": 10}]
+    degraded = run(
+        scenario(outage, shared_store__on_outage="relogin_local"), strategies=["shared_store"]
+    )
+    failing = run(scenario(outage), strategies=["shared_store"])
+    assert scenario(outage).shared_store.on_outage == "fail"  # the default
+    store, strict = degraded["shared_store"], failing["shared_store"]
+    assert store.errors["store_unavailable"] == 0
+    frame = degraded.requests_frame()
+    inside = frame[(frame["arrival_s"] >= 31) & (frame["arrival_s"] < 41)]
+    served = inside["outcome"].isin(["ok", "relogin"]).mean()
+    assert served > 0.1  # served from local memory, at local's price (fail: none)
+    during, after = window(store, "during"), window(store, "after")
+    assert during.forced_relogins_by_cause["session_lost"] > 0  # held only by the store
+    assert during.forced_relogins_by_cause["wrong_server"] > 0  # held by another server
+    # back on the store: the sessions made during the outage are not in it
+    assert after.forced_relogins_by_cause["session_lost"] > 0
+    assert window(strict, "after").forced_relogins == 0
+    assert window(strict, "during").success_rate == 0.0
+
+
+def test_relogin_local_still_refuses_a_user_revoked_during_the_outage() -> None:
+    events = [
+        {"at_s": 25, "kind": "store_outage", "duration_s": 20},
+        {"at_s": 35, "kind": "revoke_user", "count": 5},
+    ]
+    result = run(
+        scenario(events, shared_store__on_outage="relogin_local", workload__user_weights="zipf"),
+        strategies=["shared_store"],
+    )
+    exposure = result["shared_store"].exposure
+    assert exposure is not None and exposure.revoked_users == 5
+    assert exposure.accepted_after_revocation == 0
+
+
+def test_unknown_outage_policy_is_one_line() -> None:
+    with pytest.raises(ScenarioError, match=r"shared_store\.on_outage") as caught:
+        scenario([], shared_store__on_outage="relogin")
+    assert "\n" not in str(caught.value)
+
+
 def test_store_that_loses_its_data_logs_everyone_out() -> None:
     result = run(
         scenario([{"at_s": 31, "kind": "store_outage", "duration_s": 5, "data_lost": True}]),
@@ -366,9 +408,10 @@ event_strategy = st.one_of(
     events=st.lists(st.tuples(st.floats(0, 14.5), event_strategy), min_size=1, max_size=6),
     policy=st.sampled_from(["round_robin", "random", "least_connections", "power_of_two"]),
     affinity=st.sampled_from(["cookie", "ip_hash", "consistent_hash"]),
+    on_outage=st.sampled_from(["fail", "relogin_local"]),
 )
 def test_random_timelines_keep_every_invariant(
-    events: list[tuple[float, dict[str, Any]]], policy: str, affinity: str
+    events: list[tuple[float, dict[str, Any]]], policy: str, affinity: str, on_outage: str
 ) -> None:
     timeline = [{"at_s": at_s, **event} for at_s, event in events]
     result = run(
@@ -383,6 +426,7 @@ def test_random_timelines_keep_every_invariant(
                 "load_balancer.policy": policy,
                 "load_balancer.health_check_interval_s": 1,
                 "sticky.affinity": affinity,
+                "shared_store.on_outage": on_outage,
                 "events": timeline,
             },
         )

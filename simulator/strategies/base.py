@@ -113,6 +113,17 @@ class Strategy(Protocol):
         """
         ...
 
+    def without_store(
+        self, server: Server, user: int, now_s: float, login: bool
+    ) -> tuple[int, float] | None:
+        """Serve a job whose store round trip failed (the store is down).
+
+        Returns ``None`` to fail it with ``store_unavailable``; otherwise what serving it
+        without the store gave: for a login (``login=True``), ``(VALID, cpu_s)`` with the
+        session kept somewhere else; for a check, ``(verdict, cpu_s)`` as :meth:`check`.
+        """
+        ...
+
     def issued_at(self, user: int) -> float:
         """When the credential ``user`` holds was issued, seconds."""
         ...
@@ -145,6 +156,12 @@ class StrategyBase:
     def uses_store(self) -> bool:
         """Whether any store round trip is ever made."""
         return bool(self.check_round_trips or self.login_round_trips or self.refresh_round_trips)
+
+    def without_store(
+        self, server: Server, user: int, now_s: float, login: bool
+    ) -> tuple[int, float] | None:
+        """Fail the job: without the store there is nothing to check against."""
+        return None
 
     def renew(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
         """Credentials that cannot be renewed: the user must log in."""
