@@ -3,7 +3,7 @@
 A 4 x 4 grid over ``cluster.servers`` and ``workload.arrival_rate_per_s`` of the
 ``baseline`` scenario, shortened so each task (one point: the four strategies on the
 same traffic) takes about 0.5 to 1 s, one replication: 16 tasks. Each sweep runs through
-:func:`simulator.sweep.run_sweep` into its own temporary folder, timed with
+:func:`simulator.experiments.sweep.run_sweep` into its own temporary folder, timed with
 ``time.perf_counter`` around the whole call (process pool start-up and writing
 ``results.csv``/``summary.csv`` included). An untimed two-point sweep first starts the
 forkserver (which imports the simulator once for every later worker), so no timed sweep
@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 
 import simulator
-from simulator.sweep import run_sweep
+from simulator.experiments.sweep import run_sweep
 
 SERVERS = [2, 4, 6, 8]
 ARRIVAL_RATES = [60, 100, 140, 180]

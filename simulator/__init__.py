@@ -12,10 +12,10 @@ The Python API for notebooks and scripts::
 
 from __future__ import annotations
 
-from simulator.config import Scenario, StrategyName, builtin_scenarios, load_scenario
 from simulator.errors import AuthsimError, ScenarioError
-from simulator.model import run
-from simulator.results import RunResult, StrategyResult
+from simulator.model.run import run
+from simulator.results.records import RunResult, StrategyResult
+from simulator.scenario.models import Scenario, StrategyName, builtin_scenarios, load_scenario
 
 __version__ = "0.1.0"
 

@@ -18,9 +18,11 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-import simulator.animate
+import simulator.present.animate
 from simulator import load_scenario, run
-from simulator.animate import (
+from simulator.cli.app import app
+from simulator.model.cluster import DOWN, RESTARTING, RETIRED, UP
+from simulator.present.animate import (
     CAPTION_HOLD_S,
     STATE_COLOURS,
     AnimationError,
@@ -33,9 +35,7 @@ from simulator.animate import (
     server_box,
     simulate,
 )
-from simulator.cli import app
-from simulator.cluster import DOWN, RESTARTING, RETIRED, UP
-from simulator.timeseries import ABSENT, SERVER_SERIES_COLUMNS
+from simulator.results.timeseries import ABSENT, SERVER_SERIES_COLUMNS
 
 SMALL = (480, 270)
 """Image size of the tests (small, fast, still above animate.MIN_SIZE)."""
@@ -271,7 +271,7 @@ def test_server_box_knows_the_panels(crash: ClusterFrames) -> None:
 def test_mp4_needs_ffmpeg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Without ffmpeg, writing an MP4 is a one-line error and writes nothing (the
     documented behaviour, checked whether or not this machine has ffmpeg)."""
-    monkeypatch.setattr(simulator.animate.shutil, "which", lambda name: None)
+    monkeypatch.setattr(simulator.present.animate.shutil, "which", lambda name: None)
     with pytest.raises(AnimationError) as caught:
         save_animation(tmp_path / "cluster.mp4", [Image.new("RGB", (8, 8))])
     message = str(caught.value)

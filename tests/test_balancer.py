@@ -1,4 +1,4 @@
-"""Load-balancer policies on a fake cluster (simulator.balancer)."""
+"""Load-balancer policies on a fake cluster (simulator.model.balancer)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pytest
 
-from simulator.balancer import (
+from simulator.model.balancer import (
     SPREADING_POLICIES,
     ClusterView,
     ConsistentHash,
@@ -20,8 +20,8 @@ from simulator.balancer import (
     RoundRobin,
     spreading_policy,
 )
-from simulator.rng import DrawBuffer, Streams, uniform_buffer
-from simulator.workload import splitmix64
+from simulator.model.rng import DrawBuffer, Streams, uniform_buffer
+from simulator.model.workload import splitmix64
 
 
 class FakeServer:

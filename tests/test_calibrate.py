@@ -1,4 +1,4 @@
-"""``authsim calibrate`` and simulator.calibrate: measurements, profiles, Redis round trips."""
+"""``authsim calibrate`` and simulator.costs.measure: measurements, profiles, Redis round trips."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import redis
 from redis_server import redis_server_binary, redis_url_fixture  # noqa: F401
 from typer.testing import CliRunner
 
-from simulator.calibrate import (
+from simulator.cli.app import app
+from simulator.costs.measure import (
     ALGORITHMS,
     OWASP_PBKDF2_ITERATIONS,
     CalibrationError,
@@ -19,9 +20,8 @@ from simulator.calibrate import (
     measure,
     public_url,
 )
-from simulator.calibration import CalibrationProfile, load_profile, save_profile
-from simulator.cli import app
-from simulator.config import load_scenario
+from simulator.scenario.calibration import CalibrationProfile, load_profile, save_profile
+from simulator.scenario.models import load_scenario
 
 runner = CliRunner()
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from simulator.cheatsheet import STUDIES, Cheatsheet, build_cheatsheet, shortened
-from simulator.cli import app
-from simulator.config import load_scenario
+from simulator.cli.app import app
+from simulator.present.cheatsheet import STUDIES, Cheatsheet, build_cheatsheet, shortened
+from simulator.scenario.models import load_scenario
 
 runner = CliRunner()
 CHANGED = ["cluster.servers=10", "shared_store.rtt_ms=3"]

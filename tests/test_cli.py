@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import simulator.cli
-import simulator.plots
-from simulator.cli import app
-from simulator.plots import TIMESERIES_METRICS
+import simulator.cli.app
+import simulator.present.plots
+from simulator.cli.app import app
+from simulator.present.plots import TIMESERIES_METRICS
 
 runner = CliRunner()
 SHORT = ["--set", "duration_s=8", "--set", "warmup_s=2"]
@@ -111,7 +111,7 @@ def test_failed_run_leaves_no_files(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     def broken(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(simulator.plots, "save_figures", broken)
+    monkeypatch.setattr(simulator.present.plots, "save_figures", broken)
     code, _, err = invoke("run", "--out", str(tmp_path), "-s", "jwt", *SHORT)
     assert code == 2
     assert "No space left on device" in err
@@ -217,7 +217,7 @@ def test_python_dash_m_runs_the_cli() -> None:
 
 
 def test_long_runs_show_a_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator.cli, "PROGRESS_MIN_REQUESTS", 100)
+    monkeypatch.setattr(simulator.cli.app, "PROGRESS_MIN_REQUESTS", 100)
     result = runner.invoke(app, ["run", "-s", "jwt", *SHORT], env={"FORCE_COLOR": "1"})
     assert result.exit_code == 0
     assert "jwt" in result.stderr
@@ -226,7 +226,7 @@ def test_long_runs_show_a_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyP
 
 
 def test_no_progress_bar_when_not_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator.cli, "PROGRESS_MIN_REQUESTS", 100)
+    monkeypatch.setattr(simulator.cli.app, "PROGRESS_MIN_REQUESTS", 100)
     result = runner.invoke(app, ["run", "--json", "-s", "jwt", *SHORT])
     assert result.exit_code == 0
     assert result.stderr == ""

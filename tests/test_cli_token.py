@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from simulator import tokens
-from simulator.cli import app
+from simulator.cli.app import app
 
 runner = CliRunner()
 

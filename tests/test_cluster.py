@@ -1,4 +1,4 @@
-"""Servers driven directly in a SimPy environment (simulator.cluster)."""
+"""Servers driven directly in a SimPy environment (simulator.model.cluster)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import simpy
 
 from simulator import outcomes
-from simulator.cluster import Server
+from simulator.model.cluster import Server
 
 
 class Recorder:

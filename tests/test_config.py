@@ -1,4 +1,4 @@
-"""Scenario loading, defaults, overrides and one-line error messages (simulator.config)."""
+"""Scenario loading, defaults, overrides and one-line error messages (simulator.scenario.models)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from simulator.config import (
+from simulator.errors import AuthsimError, ScenarioError
+from simulator.scenario.models import (
     DEFAULT_SCENARIO,
     Scenario,
     StrategyName,
@@ -17,7 +18,6 @@ from simulator.config import (
     resolve_scenario_path,
     validate_scenario,
 )
-from simulator.errors import AuthsimError, ScenarioError
 
 BUILTIN_NAMES = ("baseline", "heavy-users", "nat-hotspot", "store-saturation")
 

@@ -18,8 +18,13 @@ import numpy as np
 import pytest
 
 from simulator import load_scenario, run
-from simulator.costs import JWT_VERIFY_US
-from simulator.replications import Interval, ReplicatedResult, mean_interval, run_replications
+from simulator.costs.reference import JWT_VERIFY_US
+from simulator.experiments.replications import (
+    Interval,
+    ReplicatedResult,
+    mean_interval,
+    run_replications,
+)
 
 REPLICATIONS = 3
 

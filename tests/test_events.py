@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulator import RunResult, Scenario, ScenarioError, load_scenario, run
-from simulator.results import StrategyResult
+from simulator.results.records import StrategyResult
 
 HEALTH_CHECK_S = 5.0
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from simulator import RunResult, ScenarioError, load_scenario, run
-from simulator.calibration import CalibrationProfile, JwtCosts, LoginCosts, save_profile
+from simulator.scenario.calibration import CalibrationProfile, JwtCosts, LoginCosts, save_profile
 
 REVOKE_AT_S = 43.0  # not a multiple of sync_s: a local cache learns of it a while later
 

@@ -1,4 +1,4 @@
-"""Metric definitions on known vectors (simulator.metrics)."""
+"""Metric definitions on known vectors (simulator.results.metrics)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from simulator.metrics import (
+from simulator.results.metrics import (
     clean_float,
     coefficient_of_variation,
     jain_index,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from simulator import RunResult, Scenario, load_scenario, run
-from simulator.costs import JWT_VERIFY_US
+from simulator.costs.reference import JWT_VERIFY_US
 
 
 def scenario(**overrides: Any) -> Scenario:

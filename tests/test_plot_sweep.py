@@ -1,4 +1,4 @@
-"""Sweep figures (:func:`simulator.plots.sweep_figure`) and ``authsim plot-sweep``."""
+"""Sweep figures (:func:`simulator.present.plots.sweep_figure`) and ``authsim plot-sweep``."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.plots import STRATEGY_COLOURS, sweep_figure
-from simulator.replications import mean_interval
+from simulator.cli.app import app
+from simulator.experiments.replications import mean_interval
+from simulator.present.plots import STRATEGY_COLOURS, sweep_figure
 
 STRATEGIES = ("sticky", "jwt")
 SERVERS = (2, 4, 8)

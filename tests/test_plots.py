@@ -25,9 +25,11 @@ from matplotlib.patches import Rectangle
 from matplotlib.text import Annotation, Text
 from matplotlib.transforms import Bbox
 
-import simulator.plots
+import simulator.present.plots
 from simulator import RunResult, StrategyName, load_scenario, run
-from simulator.plots import (
+from simulator.experiments.replications import ReplicatedResult, run_replications
+from simulator.experiments.warmup import WelchResult, welch
+from simulator.present.plots import (
     FALLBACK_COLOUR,
     STRATEGY_COLOURS,
     TIMESERIES_METRICS,
@@ -41,9 +43,7 @@ from simulator.plots import (
     timeseries_values,
     welch_figure,
 )
-from simulator.replications import ReplicatedResult, run_replications
-from simulator.results import EventMark
-from simulator.warmup import WelchResult, welch
+from simulator.results.records import EventMark
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 NO_LATENCY: dict[str, float | None] = {"mean": None, "p50": None, "p95": None, "p99": None}
@@ -694,7 +694,9 @@ def test_save_figures_writes_decodable_pngs(result: RunResult, tmp_path: Path) -
 
 
 def test_save_figures_creates_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator.plots, "DPI", 30)  # small files: this test is about the folder
+    monkeypatch.setattr(
+        simulator.present.plots, "DPI", 30
+    )  # small files: this test is about the folder
     result = short_run(strategies=["jwt"], duration_s=3, warmup_s=1)
     out_dir = tmp_path / "a" / "b"
     paths = save_figures(result, out_dir)
@@ -724,13 +726,13 @@ def test_plots_never_import_pyplot() -> None:
         import io
         import sys
 
-        import simulator.plots
+        import simulator.present.plots
         from simulator import load_scenario, run
 
         assert "matplotlib.pyplot" not in sys.modules, "import pulled in pyplot"
         scenario = load_scenario("baseline").with_overrides({"duration_s": 3, "warmup_s": 1})
         result = run(scenario)
-        plots = simulator.plots
+        plots = simulator.present.plots
         figures = [plots.comparison_figure(result), plots.server_load_figure(result)]
         # latency: three panels; login_cpu: a secondary axis; the others are like success_rate
         for metric in ("success_rate", "latency", "login_cpu"):

@@ -20,9 +20,11 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from simulator import RunResult, Scenario, ScenarioError, load_scenario, profiles, run
-from simulator import events as timeline
-from simulator.config import (
+from simulator import RunResult, Scenario, ScenarioError, load_scenario, run
+from simulator.outcomes import CAUSES, NAMES
+from simulator.scenario import events as timeline
+from simulator.scenario import profiles
+from simulator.scenario.models import (
     Cluster,
     Jwt,
     LoadBalancer,
@@ -32,7 +34,6 @@ from simulator.config import (
     Workload,
     validate_scenario,
 )
-from simulator.outcomes import CAUSES, NAMES
 
 SLOW = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from simulator import RunResult, load_scenario, run
-from simulator.config import validate_scenario
+from simulator.scenario.models import validate_scenario
 
 REGRESSION_DIR = Path(__file__).parent / "regression"
 UPDATE_VARIABLE = "AUTHSIM_UPDATE_REGRESSION"

@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from simulator import load_scenario
-from simulator.cli import app
-from simulator.replications import METRICS, mean_interval, run_replications
+from simulator.cli.app import app
+from simulator.experiments.replications import METRICS, mean_interval, run_replications
 
 SHORT = {"duration_s": 30, "warmup_s": 10}
 

@@ -19,14 +19,14 @@ from markupsafe import escape
 from PIL import Image
 from typer.testing import CliRunner
 
-import simulator.plots
-from simulator import report
-from simulator.cli import app
-from simulator.config import Scenario, load_scenario
-from simulator.explain import Paragraph, explain, explanation_text
-from simulator.model import run
-from simulator.plots import TIMESERIES_METRICS
-from simulator.results import RunResult
+import simulator.present.plots
+from simulator.cli.app import app
+from simulator.model.run import run
+from simulator.present import report
+from simulator.present.explain import Paragraph, explain, explanation_text
+from simulator.present.plots import TIMESERIES_METRICS
+from simulator.results.records import RunResult
+from simulator.scenario.models import Scenario, load_scenario
 
 runner = CliRunner()
 SHORT = ["duration_s=20", "warmup_s=5"]
@@ -358,7 +358,7 @@ def test_command_starts_from_the_given_source(tmp_path: Path) -> None:
 
 
 def test_the_template_ships_inside_the_package() -> None:
-    template = resources.files("simulator").joinpath("templates", report.TEMPLATE_NAME)
+    template = resources.files("simulator.present").joinpath("templates", report.TEMPLATE_NAME)
     assert template.is_file()
 
 
@@ -397,7 +397,9 @@ def test_report_command_writes_the_default_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(simulator.plots, "DPI", 40)  # small images: this test is about the file
+    monkeypatch.setattr(
+        simulator.present.plots, "DPI", 40
+    )  # small images: this test is about the file
     code, out, err = invoke("report", *sets(SHORT), "-s", "jwt", "-s", "local", "--seed", "4")
     assert code == 0, err
     target = Path("results") / "report-baseline.html"

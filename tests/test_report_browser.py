@@ -25,8 +25,8 @@ from PIL import Image, ImageStat
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.plots import TIMESERIES_METRICS
+from simulator.cli.app import app
+from simulator.present.plots import TIMESERIES_METRICS
 
 FIGURES = 2 + len(TIMESERIES_METRICS) + 1
 CRASH = [

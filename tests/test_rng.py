@@ -1,11 +1,11 @@
-"""Named random streams and block-buffered draws (simulator.rng)."""
+"""Named random streams and block-buffered draws (simulator.model.rng)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from simulator.rng import DrawBuffer, Streams, exponential_buffer, uniform_buffer
+from simulator.model.rng import DrawBuffer, Streams, exponential_buffer, uniform_buffer
 
 
 def draws(seed: int, name: str, replication: int = 0, size: int = 16) -> np.ndarray:

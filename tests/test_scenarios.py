@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from simulator import load_scenario, run
-from simulator.config import builtin_scenarios
-from simulator.plots import save_figures, timeseries_figure
+from simulator.present.plots import save_figures, timeseries_figure
+from simulator.scenario.models import builtin_scenarios
 
 SCENARIO_FILES = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
 LIBRARY = {

@@ -1,4 +1,4 @@
-"""The shared session store driven directly in a SimPy environment (simulator.store)."""
+"""The shared session store driven directly in a SimPy environment (simulator.model.store)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import simpy
 
 from simulator import load_scenario, run
-from simulator.rng import DrawBuffer
-from simulator.store import SessionStore
+from simulator.model.rng import DrawBuffer
+from simulator.model.store import SessionStore
 
 RTT_MS = 2.0
 OP_S = 0.005

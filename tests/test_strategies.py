@@ -1,4 +1,4 @@
-"""The four strategies, built as the model builds them (simulator.strategies)."""
+"""The four strategies, built as the model builds them (simulator.model.strategies)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,14 @@ from typing import Any
 import pytest
 import simpy
 
-from simulator.balancer import (
+from simulator.costs.reference import (
+    JWT_SIGN_US,
+    JWT_TOKEN_BYTES,
+    JWT_VERIFY_US,
+    SESSION_ID_BYTES,
+    AuthCosts,
+)
+from simulator.model.balancer import (
     ClusterView,
     ConsistentHash,
     CookieAffinity,
@@ -16,19 +23,18 @@ from simulator.balancer import (
     PowerOfTwo,
     RoundRobin,
 )
-from simulator.cluster import Server
-from simulator.config import Scenario
-from simulator.costs import JWT_SIGN_US, JWT_TOKEN_BYTES, JWT_VERIFY_US, SESSION_ID_BYTES, AuthCosts
-from simulator.model import RunInputs, StrategyRun
+from simulator.model.cluster import Server
+from simulator.model.rng import Streams, exponential_buffer, uniform_buffer
+from simulator.model.run import RunInputs, StrategyRun
+from simulator.model.store import SessionStore
+from simulator.model.strategies import STRATEGIES, StrategyContext, build_strategy
+from simulator.model.strategies.jwt import JwtTokens
+from simulator.model.strategies.local import LocalSessions
+from simulator.model.strategies.shared_store import SharedStoreSessions
+from simulator.model.strategies.sticky import StickySessions
+from simulator.model.workload import Population
 from simulator.outcomes import EXPIRED, VALID, WRONG_SERVER
-from simulator.rng import Streams, exponential_buffer, uniform_buffer
-from simulator.store import SessionStore
-from simulator.strategies import STRATEGIES, StrategyContext, build_strategy
-from simulator.strategies.jwt import JwtTokens
-from simulator.strategies.local import LocalSessions
-from simulator.strategies.shared_store import SharedStoreSessions
-from simulator.strategies.sticky import StickySessions
-from simulator.workload import Population
+from simulator.scenario.models import Scenario
 
 
 def scenario_with(strategy: str, **overrides: Any) -> Scenario:

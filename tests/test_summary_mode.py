@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulator import load_scenario, run
-from simulator.histogram import RATIO, LogHistogram
-from simulator.model import RunInputs, StrategyRun
+from simulator.model.run import RunInputs, StrategyRun
+from simulator.results.histogram import RATIO, LogHistogram
 
 
 @given(

@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from simulator.cli import app
-from simulator.config import Scenario, load_scenario
+from simulator.cli.app import app
 from simulator.errors import ScenarioError
-from simulator.replications import METRICS
-from simulator.sweep import SweepError, expected_requests, parse_grid, points, run_sweep
+from simulator.experiments.replications import METRICS
+from simulator.experiments.sweep import SweepError, expected_requests, parse_grid, points, run_sweep
+from simulator.scenario.models import Scenario, load_scenario
 
 SHORT = ["duration_s=5", "warmup_s=1", "strategies=[local,jwt]"]
 GRID = ["cluster.servers=2,3", "load_balancer.policy=round_robin,random"]
@@ -220,7 +220,7 @@ def test_missing_dask_names_the_extra(
             raise ModuleNotFoundError("No module named 'distributed'")
         return real(name, package)
 
-    monkeypatch.setattr("simulator.sweep.importlib.import_module", no_dask)
+    monkeypatch.setattr("simulator.experiments.sweep.importlib.import_module", no_dask)
     grid = parse_grid(["cluster.servers=2"], short)
     with pytest.raises(SweepError) as caught:
         run_sweep(short, grid, 1, tmp_path / "out", scheduler="local")

@@ -1,4 +1,4 @@
-"""The closed forms of simulator.theory against hand-computed textbook values."""
+"""The closed forms of simulator.experiments.theory against hand-computed textbook values."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from simulator import metrics, theory
+from simulator.experiments import theory
+from simulator.results import metrics
 
 
 def erlang_c_by_factorials(c: int, a: float) -> float:

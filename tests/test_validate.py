@@ -8,12 +8,12 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import simulator.cli
-from simulator import theory, validation
-from simulator.balancer import ConsistentHash
-from simulator.cli import app
-from simulator.replications import Interval
-from simulator.validation import CaseResult, case_names, validate
+import simulator.cli.app
+from simulator.cli.app import app
+from simulator.experiments import theory, validation
+from simulator.experiments.replications import Interval
+from simulator.experiments.validation import CaseResult, case_names, validate
+from simulator.model.balancer import ConsistentHash
 
 runner = CliRunner()
 
@@ -67,7 +67,7 @@ def test_cli_prints_the_table_and_exits_0(
         calls.append(options)
         return fast_rows
 
-    monkeypatch.setattr(simulator.cli, "run_validation", already_run)
+    monkeypatch.setattr(simulator.cli.app, "run_validation", already_run)
     result = runner.invoke(app, ["validate", "--fast"])
     assert result.exit_code == 0, result.stdout + result.stderr
     assert calls[0]["fast"] is True

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from simulator import Scenario, load_scenario, run
-from simulator.cli import app
-from simulator.warmup import (
+from simulator.cli.app import app
+from simulator.experiments.warmup import (
     DEFAULT_TOLERANCE,
     WELCH_METRICS,
     WelchResult,

@@ -1,4 +1,4 @@
-"""Users, IPs and the request stream (simulator.workload)."""
+"""Users, IPs and the request stream (simulator.model.workload)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from simulator.config import ServiceTime, Workload
-from simulator.rng import Streams
-from simulator.workload import (
+from simulator.model.rng import Streams
+from simulator.model.workload import (
     CHUNK_REQUESTS,
     ArrivalRate,
     Population,
@@ -20,6 +19,7 @@ from simulator.workload import (
     ip_address,
     splitmix64,
 )
+from simulator.scenario.models import ServiceTime, Workload
 
 
 def constant_rate(workload: Workload) -> ArrivalRate:

@@ -1,0 +1,229 @@
+"""The protocol every strategy follows, and what a strategy is built from.
+
+A strategy is the answer to "how does a server know who sent this request?". It owns
+both sides of that answer: what the client holds (a session-id cookie or a token) and
+what a server does to check it (look in its memory, ask the store, verify a signature).
+It also says how the load balancer routes for it. The model does the timing: it runs the
+store round trips a strategy asks for and charges the CPU time it returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+import simpy
+
+from simulator.costs.reference import AuthCosts
+from simulator.model.balancer import Balancer, ClusterView, spreading_policy
+from simulator.model.cluster import Server
+from simulator.model.rng import DrawBuffer
+from simulator.model.store import SessionStore
+from simulator.model.workload import Population
+from simulator.outcomes import EXPIRED
+from simulator.scenario.models import Scenario
+
+
+@dataclass(frozen=True)
+class StrategyContext:
+    """Everything a strategy may use, built once per strategy run by the model.
+
+    Attributes:
+        scenario: the validated scenario.
+        view: the load balancer's view of the cluster.
+        servers: every server (the list grows when the fleet scales out).
+        population: the users and their IPs.
+        balancer_uniform: the balancer's random stream.
+        store: the shared session store (present for every strategy; unused by most).
+        costs: the authentication costs of this run (reference, calibrated or set).
+    """
+
+    scenario: Scenario
+    view: ClusterView
+    servers: list[Server]
+    population: Population
+    balancer_uniform: DrawBuffer
+    store: SessionStore
+    costs: AuthCosts
+
+    def spreading_balancer(self) -> Balancer:
+        """The ``load_balancer.policy`` balancer of this scenario."""
+        return spreading_policy(
+            self.scenario.load_balancer.policy, self.view, self.balancer_uniform
+        )
+
+
+class Strategy(Protocol):
+    """How a backend remembers who is logged in.
+
+    Attributes:
+        name: the strategy's name in scenarios and output.
+        balancer: how the load balancer routes this strategy's traffic.
+        check_round_trips: store round trips on every authenticated request.
+        login_round_trips: store round trips on every login.
+        refresh_round_trips: store round trips to renew an expired credential (0: it
+            cannot be renewed; the user must log in).
+        credential_bytes: bytes of the credential sent with every request.
+        credential_lifetime_s: how long a credential lives, seconds (``None``: until it
+            is lost); used to spread the ages of credentials held at time 0.
+    """
+
+    name: ClassVar[str]
+    balancer: Balancer
+    check_round_trips: int
+    login_round_trips: int
+    refresh_round_trips: int
+    credential_bytes: int
+    credential_lifetime_s: float | None
+
+    @property
+    def uses_store(self) -> bool:
+        """Whether this strategy talks to the shared store at all."""
+        ...
+
+    def has_credential(self, user: int) -> bool:
+        """Whether the client of ``user`` holds a credential to send."""
+        ...
+
+    def issue(self, server: Server, user: int, now_s: float) -> float:
+        """A login succeeded on ``server``: create the credential, return CPU seconds spent.
+
+        Password hashing is charged by the model; this returns only the strategy's own
+        work (signing a token, for example). Store round trips have already happened.
+        """
+        ...
+
+    def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
+        """``server`` checks the credential of ``user``.
+
+        Returns:
+            ``(verdict, cpu_s)``: ``outcomes.VALID`` or the cause of the rejection (a code
+            of ``outcomes.CAUSES``), and the CPU seconds the check cost. Store round
+            trips have already happened.
+        """
+        ...
+
+    def renew(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
+        """Renew an expired credential (a refresh), after ``refresh_round_trips``.
+
+        Returns:
+            ``(verdict, cpu_s)``: ``outcomes.VALID`` when a new credential was issued,
+            else why not (the user must log in).
+        """
+        ...
+
+    def without_store(
+        self, server: Server, user: int, now_s: float, login: bool
+    ) -> tuple[int, float] | None:
+        """Serve a job whose store round trip failed (the store is down).
+
+        Returns ``None`` to fail it with ``store_unavailable``; otherwise what serving it
+        without the store gave: for a login (``login=True``), ``(VALID, cpu_s)`` with the
+        session kept somewhere else; for a check, ``(verdict, cpu_s)`` as :meth:`check`.
+        """
+        ...
+
+    def issued_at(self, user: int) -> float:
+        """When the credential ``user`` holds was issued, seconds."""
+        ...
+
+    def expires_at(self, user: int) -> float | None:
+        """When the credential ``user`` holds expires, seconds (``None``: never)."""
+        ...
+
+    def revoke(self, user: int, now_s: float) -> None:
+        """Revoke the credential ``user`` holds now."""
+        ...
+
+    def rotate_key(self, now_s: float, overlap_s: float) -> None:
+        """Switch to a new signing key (only token strategies care)."""
+        ...
+
+    def background(self, env: simpy.Environment) -> list[Generator[simpy.Event, Any, None]]:
+        """Processes the strategy needs while it runs (a denylist sync, say)."""
+        ...
+
+
+class StrategyBase:
+    """Defaults for the parts of :class:`Strategy` most strategies do not need."""
+
+    check_round_trips = 0
+    login_round_trips = 0
+    refresh_round_trips = 0
+
+    @property
+    def uses_store(self) -> bool:
+        """Whether any store round trip is ever made."""
+        return bool(self.check_round_trips or self.login_round_trips or self.refresh_round_trips)
+
+    def without_store(
+        self, server: Server, user: int, now_s: float, login: bool
+    ) -> tuple[int, float] | None:
+        """Fail the job: without the store there is nothing to check against."""
+        return None
+
+    def renew(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
+        """Credentials that cannot be renewed: the user must log in."""
+        return EXPIRED, 0.0
+
+    def expires_at(self, user: int) -> float | None:
+        """Credentials that do not expire by themselves."""
+        return None
+
+    def rotate_key(self, now_s: float, overlap_s: float) -> None:
+        """No signing key: nothing to do."""
+
+    def background(self, env: simpy.Environment) -> list[Generator[simpy.Event, Any, None]]:
+        """No background work."""
+        return []
+
+
+class SessionCookies:
+    """The session-id cookie each client holds (at most one per user).
+
+    Session ids are unique within a run; a new login replaces the user's cookie. The
+    cookie also remembers which server issued it, which tells a lost session
+    (``session_lost``) from a request that went to the wrong server (``wrong_server``).
+    """
+
+    __slots__ = ("_issued", "_next", "_of", "_origin", "revoked")
+
+    def __init__(self, users: int) -> None:
+        self._of = [-1] * users
+        self._origin = [-1] * users
+        self._issued = [0.0] * users
+        self._next = 0
+        self.revoked: set[int] = set()
+
+    def has(self, user: int) -> bool:
+        """Whether ``user`` holds a session cookie."""
+        return self._of[user] >= 0
+
+    def new(self, user: int, server: int, now_s: float = 0.0) -> int:
+        """Give ``user`` a fresh session id issued by ``server`` and return it."""
+        session = self._next
+        self._next += 1
+        self._of[user] = session
+        self._origin[user] = server
+        self._issued[user] = now_s
+        return session
+
+    def issued_at(self, user: int) -> float:
+        """When the session of ``user`` was created, seconds."""
+        return self._issued[user]
+
+    def revoke(self, user: int) -> int:
+        """Mark the session ``user`` holds as revoked; returns its id (-1: none)."""
+        session = self._of[user]
+        if session >= 0:
+            self.revoked.add(session)
+        return session
+
+    def of(self, user: int) -> int:
+        """The session id ``user`` sends (-1: none)."""
+        return self._of[user]
+
+    def origin(self, user: int) -> int:
+        """The server that issued the session of ``user`` (-1: none)."""
+        return self._origin[user]

@@ -1,0 +1,63 @@
+"""``local``: sessions in one server's memory, routed with no affinity.
+
+The baseline that breaks: the session lives on the server that handled the login, and
+the next request goes wherever the load balancer sends it, so it finds its session with
+probability about ``1/N``.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from simulator.costs.reference import SESSION_ID_BYTES
+from simulator.model.balancer import Balancer
+from simulator.model.cluster import Server
+from simulator.model.strategies.base import SessionCookies, StrategyBase, StrategyContext
+from simulator.outcomes import REVOKED, SESSION_LOST, VALID, WRONG_SERVER
+
+
+class LocalSessions(StrategyBase):
+    """Session ids in the client's cookie, session state in one server's memory."""
+
+    name: ClassVar[str] = "local"
+    credential_bytes = SESSION_ID_BYTES
+    credential_lifetime_s: float | None = None
+
+    def __init__(self, context: StrategyContext) -> None:
+        self.context = context
+        self.balancer: Balancer = self.make_balancer(context)
+        self.cookies = SessionCookies(context.population.users)
+        self._servers = context.servers
+
+    def make_balancer(self, context: StrategyContext) -> Balancer:
+        """Spread load with ``load_balancer.policy``: no affinity."""
+        return context.spreading_balancer()
+
+    def has_credential(self, user: int) -> bool:
+        return self.cookies.has(user)
+
+    def issue(self, server: Server, user: int, now_s: float) -> float:
+        server.sessions[user] = self.cookies.new(user, server.index, now_s)
+        return 0.0
+
+    def issued_at(self, user: int) -> float:
+        return self.cookies.issued_at(user)
+
+    def revoke(self, user: int, now_s: float) -> None:
+        session = self.cookies.revoke(user)
+        if session >= 0:
+            origin = self._servers[self.cookies.origin(user)]
+            if origin.sessions.get(user) == session:
+                del origin.sessions[user]
+
+    def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
+        cookies = self.cookies
+        session = cookies.of(user)
+        if server.sessions.get(user) == session:
+            return VALID, 0.0
+        if session in cookies.revoked:
+            return REVOKED, 0.0
+        # Rejected. The cause: is the session still held by the server that issued it?
+        origin = self._servers[cookies.origin(user)]
+        still_held = origin.sessions.get(user) == session
+        return (WRONG_SERVER if still_held else SESSION_LOST), 0.0

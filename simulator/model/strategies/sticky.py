@@ -1,0 +1,56 @@
+"""``sticky``: local sessions plus load-balancer affinity.
+
+Each user keeps going to the server that holds its session, chosen by a cookie, a hash
+of the client IP (modulo N) or a consistent-hash ring of the client IP. It costs uneven
+load (hash imbalance, heavy users, many users behind one NAT address) and loses sessions
+when a server goes away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+from simulator.model.balancer import Balancer, ConsistentHash, CookieAffinity, IpHash
+from simulator.model.strategies.base import StrategyContext
+from simulator.model.strategies.local import LocalSessions
+
+
+def _cookie(context: StrategyContext) -> Balancer:
+    return CookieAffinity(context.view, context.spreading_balancer())
+
+
+def _ip_hash(context: StrategyContext) -> Balancer:
+    population = context.population
+    return IpHash(context.view, population.user_ip.tolist(), population.ip_hash.tolist())
+
+
+def _consistent_hash(context: StrategyContext) -> Balancer:
+    population = context.population
+    return ConsistentHash(
+        context.view,
+        population.user_ip.tolist(),
+        population.ip_hash.tolist(),
+        context.scenario.sticky.virtual_nodes,
+    )
+
+
+AFFINITIES: dict[str, Callable[[StrategyContext], Balancer]] = {
+    "cookie": _cookie,
+    "ip_hash": _ip_hash,
+    "consistent_hash": _consistent_hash,
+}
+"""Builders of the ``sticky.affinity`` balancers, by name."""
+
+
+class StickySessions(LocalSessions):
+    """Local sessions, routed by ``sticky.affinity``.
+
+    ``cookie`` pins a user's first request with ``load_balancer.policy``.
+    """
+
+    name: ClassVar[str] = "sticky"
+
+    def make_balancer(self, context: StrategyContext) -> Balancer:
+        """The ``sticky.affinity`` balancer."""
+        return AFFINITIES[context.scenario.sticky.affinity](context)

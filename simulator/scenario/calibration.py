@@ -1,0 +1,108 @@
+"""Calibration profiles: authentication costs measured on the user's machine.
+
+``authsim calibrate`` writes a profile; a scenario uses it with ``calibration: path``
+(relative to the scenario file). Costs the scenario sets explicitly win over the
+profile; the profile wins over the reference costs of :mod:`simulator.costs.reference`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from simulator.atomic import write_text
+from simulator.errors import ScenarioError
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JwtCosts(_Part):
+    """PyJWT costs per algorithm.
+
+    Attributes:
+        verify_us: ``jwt.decode`` with signature and claim checks, microseconds.
+        sign_us: ``jwt.encode``, microseconds.
+        token_bytes: size of a compact token with the standard six claims, bytes.
+    """
+
+    verify_us: dict[str, float] = Field(default_factory=dict)
+    sign_us: dict[str, float] = Field(default_factory=dict)
+    token_bytes: dict[str, int] = Field(default_factory=dict)
+
+
+class LoginCosts(_Part):
+    """Password hashing.
+
+    Attributes:
+        pbkdf2_sha256_ms: one PBKDF2-SHA256 hash at ``iterations``, milliseconds.
+        iterations: the iteration count measured (OWASP: 600,000).
+    """
+
+    pbkdf2_sha256_ms: float = Field(gt=0)
+    iterations: int = Field(gt=0)
+
+
+class StoreCosts(_Part):
+    """Round trips to a real Redis server.
+
+    Attributes:
+        url: the server measured (credentials removed).
+        get_ms: median GET round trip, milliseconds.
+        set_ms: median SET round trip, milliseconds.
+    """
+
+    url: str
+    get_ms: float = Field(gt=0)
+    set_ms: float = Field(gt=0)
+
+
+class CalibrationProfile(_Part):
+    """Everything ``authsim calibrate`` measured.
+
+    Attributes:
+        machine: where it was measured (platform, Python, PyJWT, cryptography versions).
+        measured_at: when (ISO 8601).
+        jwt: PyJWT sign and verify costs and token sizes per algorithm.
+        login: password hashing cost.
+        store: Redis round trips, when a Redis URL was given.
+    """
+
+    machine: dict[str, str] = Field(default_factory=dict)
+    measured_at: str = ""
+    jwt: JwtCosts = JwtCosts()
+    login: LoginCosts | None = None
+    store: StoreCosts | None = None
+
+
+def load_profile(path: str | Path) -> CalibrationProfile:
+    """Read and validate a profile.
+
+    Raises:
+        ScenarioError: missing file, broken YAML or invalid content (one line).
+    """
+    source = str(path)
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ScenarioError(source, None, f"cannot read: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise ScenarioError(source, None, f"invalid YAML: {exc}".splitlines()[0]) from None
+    try:
+        return CalibrationProfile.model_validate(data or {})
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        key = ".".join(str(part) for part in error["loc"]) or None
+        raise ScenarioError(source, key, str(error["msg"])) from None
+
+
+def save_profile(profile: CalibrationProfile, path: str | Path) -> None:
+    """Write a profile as YAML, atomically (a temporary file, then a rename)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = "# authsim calibration profile: `calibration: <this file>` in a scenario\n"
+    text += yaml.safe_dump(profile.model_dump(mode="json"), sort_keys=False)
+    write_text(target, text)
