@@ -1,4 +1,4 @@
-"""Outcome codes of a request, and their names in tables and JSON.
+"""Outcome codes of a request, causes of a forced re-login, and server states.
 
 A request ends in exactly one outcome. ``ok`` is the only success: served with no error
 and no forced re-login. ``relogin`` was served, but only after the user was forced to
@@ -60,6 +60,24 @@ CAUSES: Final[tuple[str, ...]] = (
 - ``revoked``: the credential was revoked (a deleted session, a denylisted token).
 - ``key_rotated``: the token was signed with a key that no longer verifies.
 """
+
+# The state of a server (``Server.state``), for the plots and the animation
+UP: Final = 0
+DRAINING: Final = 1
+RESTARTING: Final = 2
+DOWN: Final = 3
+RETIRED: Final = 4
+ABSENT: Final = -1
+"""A server that has not been started yet (added later by a scale-out)."""
+
+STATE_NAMES: Final[tuple[str, ...]] = ("up", "draining", "restarting", "down", "retired")
+"""Name of each server state code, by code (``ABSENT`` is ``absent``)."""
+
+
+def state_name(code: int) -> str:
+    """The name of a server state code (:data:`STATE_NAMES`, or ``absent``)."""
+    return "absent" if code == ABSENT else STATE_NAMES[code]
+
 
 # Served outcomes have the lowest codes, so hot paths can test ``outcome <= RELOGIN``.
 assert frozenset(range(RELOGIN + 1)) == SERVED

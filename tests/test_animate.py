@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 import simulator.present.animate
 from simulator import load_scenario, run
 from simulator.cli.app import app
-from simulator.model.cluster import DOWN, RESTARTING, RETIRED, UP
+from simulator.outcomes import ABSENT, DOWN, RESTARTING, RETIRED, UP
 from simulator.present.animate import (
     CAPTION_HOLD_S,
     STATE_COLOURS,
@@ -35,7 +35,7 @@ from simulator.present.animate import (
     server_box,
     simulate,
 )
-from simulator.results.timeseries import ABSENT, SERVER_SERIES_COLUMNS
+from simulator.results.timeseries import SERVER_SERIES_COLUMNS
 
 SMALL = (480, 270)
 """Image size of the tests (small, fast, still above animate.MIN_SIZE)."""

@@ -18,19 +18,13 @@ from typing import Any
 
 import simpy
 
-from simulator.outcomes import OVERLOAD, SERVER_DOWN
+from simulator.outcomes import DOWN, DRAINING, OVERLOAD, RESTARTING, RETIRED, SERVER_DOWN, UP
 
 Handler = Callable[["Server", Any], Generator[simpy.Event, Any, int]]
 """``handler(server, job)``: the work a worker does for one job; returns a result code."""
 
 Done = Callable[["Server", Any, int], None]
 """``on_done(server, job, result)``: called when a worker has finished a job."""
-
-UP, DRAINING, RESTARTING, DOWN, RETIRED = range(5)
-"""Codes of :attr:`Server.state`."""
-
-STATE_NAMES: tuple[str, ...] = ("up", "draining", "restarting", "down", "retired")
-"""Name of each :attr:`Server.state` code, by code."""
 
 
 class Server:

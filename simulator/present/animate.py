@@ -41,11 +41,10 @@ from PIL import Image, ImageDraw, ImageFont
 
 from simulator.atomic import atomic_file, atomic_path
 from simulator.errors import AuthsimError
-from simulator.model.cluster import DOWN, DRAINING, RESTARTING, RETIRED, UP
 from simulator.model.run import run
+from simulator.outcomes import ABSENT, DOWN, DRAINING, RESTARTING, RETIRED, UP
 from simulator.results.records import EventMark, RunResult
 from simulator.results.timeseries import (
-    ABSENT,
     SAMPLES_PER_BUCKET,
     BoolArray,
     Buckets,
@@ -155,7 +154,7 @@ class StrategyFrames:
     Attributes:
         strategy: the strategy's name.
         state: each server's state at the end of each frame, a code of
-            ``cluster.STATE_NAMES`` or ``timeseries.ABSENT`` (not started yet), (S, F).
+            ``outcomes.STATE_NAMES`` or ``outcomes.ABSENT`` (not started yet), (S, F).
         in_balancer: whether the balancer routed to each server at the end of each
             frame (it learns of crashes and recoveries at its health checks), (S, F).
         queue: mean jobs waiting per server over each frame, (S, F).

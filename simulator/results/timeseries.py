@@ -19,14 +19,11 @@ import numpy.typing as npt
 import pandas as pd
 
 from simulator import outcomes
-from simulator.model.cluster import STATE_NAMES
+from simulator.outcomes import ABSENT, state_name
 from simulator.results.histogram import LogHistogram
 
 SAMPLES_PER_BUCKET = 10
 """How often per bucket the queue length and up state of each server are sampled."""
-
-ABSENT = -1
-"""State code of a server that did not exist yet (it was added by a later scale-out)."""
 
 SERIES_COLUMNS: tuple[str, ...] = (
     "strategy",
@@ -62,11 +59,6 @@ SERVER_SERIES_COLUMNS: tuple[str, ...] = (
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
-
-
-def state_name(code: int) -> str:
-    """The name of a server state code (``cluster.STATE_NAMES``, or ``absent``)."""
-    return "absent" if code == ABSENT else STATE_NAMES[code]
 
 
 class Buckets:
@@ -134,7 +126,7 @@ class ServerSampler:
             up: whether each server is running.
             busy: workers busy per server.
             sessions: sessions held in each server's memory.
-            states: each server's state code (``cluster.STATE_NAMES``).
+            states: each server's state code (``outcomes.STATE_NAMES``).
             routed: whether the balancer routes to each server.
         """
         bucket = self.buckets.index(time_s)
@@ -262,7 +254,7 @@ class StrategySeries:
         sessions: sessions held in each server's memory at the bucket's last sample
             (0 for strategies that keep none there), shape (S, B).
         state: each server's state at the bucket's last sample, a code of
-            ``cluster.STATE_NAMES`` or :data:`ABSENT`, shape (S, B).
+            ``outcomes.STATE_NAMES`` or :data:`ABSENT`, shape (S, B).
         in_balancer: whether the balancer routed to each server at the bucket's last
             sample (it learns of a crash or a recovery only at its next health check),
             shape (S, B).

@@ -1,7 +1,13 @@
-"""The four strategies, one class each, registered by name."""
+"""The four strategies, one class each, registered by name.
+
+A new strategy is a new module here with one class that follows :class:`Strategy`,
+its entry in :data:`STRATEGIES`, its name in ``scenario.models.StrategyName`` and its
+colour in ``present.palette``; nothing else names a strategy.
+"""
 
 from __future__ import annotations
 
+from simulator.model.strategies.about import StrategyAbout
 from simulator.model.strategies.base import Strategy, StrategyContext
 from simulator.model.strategies.jwt import JwtTokens
 from simulator.model.strategies.local import LocalSessions
@@ -19,4 +25,9 @@ def build_strategy(name: str, context: StrategyContext) -> Strategy:
     return STRATEGIES[name](context)
 
 
-__all__ = ["STRATEGIES", "Strategy", "StrategyContext", "build_strategy"]
+def about(name: str) -> StrategyAbout:
+    """The strategy called ``name`` described in words (see :class:`StrategyAbout`)."""
+    return STRATEGIES[name].about
+
+
+__all__ = ["STRATEGIES", "Strategy", "StrategyAbout", "StrategyContext", "about", "build_strategy"]

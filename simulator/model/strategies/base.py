@@ -20,6 +20,7 @@ from simulator.model.balancer import Balancer, ClusterView, spreading_policy
 from simulator.model.cluster import Server
 from simulator.model.rng import DrawBuffer
 from simulator.model.store import SessionStore
+from simulator.model.strategies.about import StrategyAbout
 from simulator.model.workload import Population
 from simulator.outcomes import EXPIRED
 from simulator.scenario.models import Scenario
@@ -59,6 +60,7 @@ class Strategy(Protocol):
 
     Attributes:
         name: the strategy's name in scenarios and output.
+        about: the strategy described in words, for output that describes it.
         balancer: how the load balancer routes this strategy's traffic.
         check_round_trips: store round trips on every authenticated request.
         login_round_trips: store round trips on every login.
@@ -70,6 +72,7 @@ class Strategy(Protocol):
     """
 
     name: ClassVar[str]
+    about: ClassVar[StrategyAbout]
     balancer: Balancer
     check_round_trips: int
     login_round_trips: int

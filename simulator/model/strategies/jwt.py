@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 import simpy
 
 from simulator.model.cluster import Server
+from simulator.model.strategies.about import StrategyAbout
 from simulator.model.strategies.base import StrategyBase, StrategyContext
 from simulator.outcomes import EXPIRED, KEY_ROTATED, REVOKED, VALID
 
@@ -35,6 +36,12 @@ class JwtTokens(StrategyBase):
     """
 
     name: ClassVar[str] = "jwt"
+    about: ClassVar[StrategyAbout] = StrategyAbout(
+        proof_lives="the client: a signed token",
+        each_request_costs="a signature check",
+        fails_when="a token must be taken back before it expires (no revocation without state)",
+        sessions_elsewhere="the signed token is the proof",
+    )
 
     def __init__(self, context: StrategyContext) -> None:
         jwt = context.scenario.jwt

@@ -12,6 +12,7 @@ from typing import ClassVar
 from simulator.costs.reference import SESSION_ID_BYTES
 from simulator.model.balancer import Balancer
 from simulator.model.cluster import Server
+from simulator.model.strategies.about import StrategyAbout
 from simulator.model.strategies.base import SessionCookies, StrategyBase, StrategyContext
 from simulator.outcomes import REVOKED, SESSION_LOST, VALID, WRONG_SERVER
 
@@ -20,6 +21,11 @@ class LocalSessions(StrategyBase):
     """Session ids in the client's cookie, session state in one server's memory."""
 
     name: ClassVar[str] = "local"
+    about: ClassVar[StrategyAbout] = StrategyAbout(
+        proof_lives="one server's memory",
+        each_request_costs="a memory lookup (if it is the right server)",
+        fails_when="the balancer sends the next request to another server (success about 1/N)",
+    )
     credential_bytes = SESSION_ID_BYTES
     credential_lifetime_s: float | None = None
 

@@ -12,6 +12,7 @@ from typing import ClassVar, Protocol
 
 from simulator.costs.reference import SESSION_ID_BYTES
 from simulator.model.cluster import Server
+from simulator.model.strategies.about import StrategyAbout
 from simulator.model.strategies.base import SessionCookies, StrategyBase, StrategyContext
 from simulator.outcomes import REVOKED, SESSION_LOST, VALID, WRONG_SERVER
 
@@ -67,6 +68,12 @@ class SharedStoreSessions(StrategyBase):
     """Session ids in the client's cookie, session state in the shared store."""
 
     name: ClassVar[str] = "shared_store"
+    about: ClassVar[StrategyAbout] = StrategyAbout(
+        proof_lives="a shared store (Redis)",
+        each_request_costs="a store round trip",
+        fails_when="the store is down or saturated: every authenticated request waits or fails",
+        sessions_elsewhere="they live in the shared store",
+    )
     check_round_trips = 1
     login_round_trips = 1
     credential_bytes = SESSION_ID_BYTES

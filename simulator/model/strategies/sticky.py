@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import ClassVar
 
 from simulator.model.balancer import Balancer, ConsistentHash, CookieAffinity, IpHash
+from simulator.model.strategies.about import StrategyAbout
 from simulator.model.strategies.base import StrategyContext
 from simulator.model.strategies.local import LocalSessions
 
@@ -50,6 +51,11 @@ class StickySessions(LocalSessions):
     """
 
     name: ClassVar[str] = "sticky"
+    about: ClassVar[StrategyAbout] = StrategyAbout(
+        proof_lives="one server's memory, plus balancer affinity",
+        each_request_costs="a memory lookup",
+        fails_when="the user's server changes: a crash, a deploy, a rehash on scale-out",
+    )
 
     def make_balancer(self, context: StrategyContext) -> Balancer:
         """The ``sticky.affinity`` balancer."""
