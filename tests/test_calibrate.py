@@ -21,7 +21,7 @@ from simulator.costs.measure import (
     public_url,
 )
 from simulator.scenario.calibration import CalibrationProfile, load_profile, save_profile
-from simulator.scenario.models import load_scenario
+from simulator.scenario.loading import load_scenario
 
 runner = CliRunner()
 

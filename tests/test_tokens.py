@@ -46,6 +46,10 @@ from simulator.tokens import (
     save_key,
     time_claim_notes,
 )
+from simulator.tokens import issue as issue_module
+from simulator.tokens import verify as verify_module
+from simulator.tokens.encoding import b64url_encode
+from simulator.tokens.lab import signer
 
 T0 = 1_700_000_000.0
 B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -252,9 +256,9 @@ def test_the_size_cap_is_checked_before_anything_is_decoded(
     def boom(*args: object, **kwargs: object) -> Any:
         raise AssertionError("decoded an oversized token")
 
-    monkeypatch.setattr(tokens._PYJWT, "decode_complete", boom)
-    monkeypatch.setattr(tokens, "_strict_b64url", boom)
-    monkeypatch.setattr(tokens, "_strict_json_object", boom)
+    monkeypatch.setattr(verify_module._PYJWT, "decode_complete", boom)
+    monkeypatch.setattr(verify_module, "_strict_b64url", boom)
+    monkeypatch.setattr(verify_module, "_strict_json_object", boom)
     verifier = _verifier(key)
     for token in (big, big.encode(), "!" * (DEFAULT_MAX_TOKEN_BYTES + 1), "é" * 10_000):
         result = verifier.verify(token)
@@ -382,7 +386,7 @@ def _signed(key: KeyPair, claims: dict[str, Any] | None = None, **header: Any) -
         "exp": int(T0) + 100,
         "jti": "j",
     }
-    return forge(lab_header, body, tokens._signer(key))
+    return forge(lab_header, body, signer(key))
 
 
 @pytest.mark.parametrize(
@@ -481,7 +485,7 @@ def test_claim_types_and_values(changes: dict[str, Any], reason: str, lab: Attac
 def test_non_finite_numeric_dates_are_refused(lab: AttackLab) -> None:
     for literal in (b"NaN", b"Infinity", b"-Infinity"):
         body = json.dumps(lab.claims(exp=0)).encode().replace(b'"exp": 0', b'"exp": ' + literal)
-        token = forge(lab.header(lab.hs256), body, tokens._signer(lab.hs256))
+        token = forge(lab.header(lab.hs256), body, signer(lab.hs256))
         assert lab.verifier(lab.hs256).verify(token).reason == "invalid_claim_type"
 
 
@@ -518,7 +522,7 @@ def _pyjwt_exceptions() -> Iterator[type[jwt.PyJWTError]]:
 
 @pytest.mark.parametrize("exception", list(_pyjwt_exceptions()), ids=lambda e: e.__name__)
 def test_every_pyjwt_exception_maps_to_one_known_reason(exception: type[jwt.PyJWTError]) -> None:
-    reason = tokens._pyjwt_reason(exception("x"))
+    reason = verify_module._pyjwt_reason(exception("x"))
     assert reason in REASONS
     assert reason != "ok"
 
@@ -572,7 +576,7 @@ def test_random_signatures_never_raise(
     algorithm: Algorithm, signature: bytes, keys: dict[Algorithm, KeyPair]
 ) -> None:
     header, payload, _ = _issue(keys[algorithm]).split(".")
-    token = f"{header}.{payload}.{tokens._b64url(signature)}"
+    token = f"{header}.{payload}.{b64url_encode(signature)}"
     assert _verifier(keys[algorithm]).verify(token).reason == "bad_signature"
 
 
@@ -626,5 +630,5 @@ def test_sample_tokens_have_a_stable_size(algorithm: Algorithm) -> None:
     assert first != second  # a fresh jti and iat each time
     assert len(first) == len(second)
     assert first.count(".") == 2
-    verifier = Verifier(tokens._sample_key(algorithm).public_only())
+    verifier = Verifier(issue_module._sample_key(algorithm).public_only())
     assert verifier.verify(first).valid
