@@ -15,7 +15,8 @@ from __future__ import annotations
 from simulator.errors import AuthsimError, ScenarioError
 from simulator.model.run import run
 from simulator.results.records import RunResult, StrategyResult
-from simulator.scenario.models import Scenario, StrategyName, builtin_scenarios, load_scenario
+from simulator.scenario.loading import builtin_scenarios, load_scenario
+from simulator.scenario.models import Scenario, StrategyName
 
 __version__ = "0.1.0"
 

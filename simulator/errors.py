@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class AuthsimError(Exception):
     """Base of the errors caused by bad input rather than by a bug."""
@@ -33,3 +36,9 @@ class ScenarioError(AuthsimError):
 def one_line(text: str) -> str:
     """``text`` with control characters escaped (``\\n``), so it prints as one line."""
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
+def closest_hint(word: str, candidates: Iterable[str], cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=cutoff)
+    return f" (did you mean '{close[0]}'?)" if close else ""

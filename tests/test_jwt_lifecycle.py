@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from simulator import RunResult, ScenarioError, load_scenario, run
+from simulator.scenario import calibration
 from simulator.scenario.calibration import CalibrationProfile, JwtCosts, LoginCosts, save_profile
 
 REVOKE_AT_S = 43.0  # not a multiple of sync_s: a local cache learns of it a while later
@@ -159,6 +160,32 @@ def test_a_calibration_profile_sets_the_costs(tmp_path: Path) -> None:
     assert reference is not None and reference.source == "reference"
     explicit = run(load_scenario(scenario_file, {"jwt.verify_ms": 0.2}))["jwt"].auth_cost
     assert explicit is not None and explicit.source == "scenario"
+
+
+def test_a_profile_is_read_once_per_content_not_per_strategy_or_replication(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    save_profile(CalibrationProfile(jwt=JwtCosts(verify_us={"HS256": 500.0})), tmp_path / "p.yaml")
+    scenario_file = tmp_path / "s.yaml"
+    scenario_file.write_text("duration_s: 4\nstrategies: [jwt, local]\ncalibration: p.yaml\n")
+    reads: list[str] = []
+    real_safe_load = calibration.yaml.safe_load
+
+    def counting_safe_load(text: str) -> object:
+        if text.startswith("# authsim calibration profile"):
+            reads.append(text)
+        return real_safe_load(text)
+
+    monkeypatch.setattr(calibration.yaml, "safe_load", counting_safe_load)
+    scenario = load_scenario(scenario_file)
+    for replication in range(3):
+        run(scenario, replication=replication, record_requests=False)
+    assert len(reads) == 1  # one parse for the load, two strategies and three replications
+    # a changed file is read again
+    save_profile(CalibrationProfile(jwt=JwtCosts(verify_us={"HS256": 7000.0})), tmp_path / "p.yaml")
+    cost = run(load_scenario(scenario_file), ["jwt"], record_requests=False)["jwt"].auth_cost
+    assert len(reads) == 2
+    assert cost is not None and cost.verify_ms == pytest.approx(7.0)
 
 
 def test_a_missing_calibration_profile_is_a_one_line_error(tmp_path: Path) -> None:

@@ -24,16 +24,8 @@ from simulator import RunResult, Scenario, ScenarioError, load_scenario, run
 from simulator.outcomes import CAUSES, NAMES
 from simulator.scenario import events as timeline
 from simulator.scenario import profiles
-from simulator.scenario.models import (
-    Cluster,
-    Jwt,
-    LoadBalancer,
-    ServiceTime,
-    SharedStore,
-    Sticky,
-    Workload,
-    validate_scenario,
-)
+from simulator.scenario.loading import validate_scenario
+from simulator.scenario.models import Cluster, Jwt, LoadBalancer, ServiceTime, SharedStore, Sticky, Workload
 
 SLOW = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 

@@ -167,7 +167,7 @@ def test_sticky_spreads_users_over_every_server(affinity):
 @pytest.mark.parametrize("affinity", ["ip_hash", "consistent_hash"])
 def test_sticky_hash_affinity_keeps_users_of_one_ip_together(affinity):
     run = strategy_run("sticky", **{"sticky.affinity": affinity, "workload.users_per_ip": 6})
-    user_ip = run.population.user_ip.tolist()
+    user_ip = run.fleet.population.user_ip.tolist()
     by_ip: dict[int, set[int]] = {}
     for user in range(60):
         by_ip.setdefault(user_ip[user], set()).add(run.strategy.balancer.choose(user))

@@ -53,5 +53,5 @@ def test_summary_mode_keeps_no_per_request_record() -> None:
     strategy_run = StrategyRun(RunInputs.build(scenario), "jwt", record_requests=False)
     result = strategy_run.run()
     assert result.requests > 2000
-    assert len(strategy_run.log) == 0
-    assert sum(len(histogram.counts) for histogram in strategy_run.tally.latency) < 60 * 2400
+    assert len(strategy_run.recorder.log) == 0
+    assert sum(len(histogram.counts) for histogram in strategy_run.recorder.tally.latency) < 60 * 2400

@@ -75,7 +75,8 @@ from simulator.experiments.replications import (
 from simulator.model.balancer import ClusterView, ConsistentHash, IpHash
 from simulator.model.workload import splitmix64
 from simulator.results.metrics import clean_float
-from simulator.scenario.models import Scenario, load_scenario
+from simulator.scenario.loading import load_scenario
+from simulator.scenario.models import Scenario
 
 TOLERANCE = 0.03
 """Largest relative error ``|simulated - theory| / |theory|`` a row may have to pass."""

@@ -7,6 +7,7 @@ profile; the profile wins over the reference costs of :mod:`simulator.costs.refe
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import yaml
@@ -21,11 +22,12 @@ class _Part(BaseModel):
 
 
 class JwtCosts(_Part):
-    """PyJWT costs per algorithm.
+    """Token costs per algorithm, as measured by ``authsim calibrate``.
 
     Attributes:
-        verify_us: ``jwt.decode`` with signature and claim checks, microseconds.
-        sign_us: ``jwt.encode``, microseconds.
+        verify_us: one verification by the project's verifier (``simulator.tokens.Verifier``:
+            PyJWT's signature check plus the RFC 8725 header and claim checks), microseconds.
+        sign_us: one ``simulator.tokens.issue_token`` (PyJWT's ``encode``), microseconds.
         token_bytes: size of a compact token with the standard six claims, bytes.
     """
 
@@ -81,12 +83,26 @@ class CalibrationProfile(_Part):
 def load_profile(path: str | Path) -> CalibrationProfile:
     """Read and validate a profile.
 
+    A file is parsed once while it is unchanged: every strategy, replication and sweep
+    point that uses the same profile shares one (immutable) :class:`CalibrationProfile`;
+    a file that changed (size or modification time) is read again.
+
     Raises:
         ScenarioError: missing file, broken YAML or invalid content (one line).
     """
     source = str(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        stat = Path(path).stat()
+    except OSError as exc:
+        raise ScenarioError(source, None, f"cannot read: {exc.strerror or exc}") from None
+    return _parse_profile(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size, source)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_profile(resolved: str, mtime_ns: int, size: int, source: str) -> CalibrationProfile:
+    """Parse the profile at ``resolved``; cached by path, modification time and size."""
+    try:
+        data = yaml.safe_load(Path(resolved).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ScenarioError(source, None, f"cannot read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:

@@ -1,34 +1,28 @@
-"""Scenario models, YAML loading and ``--set`` overrides.
+"""The scenario: pydantic models of every section, their defaults and their checks.
 
-A scenario is one YAML file under ``scenarios/`` (or any path). It is validated by the
-pydantic models below, which forbid unknown keys, so a typo is an error rather than a
-silently ignored setting. Every problem is reported as a :class:`ScenarioError` whose
-string form is one line: ``<source>: <key.path>: <what is wrong>``.
+A scenario is one YAML file under ``scenarios/`` (or any path), read by
+:mod:`simulator.scenario.loading`. The models below forbid unknown keys, so a typo is an
+error rather than a silently ignored setting; :mod:`simulator.scenario.loading` turns
+every validation problem into a one-line :class:`~simulator.errors.ScenarioError`, and
+:mod:`simulator.scenario.overrides` applies dotted ``--set`` overrides.
 """
 
 from __future__ import annotations
 
-import difflib
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from enum import StrEnum
-from pathlib import Path
-from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
-from simulator.errors import ScenarioError
-from simulator.scenario.calibration import load_profile
 from simulator.scenario.events import Event, ScaleOut
 from simulator.scenario.profiles import ConstantRate, RateProfile
 
@@ -42,7 +36,7 @@ class StrategyName(StrEnum):
     JWT = "jwt"
 
 
-class _Section(BaseModel):
+class Section(BaseModel):
     """Base of every scenario section: unknown keys are errors, values are checked on set."""
 
     model_config = ConfigDict(
@@ -50,7 +44,7 @@ class _Section(BaseModel):
     )
 
 
-class ServiceTime(_Section):
+class ServiceTime(Section):
     """Business work per request on a server, in milliseconds of one worker's time.
 
     Attributes:
@@ -65,7 +59,7 @@ class ServiceTime(_Section):
     sigma: float = Field(1.0, gt=0)
 
 
-class Workload(_Section):
+class Workload(Section):
     """Who sends requests and how often.
 
     Attributes:
@@ -90,7 +84,7 @@ class Workload(_Section):
     rate_profile: RateProfile = ConstantRate()
 
 
-class Cluster(_Section):
+class Cluster(Section):
     """The servers behind the load balancer.
 
     Attributes:
@@ -115,7 +109,7 @@ class Cluster(_Section):
     network_mbps: float | None = Field(None, gt=0)
 
 
-class LoadBalancer(_Section):
+class LoadBalancer(Section):
     """How the load balancer spreads requests for ``local``, ``shared_store`` and ``jwt``.
 
     Attributes:
@@ -127,7 +121,7 @@ class LoadBalancer(_Section):
     health_check_interval_s: float = Field(5.0, gt=0)
 
 
-class Sticky(_Section):
+class Sticky(Section):
     """Affinity of the ``sticky`` strategy.
 
     Attributes:
@@ -141,7 +135,7 @@ class Sticky(_Section):
     virtual_nodes: int = Field(100, ge=1, le=10_000)
 
 
-class SharedStore(_Section):
+class SharedStore(Section):
     """The Redis-like session store of the ``shared_store`` strategy.
 
     Attributes:
@@ -162,7 +156,7 @@ class SharedStore(_Section):
     on_outage: Literal["fail", "relogin_local"] = "fail"
 
 
-class Jwt(_Section):
+class Jwt(Section):
     """Self-contained signed tokens of the ``jwt`` strategy.
 
     Attributes:
@@ -192,7 +186,7 @@ class Jwt(_Section):
     sync_s: float = Field(10.0, gt=0)
 
 
-class Scenario(_Section):
+class Scenario(Section):
     """One complete simulation setup: traffic, cluster, balancer and strategy options.
 
     Attributes:
@@ -250,7 +244,7 @@ class Scenario(_Section):
         )
         for position, event in enumerate(self.events):
             if event.at_s >= self.duration_s:
-                raise _EventError(
+                raise EventError(
                     position, "at_s", f"must be before duration_s ({self.duration_s:g})"
                 )
             target = getattr(event, "server", None)
@@ -259,7 +253,7 @@ class Scenario(_Section):
                     count for at_s, count in added_by if at_s <= event.at_s
                 )
                 if target >= existing:
-                    raise _EventError(
+                    raise EventError(
                         position,
                         "server",
                         f"no server {target} at {event.at_s:g} s ({existing} servers, "
@@ -289,13 +283,17 @@ class Scenario(_Section):
         Raises:
             ScenarioError: an unknown key or an invalid value.
         """
+        # overrides and loading validate against this module's models: import at call time
+        from simulator.scenario.loading import validate_scenario  # noqa: PLC0415
+        from simulator.scenario.overrides import set_dotted  # noqa: PLC0415
+
         data = self.model_dump(mode="json")
         for dotted, value in overrides.items():
-            _set_dotted(data, dotted, value, source)
+            set_dotted(data, dotted, value, source)
         return validate_scenario(data, source)
 
 
-class _EventError(ValueError):
+class EventError(ValueError):
     """A problem with one event that only the whole scenario can see."""
 
     def __init__(self, position: int, key: str, problem: str) -> None:
@@ -314,309 +312,3 @@ def _nice_step(raw_s: float) -> float:
         if step >= raw_s * (1 - 1e-9):
             return float(f"{step:.12g}")
     return 10.0 ** (exponent + 1)
-
-
-# ---------------------------------------------------------------- loading and errors
-
-
-def scenario_dirs() -> list[Path]:
-    """Folders searched for built-in scenarios, in order.
-
-    The repository's ``scenarios/`` (source checkout or editable install) comes first, then
-    the copy packed into the wheel as ``simulator/_scenarios``.
-    """
-    package_dir = Path(__file__).resolve().parent.parent
-    return [package_dir.parent / "scenarios", package_dir / "_scenarios"]
-
-
-def builtin_scenarios() -> dict[str, Path]:
-    """Map each built-in scenario name (file stem) to its YAML file, sorted by name."""
-    found: dict[str, Path] = {}
-    for folder in scenario_dirs():
-        if folder.is_dir():
-            for path in sorted(folder.glob("*.yaml")):
-                found.setdefault(path.stem, path)
-    return dict(sorted(found.items()))
-
-
-DEFAULT_SCENARIO = "baseline"
-
-
-def resolve_scenario_path(ref: str | Path | None) -> Path:
-    """Turn a scenario reference (a path or a built-in name) into a file path.
-
-    Raises:
-        ScenarioError: neither an existing file nor a built-in name.
-    """
-    if ref is None:
-        ref = DEFAULT_SCENARIO
-    path = Path(ref)
-    if path.is_file():
-        return path
-    builtins = builtin_scenarios()
-    name = str(ref).removesuffix(".yaml")
-    if name in builtins:
-        return builtins[name]
-    if path.exists():
-        raise ScenarioError(str(ref), None, "is not a file")
-    hint = _suggest(name, builtins)
-    known = ", ".join(builtins) or "none"
-    raise ScenarioError(
-        str(ref), None, f"no such file or built-in scenario{hint} (built-ins: {known})"
-    )
-
-
-def load_scenario(
-    ref: str | Path | None = None, overrides: Mapping[str, Any] | Iterable[str] = ()
-) -> Scenario:
-    """Load, validate and override a scenario.
-
-    Args:
-        ref: a YAML path or the name of a built-in scenario; ``None`` is the default
-            (``baseline``).
-        overrides: dotted-key overrides, either a mapping ``{"cluster.servers": 10}`` or
-            ``--set`` strings ``["cluster.servers=10"]`` (values parsed as YAML scalars).
-
-    Returns:
-        The validated scenario.
-
-    Raises:
-        ScenarioError: missing file, broken YAML, unknown key or invalid value.
-    """
-    path = resolve_scenario_path(ref)
-    source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioError(source, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(source, None, _yaml_problem(exc)) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ScenarioError(source, None, "the file must be a mapping of keys to values")
-    calibration = data.get("calibration")
-    if isinstance(calibration, str) and not Path(calibration).is_absolute():
-        data["calibration"] = str(path.parent / calibration)  # relative to the file
-    if isinstance(overrides, Mapping):
-        items = list(overrides.items())
-        set_source = "override"
-    else:
-        items = [parse_set_option(option) for option in overrides]
-        set_source = "--set"
-    for dotted, value in items:
-        _set_dotted(data, dotted, value, set_source)
-    try:
-        scenario = validate_scenario(data, source)
-        if scenario.calibration is not None:
-            load_profile(scenario.calibration)  # a bad profile is reported now, not mid-run
-        return scenario
-    except ScenarioError as exc:
-        # a bad value given by an override is the override's fault, not the file's
-        if exc.key_path and any(
-            exc.key_path == key or exc.key_path.startswith(f"{key}.") for key, _ in items
-        ):
-            raise ScenarioError(set_source, exc.key_path, exc.problem) from None
-        raise
-
-
-def validate_scenario(data: Mapping[str, Any], source: str = "scenario") -> Scenario:
-    """Validate a plain mapping as a :class:`Scenario`.
-
-    Raises:
-        ScenarioError: the first problem, on one line (with a count of the others).
-    """
-    try:
-        return Scenario.model_validate(dict(data))
-    except ValidationError as exc:
-        raise _scenario_error(exc, source) from None
-
-
-class _SetText(str):
-    """The text of a ``--set`` value, read as YAML unless the key holds text."""
-
-    __slots__ = ()
-
-
-def parse_set_option(option: str) -> tuple[str, Any]:
-    """Split one ``--set dotted.key=value`` string.
-
-    The value is read as YAML (``10``, ``0.5``, ``true``, ``[jwt, local]``) once the key
-    is known, except for keys that hold text (``name``, ``description``), which take it
-    verbatim.
-
-    Raises:
-        ScenarioError: no ``=`` or an empty key.
-    """
-    key, sep, raw = option.partition("=")
-    key = key.strip()
-    if not sep or not key:
-        raise ScenarioError("--set", option, "expected dotted.key=value")
-    return key, _SetText(raw)
-
-
-def _read_set_value(text: _SetText, annotation: Any) -> Any:
-    if annotation is str:
-        return str(text)
-    try:
-        return yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        return str(text)
-
-
-def _set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
-    """Set ``data[a][b][c] = value`` for ``a.b.c``, checking every key against the models."""
-    parts = dotted.split(".")
-    model: type[BaseModel] | None = Scenario
-    node = data
-    for depth, part in enumerate(parts):
-        fields = model.model_fields if model is not None else {}
-        if part not in fields:
-            where = ".".join(parts[: depth + 1])
-            raise ScenarioError(source, where, f"unknown key{_suggest(part, fields)}")
-        annotation = fields[part].annotation
-        last = depth == len(parts) - 1
-        if last:
-            node[part] = _read_set_value(value, annotation) if type(value) is _SetText else value
-            return
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            where = ".".join(parts[: depth + 1])
-            raise ScenarioError(source, where, "is a value, not a section")
-        model = annotation
-        child = node.get(part)
-        if child is None:
-            child = {}
-            node[part] = child
-        elif not isinstance(child, dict):
-            where = ".".join(parts[: depth + 1])
-            raise ScenarioError(source, where, "is a value here, not a section")
-        node = child
-
-
-def _suggest(word: str, candidates: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest candidate, or an empty string."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _strip(annotation: Any) -> Any:
-    """``X`` for ``Annotated[X, ...]``; the annotation itself otherwise."""
-    return get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
-
-
-def _tagged_members(annotation: Any) -> dict[str, type[BaseModel]]:
-    """For a union of models told apart by a literal ``kind``/``shape``: tag -> model."""
-    if get_origin(annotation) not in {Union, UnionType}:
-        return {}
-    members: dict[str, type[BaseModel]] = {}
-    for member in get_args(annotation):
-        if isinstance(member, type) and issubclass(member, BaseModel):
-            for key in ("kind", "shape"):
-                field = member.model_fields.get(key)
-                if field is not None and get_origin(field.annotation) is Literal:
-                    members[str(get_args(field.annotation)[0])] = member
-    return members
-
-
-def _resolve(loc: tuple[str | int, ...]) -> tuple[str | None, dict[str, Any]]:
-    """Walk an error location through the models.
-
-    Returns:
-        The dotted key path as a user writes it (union tags such as the event kind
-        left out), and the keys valid in the section where the walk ended.
-    """
-    path: list[str] = []
-    annotation: Any = Scenario
-    fields: dict[str, Any] = dict(Scenario.model_fields)
-    for part in loc:
-        annotation = _strip(annotation)
-        members = _tagged_members(annotation)
-        if isinstance(part, str) and part in members:
-            annotation = members[part]
-            fields = dict(members[part].model_fields)
-            continue
-        path.append(str(part))
-        if isinstance(part, int) and get_origin(annotation) is list:
-            annotation = get_args(annotation)[0]
-            continue
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field = annotation.model_fields.get(str(part))
-            if field is None:
-                break
-            annotation = field.annotation
-            inner = _strip(annotation)
-            if isinstance(inner, type) and issubclass(inner, BaseModel):
-                fields = dict(inner.model_fields)
-        else:
-            break
-    return ".".join(path) or None, fields
-
-
-def _scenario_error(exc: ValidationError, source: str) -> ScenarioError:
-    errors = exc.errors(include_url=False)
-    first = errors[0]
-    loc = tuple(first["loc"])
-    key_path, fields = _resolve(loc)
-    kind = first["type"]
-    ctx = first.get("ctx") or {}
-    original = ctx.get("error")
-    if isinstance(original, _EventError):
-        key_path, problem = original.key_path, original.problem
-    elif kind == "extra_forbidden":
-        _, fields = _resolve(loc[:-1])
-        problem = f"unknown key{_suggest(str(loc[-1]), fields)}"
-    elif kind == "union_tag_invalid":
-        tag_key = str(ctx.get("discriminator", "kind")).strip("'")
-        key_path = f"{key_path}.{tag_key}" if key_path else tag_key
-        tags = [tag.strip("' ") for tag in str(ctx.get("expected_tags", "")).split(",")]
-        tag = str(ctx.get("tag", ""))
-        problem = f"unknown {tag_key} {tag!r}{_suggest(tag, tags)}; choose from {', '.join(tags)}"
-    elif kind == "union_tag_not_found":
-        tag_key = str(ctx.get("discriminator", "kind")).strip("'")
-        key_path = f"{key_path}.{tag_key}" if key_path else tag_key
-        problem = "missing: every entry needs one"
-    else:
-        problem = _describe(first)
-    more = len(errors) - 1
-    if more:
-        problem += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return ScenarioError(source, key_path, problem)
-
-
-def _describe(error: Mapping[str, Any]) -> str:
-    """A short, plain description of one pydantic error, with the offending value."""
-    message = str(error["msg"])
-    message = message.removeprefix("Value error, ")
-    message = message[0].lower() + message[1:] if message else message
-    ctx = error.get("ctx") or {}
-    kind = error["type"]
-    bounds = {
-        "greater_than": ("> ", "gt"),
-        "greater_than_equal": (">= ", "ge"),
-        "less_than": ("< ", "lt"),
-        "less_than_equal": ("<= ", "le"),
-    }
-    if kind in bounds:
-        symbol, key = bounds[kind]
-        message = f"must be {symbol}{ctx.get(key)}"
-    if kind == "literal_error":
-        message = f"must be one of {ctx.get('expected')}"
-    if kind == "enum":
-        message = f"must be one of {ctx.get('expected')}"
-    if error.get("loc") and kind not in {"missing", "model_type", "value_error"}:
-        value = error.get("input")
-        if not isinstance(value, dict | list) and not (
-            isinstance(value, float) and math.isnan(value)
-        ):
-            message += f" (got {value!r})"
-    return message
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or "invalid YAML"
-    if mark is not None:
-        return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
-    return f"invalid YAML: {problem}"

@@ -22,7 +22,7 @@ from simulator.model.rng import DrawBuffer
 from simulator.model.store import SessionStore
 from simulator.model.strategies.about import StrategyAbout
 from simulator.model.workload import Population
-from simulator.outcomes import EXPIRED
+from simulator.outcomes import EXPIRED, REVOKED, SESSION_LOST, VALID, WRONG_SERVER
 from simulator.scenario.models import Scenario
 
 
@@ -147,6 +147,12 @@ class Strategy(Protocol):
         """Processes the strategy needs while it runs (a denylist sync, say)."""
         ...
 
+    def verify_cost(self) -> tuple[float, str]:
+        """CPU time of one credential check, ms, and where that figure comes from
+        (``scenario``, ``calibration`` or ``reference``); ``(0.0, "scenario")`` for a
+        check that costs no CPU."""
+        ...
+
 
 class StrategyBase:
     """Defaults for the parts of :class:`Strategy` most strategies do not need."""
@@ -180,6 +186,10 @@ class StrategyBase:
     def background(self, env: simpy.Environment) -> list[Generator[simpy.Event, Any, None]]:
         """No background work."""
         return []
+
+    def verify_cost(self) -> tuple[float, str]:
+        """A memory or store lookup: no CPU to speak of."""
+        return 0.0, "scenario"
 
 
 class SessionCookies:
@@ -230,3 +240,23 @@ class SessionCookies:
     def origin(self, user: int) -> int:
         """The server that issued the session of ``user`` (-1: none)."""
         return self._origin[user]
+
+    def keep_in_memory(self, server: Server, user: int, now_s: float) -> None:
+        """A login on ``server``: a fresh session for ``user``, held in that server's memory."""
+        server.sessions[user] = self.new(user, server.index, now_s)
+
+    def check_in_memory(self, server: Server, servers: list[Server], user: int) -> int:
+        """Whether ``server``'s memory holds the session ``user`` sends.
+
+        Returns:
+            ``VALID``, or why not: ``REVOKED``; ``WRONG_SERVER`` when the server that
+            issued the session still holds it (the balancer sent the request elsewhere);
+            ``SESSION_LOST`` when no memory holds it any more.
+        """
+        session = self._of[user]
+        if server.sessions.get(user) == session:
+            return VALID
+        if session in self.revoked:
+            return REVOKED
+        origin = servers[self._origin[user]]
+        return WRONG_SERVER if origin.sessions.get(user) == session else SESSION_LOST

@@ -122,6 +122,15 @@ class JwtTokens(StrategyBase):
     def issued_at(self, user: int) -> float:
         return self._issued_at[user]
 
+    def verify_cost(self) -> tuple[float, str]:
+        """One signature verification of ``jwt.algorithm``: set, calibrated or reference."""
+        jwt = self.context.scenario.jwt
+        costs = self.context.costs
+        return (
+            costs.verify_ms(jwt.algorithm, jwt.verify_ms),
+            costs.verify_source(jwt.algorithm, jwt.verify_ms),
+        )
+
     def expires_at(self, user: int) -> float | None:
         return self._expires_at[user] if self._token_of[user] >= 0 else None
 

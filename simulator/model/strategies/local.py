@@ -14,7 +14,6 @@ from simulator.model.balancer import Balancer
 from simulator.model.cluster import Server
 from simulator.model.strategies.about import StrategyAbout
 from simulator.model.strategies.base import SessionCookies, StrategyBase, StrategyContext
-from simulator.outcomes import REVOKED, SESSION_LOST, VALID, WRONG_SERVER
 
 
 class LocalSessions(StrategyBase):
@@ -43,7 +42,7 @@ class LocalSessions(StrategyBase):
         return self.cookies.has(user)
 
     def issue(self, server: Server, user: int, now_s: float) -> float:
-        server.sessions[user] = self.cookies.new(user, server.index, now_s)
+        self.cookies.keep_in_memory(server, user, now_s)
         return 0.0
 
     def issued_at(self, user: int) -> float:
@@ -57,13 +56,4 @@ class LocalSessions(StrategyBase):
                 del origin.sessions[user]
 
     def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
-        cookies = self.cookies
-        session = cookies.of(user)
-        if server.sessions.get(user) == session:
-            return VALID, 0.0
-        if session in cookies.revoked:
-            return REVOKED, 0.0
-        # Rejected. The cause: is the session still held by the server that issued it?
-        origin = self._servers[cookies.origin(user)]
-        still_held = origin.sessions.get(user) == session
-        return (WRONG_SERVER if still_held else SESSION_LOST), 0.0
+        return self.cookies.check_in_memory(server, self._servers, user), 0.0

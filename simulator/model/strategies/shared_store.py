@@ -14,7 +14,7 @@ from simulator.costs.reference import SESSION_ID_BYTES
 from simulator.model.cluster import Server
 from simulator.model.strategies.about import StrategyAbout
 from simulator.model.strategies.base import SessionCookies, StrategyBase, StrategyContext
-from simulator.outcomes import REVOKED, SESSION_LOST, VALID, WRONG_SERVER
+from simulator.outcomes import REVOKED, SESSION_LOST, VALID
 
 
 class OutagePolicy(Protocol):
@@ -53,15 +53,9 @@ class LocalFallback:
         self, cookies: SessionCookies, server: Server, user: int, now_s: float, login: bool
     ) -> tuple[int, float] | None:
         if login:
-            server.sessions[user] = cookies.new(user, server.index, now_s)
+            cookies.keep_in_memory(server, user, now_s)
             return VALID, 0.0
-        session = cookies.of(user)
-        if server.sessions.get(user) == session:
-            return VALID, 0.0
-        if session in cookies.revoked:
-            return REVOKED, 0.0
-        origin = self._servers[cookies.origin(user)]
-        return (WRONG_SERVER if origin.sessions.get(user) == session else SESSION_LOST), 0.0
+        return cookies.check_in_memory(server, self._servers, user), 0.0
 
 
 class SharedStoreSessions(StrategyBase):
