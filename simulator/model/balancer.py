@@ -213,13 +213,13 @@ class ConsistentHash:
         self._owners: list[int] = []
         self._cache: dict[int, int] = {}
 
-    _POINT_DOMAIN = 1 << 62
+    POINT_DOMAIN = 1 << 62
     """Keeps ring-point inputs apart from IP indices, so no point equals an IP's hash."""
 
     @staticmethod
     def point(server: int, replica: int) -> int:
         """Ring position of virtual node ``replica`` of ``server`` (64-bit)."""
-        return hash64(ConsistentHash._POINT_DOMAIN | (server << 24) | replica)
+        return hash64(ConsistentHash.POINT_DOMAIN | (server << 24) | replica)
 
     def _rebuild(self) -> None:
         ring = sorted(
