@@ -20,8 +20,7 @@ from simulator.model.balancer import (
     RoundRobin,
     spreading_policy,
 )
-from simulator.model.rng import DrawBuffer, Streams, uniform_buffer
-from simulator.model.workload import splitmix64
+from simulator.model.rng import DrawBuffer, Streams, splitmix64, uniform_buffer
 
 
 class FakeServer:

@@ -8,16 +8,14 @@ import math
 import numpy as np
 import pytest
 
-from simulator.model.rng import Streams
+from simulator.model.rng import Streams, hash64, splitmix64
 from simulator.model.workload import (
     CHUNK_REQUESTS,
     ArrivalRate,
     Population,
     RequestStream,
     draw_service_s,
-    hash64,
     ip_address,
-    splitmix64,
 )
 from simulator.scenario.models import ServiceTime, Workload
 

@@ -13,8 +13,7 @@ import bisect
 from collections.abc import Sequence
 from typing import Protocol
 
-from simulator.model.rng import DrawBuffer
-from simulator.model.workload import hash64
+from simulator.model.rng import DrawBuffer, hash64
 
 
 class Loaded(Protocol):

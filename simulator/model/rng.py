@@ -5,6 +5,9 @@ Every random component asks for its own stream by name (``"arrivals"``, ``"users
 number and its name, never on which other streams exist or the order they are created in,
 so every strategy compared in one run sees the same arrivals, users and service times
 (common random numbers), and adding a component never shifts the others.
+
+The stable hash of client addresses and ring points (:func:`splitmix64`, :func:`hash64`)
+lives here too: like the streams, it must give the same value in every process.
 """
 
 from __future__ import annotations
@@ -81,3 +84,29 @@ def uniform_buffer(generator: np.random.Generator) -> DrawBuffer:
 def exponential_buffer(generator: np.random.Generator, mean: float) -> DrawBuffer:
     """Exponential draws with the given mean from ``generator``."""
     return DrawBuffer(lambda n: generator.exponential(mean, n))
+
+
+# ---------------------------------------------------------------- the stable hash
+
+_MASK64 = (1 << 64) - 1
+
+
+def splitmix64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """A stable 64-bit mixing hash (SplitMix64 finaliser), applied element-wise.
+
+    Used for ``ip_hash`` and the consistent-hash ring: stable across processes and
+    platforms, and well spread even for consecutive inputs.
+    """
+    with np.errstate(over="ignore"):
+        z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def hash64(value: int) -> int:
+    """:func:`splitmix64` of one integer, in plain Python (no array for one value)."""
+    z = (value + 0x9E3779B97F4A7C15) & _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)

@@ -14,36 +14,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from simulator.model.rng import Streams
+from simulator.model.rng import Streams, splitmix64
 from simulator.scenario.events import TrafficSpike
 from simulator.scenario.models import ServiceTime, Workload
 from simulator.scenario.profiles import ConstantRate, RateProfile
 
 CHUNK_REQUESTS = 8192
 """Requests generated per chunk of the arrival stream."""
-
-_MASK64 = (1 << 64) - 1
-
-
-def splitmix64(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-    """A stable 64-bit mixing hash (SplitMix64 finaliser), applied element-wise.
-
-    Used for ``ip_hash`` and the consistent-hash ring: stable across processes and
-    platforms, and well spread even for consecutive inputs.
-    """
-    with np.errstate(over="ignore"):
-        z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        return z ^ (z >> np.uint64(31))
-
-
-def hash64(value: int) -> int:
-    """:func:`splitmix64` of one integer, in plain Python (no array for one value)."""
-    z = (value + 0x9E3779B97F4A7C15) & _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
 
 
 def ip_address(ip_index: int) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 from simulator.experiments import theory
 from simulator.experiments.validation.lab import CaseResult, Lab, interval
 from simulator.model.balancer import ClusterView, ConsistentHash, IpHash
-from simulator.model.workload import splitmix64
+from simulator.model.rng import splitmix64
 
 
 class _Idle:
