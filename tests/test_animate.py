@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-import simulator.present.animate
+import simulator.present.animate.video
 from simulator import load_scenario, run
 from simulator.cli.app import app
 from simulator.outcomes import ABSENT, DOWN, RESTARTING, RETIRED, UP
@@ -271,7 +271,7 @@ def test_server_box_knows_the_panels(crash: ClusterFrames) -> None:
 def test_mp4_needs_ffmpeg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Without ffmpeg, writing an MP4 is a one-line error and writes nothing (the
     documented behaviour, checked whether or not this machine has ffmpeg)."""
-    monkeypatch.setattr(simulator.present.animate.shutil, "which", lambda name: None)
+    monkeypatch.setattr(simulator.present.animate.video.shutil, "which", lambda name: None)
     with pytest.raises(AnimationError) as caught:
         save_animation(tmp_path / "cluster.mp4", [Image.new("RGB", (8, 8))])
     message = str(caught.value)

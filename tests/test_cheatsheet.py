@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from simulator.cli.app import app
 from simulator.present.cheatsheet import STUDIES, Cheatsheet, build_cheatsheet, shortened
-from simulator.scenario.models import load_scenario
+from simulator.scenario.loading import load_scenario
 
 runner = CliRunner()
 CHANGED = ["cluster.servers=10", "shared_store.rtt_ms=3"]
@@ -97,6 +97,7 @@ def test_the_page_shows_the_numbers_it_computed(default_sheet: Cheatsheet) -> No
     assert "nan" not in page.lower()
 
 
+@pytest.mark.slow  # a second full cheat sheet (~3.5 s)
 def test_numbers_change_when_the_parameters_change(
     default_sheet: Cheatsheet, changed_sheet: Cheatsheet
 ) -> None:
@@ -114,6 +115,7 @@ def test_numbers_change_when_the_parameters_change(
     assert "`cluster.servers=10`, `shared_store.rtt_ms=3`" in page_after
 
 
+@pytest.mark.slow  # the cheat sheet's runs again, through the CLI (~3 s)
 def test_cli_writes_the_same_page_from_fresh_runs(
     tmp_path: Path, changed_sheet: Cheatsheet
 ) -> None:

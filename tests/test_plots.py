@@ -593,6 +593,7 @@ def test_each_heatmap_panel_marks_its_own_strategys_events(result: RunResult) ->
     assert band.get_x() + band.get_width() == pytest.approx(ends[0])  # the first strategy's
 
 
+@pytest.mark.slow  # runs and draws (~2 s)
 def test_new_figures_work_for_a_single_strategy() -> None:
     result = short_run(
         strategies=["jwt"], events=[{"at_s": 6, "kind": "server_crash", "server": 1}]
@@ -649,6 +650,7 @@ def test_figures_work_for_a_single_strategy() -> None:
     render(load)
 
 
+@pytest.mark.slow  # renders four figures to PNG (~2 s)
 def test_figures_render_themselves_for_jupyter(result: RunResult) -> None:
     # With no pyplot, no inline backend registers a display hook: IPython uses _repr_png_.
     figures = [
@@ -677,6 +679,7 @@ ALL_PNGS = [
 ]
 
 
+@pytest.mark.slow  # draws and encodes every figure (~4 s)
 def test_save_figures_writes_decodable_pngs(result: RunResult, tmp_path: Path) -> None:
     out_dir = tmp_path / "nested" / "out"
     out_dir.mkdir(parents=True)
@@ -695,7 +698,7 @@ def test_save_figures_writes_decodable_pngs(result: RunResult, tmp_path: Path) -
 
 def test_save_figures_creates_the_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        simulator.present.plots, "DPI", 30
+        simulator.present.plots.style, "DPI", 30
     )  # small files: this test is about the folder
     result = short_run(strategies=["jwt"], duration_s=3, warmup_s=1)
     out_dir = tmp_path / "a" / "b"
@@ -720,6 +723,7 @@ def test_interrupted_save_leaves_no_partial_file(
 # ---------------------------------------------------------------- no global state
 
 
+@pytest.mark.slow  # a fresh `python -c` subprocess
 def test_plots_never_import_pyplot() -> None:
     script = textwrap.dedent(
         """

@@ -26,7 +26,8 @@ from simulator.present import report
 from simulator.present.explain import Paragraph, explain, explanation_text
 from simulator.present.plots import TIMESERIES_METRICS
 from simulator.results.records import RunResult
-from simulator.scenario.models import Scenario, load_scenario
+from simulator.scenario.loading import load_scenario
+from simulator.scenario.models import Scenario
 
 runner = CliRunner()
 SHORT = ["duration_s=20", "warmup_s=5"]
@@ -393,12 +394,13 @@ def sets(overrides: list[str]) -> list[str]:
     return [word for override in overrides for word in ("--set", override)]
 
 
+@pytest.mark.slow  # a run and a full report with every figure (~2.5 s)
 def test_report_command_writes_the_default_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(
-        simulator.present.plots, "DPI", 40
+        simulator.present.plots.style, "DPI", 40
     )  # small images: this test is about the file
     code, out, err = invoke("report", *sets(SHORT), "-s", "jwt", "-s", "local", "--seed", "4")
     assert code == 0, err

@@ -21,9 +21,12 @@ from simulator import __version__
 from simulator.costs.reference import JWT_TOKEN_BYTES, SESSION_ID_BYTES, AuthCosts
 from simulator.experiments import theory
 from simulator.model.run import run
+from simulator.model.strategies import about
+from simulator.present.format import count, number, percent, times
 from simulator.results.records import RunResult, StrategyResult, Window
 from simulator.scenario.calibration import load_profile
-from simulator.scenario.models import Scenario, load_scenario
+from simulator.scenario.loading import load_scenario
+from simulator.scenario.models import Scenario
 
 QUICK_WARMUP_S = 5.0
 """Warm-up of every study in quick mode, seconds."""
@@ -211,9 +214,10 @@ def _numbers(
         )
         numbers[f"{name}.max_over_mean"] = _rate(item.load_skew["max_over_mean"])
         numbers[f"{name}.verify_ms"] = item.auth_cost.verify_ms if item.auth_cost else 0.0
-    numbers["login_ms"] = base_scenario.cluster.login_cpu_ms
-    if base["jwt"].auth_cost is not None:
-        numbers["login_ms"] = base["jwt"].auth_cost.login_ms
+    numbers["login_ms"] = next(
+        (item.auth_cost.login_ms for item in base.results if item.auth_cost is not None),
+        base_scenario.cluster.login_cpu_ms,
+    )
     numbers["shared_store.extra_ms"] = (
         numbers["shared_store.latency_mean_ms"] - numbers["jwt.latency_mean_ms"]
     )
@@ -294,22 +298,18 @@ def _numbers(
 # ------------------------------------------------------------------------ the page
 
 
-def _pct(value: float) -> str:
-    return f"{100 * value:.1f}%"
-
-
 def _ms(value: float) -> str:
-    if value >= 100:
-        return f"{value:.0f} ms"
-    return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
+    """Milliseconds as this page has always written them: whole milliseconds from 100 up,
+    with no thousands separator (``1085 ms``, where :func:`~simulator.present.format.ms`
+    writes ``1,085 ms``)."""
+    spec = ".0f" if value >= 100 else ".1f" if value >= 10 else ".2f"
+    return f"{number(value, spec)} ms"
 
 
-def _times(value: float) -> str:
-    return f"{value:.2f}x"
-
-
-def _n(value: float) -> str:
-    return f"{value:,.0f}"
+def _us(value_ms: float) -> str:
+    """A time in milliseconds written in whole microseconds with no thousands separator
+    (``1234 µs``, where :func:`~simulator.present.format.us` writes ``1,234 µs``)."""
+    return f"{number(1000 * value_ms, '.0f')} µs"
 
 
 def _sources(sheet: Cheatsheet) -> list[str]:
@@ -344,9 +344,35 @@ def _algorithm_rows(sheet: Cheatsheet) -> list[str]:
     ]
     for algorithm in JWT_TOKEN_BYTES:
         rows.append(
-            f"| {algorithm} | {1000 * costs.verify_ms(algorithm):.0f} µs "
-            f"| {1000 * costs.sign_ms(algorithm):.0f} µs "
+            f"| {algorithm} | {_us(costs.verify_ms(algorithm))} "
+            f"| {_us(costs.sign_ms(algorithm))} "
             f"| {costs.token_bytes(algorithm)} B | {source} |"
+        )
+    return rows
+
+
+def _strategy_rows(sheet: Cheatsheet) -> list[str]:
+    """The table of the strategies, one row per strategy the baseline study ran: where its
+    proof lives and what each request costs (from the strategy's own description,
+    :func:`simulator.model.strategies.about`), with this run's store operations for a
+    strategy that used the store and its CPU for one with a verification cost."""
+    n = sheet.numbers
+    algorithm = sheet.scenarios["baseline"].jwt.algorithm
+    rows = []
+    for item in sheet.results["baseline"].results:
+        name = item.strategy
+        described = about(name)
+        details = []
+        if item.auth_cost is not None and item.auth_cost.verify_ms > 0:
+            details.append(f"{algorithm}, {_us(n[f'{name}.verify_ms'])} of CPU")
+        if item.store is not None:
+            details.append(f"{n[f'{name}.store_ops_per_request']:.1f} ops/request")
+        costs = described.each_request_costs + (f" ({'; '.join(details)})" if details else "")
+        rows.append(
+            f"| `{name}` | {described.proof_lives} | {costs} "
+            f"| {percent(n[f'{name}.success_rate'])} "
+            f"| {_ms(n[f'{name}.latency_mean_ms'])} / {_ms(n[f'{name}.latency_p95_ms'])} "
+            f"| {n[f'{name}.relogins_per_1000']:.0f} |"
         )
     return rows
 
@@ -355,7 +381,6 @@ def _render(sheet: Cheatsheet) -> str:
     n = sheet.numbers
     servers = int(n["servers"])
     baseline = sheet.scenarios["baseline"]
-    algorithm = baseline.jwt.algorithm
     lines = [
         "# Sessions or tokens? An interview cheat sheet",
         "",
@@ -372,49 +397,32 @@ def _render(sheet: Cheatsheet) -> str:
         "mean / p95 latency | forced logins per 1000 requests |",
         "|---|---|---|---:|---:|---:|",
     ]
-    where = {
-        "local": ("one server's memory", "a memory lookup (if it is the right server)"),
-        "sticky": ("one server's memory, plus balancer affinity", "a memory lookup"),
-        "shared_store": (
-            "a shared store (Redis)",
-            f"a store round trip ({n['shared_store.store_ops_per_request']:.1f} ops/request)",
-        ),
-        "jwt": (
-            "the client: a signed token",
-            f"a signature check ({algorithm}, {1000 * n['jwt.verify_ms']:.0f} µs of CPU)",
-        ),
-    }
-    for name, (lives, costs) in where.items():
-        lines.append(
-            f"| `{name}` | {lives} | {costs} | {_pct(n[f'{name}.success_rate'])} "
-            f"| {_ms(n[f'{name}.latency_mean_ms'])} / {_ms(n[f'{name}.latency_p95_ms'])} "
-            f"| {n[f'{name}.relogins_per_1000']:.0f} |"
-        )
+    lines += _strategy_rows(sheet)
     lines += [
         "",
         "## When each wins, and how each fails",
         "",
         "**`local`** wins only with one server. With "
         f"{servers} and no affinity a request finds its session "
-        f"{_pct(n['local.success_rate'])} of the time (theory 1/N = "
-        f"{_pct(n['local.success_theory'])}); every miss is a forced login "
+        f"{percent(n['local.success_rate'])} of the time (theory 1/N = "
+        f"{percent(n['local.success_theory'])}); every miss is a forced login "
         f"({_ms(n['login_ms'])} of password hashing, {n['local.login_cpu_s']:.0f} CPU-seconds "
         "in this run).",
         "",
         "**`sticky`** wins for a small, stable fleet: no new infrastructure, memory-speed "
         "lookups. It fails when the server a user is pinned to changes:",
         f"- a crash of one of {int(n['crash.servers'])} servers forced "
-        f"{_pct(n['crash.sticky.relogin_fraction'])} of the users active afterwards to log in "
-        f"again (about 1/N); success until it recovered {_pct(n['crash.sticky.success_rate'])} "
-        f"(`jwt`: {_pct(n['crash.jwt.success_rate'])}).",
+        f"{percent(n['crash.sticky.relogin_fraction'])} of the users active afterwards to log in "
+        f"again (about 1/N); success until it recovered {percent(n['crash.sticky.success_rate'])} "
+        f"(`jwt`: {percent(n['crash.jwt.success_rate'])}).",
         f"- scaling out {int(n['modulo.before'])} to {int(n['modulo.after'])} servers with "
-        f"modulo hashing moved {_pct(n['modulo.remapped'])} of active users (theory "
-        f"{_pct(n['modulo.remapped_theory'])}); a consistent-hash ring moved "
-        f"{_pct(n['consistent.remapped'])} (theory {_pct(n['consistent.remapped_theory'])}).",
+        f"modulo hashing moved {percent(n['modulo.remapped'])} of active users (theory "
+        f"{percent(n['modulo.remapped_theory'])}); a consistent-hash ring moved "
+        f"{percent(n['consistent.remapped'])} (theory {percent(n['consistent.remapped_theory'])}).",
         f"- {int(n['nat.users_per_ip'])} users behind each NAT address with `ip_hash`: the "
-        f"busiest server carries {_times(n['nat.sticky.max_over_mean'])} the mean load "
-        f"(`jwt`: {_times(n['nat.jwt.max_over_mean'])}), "
-        f"{_pct(n['nat.sticky.busiest_utilisation'])} busy, "
+        f"busiest server carries {times(n['nat.sticky.max_over_mean'])} the mean load "
+        f"(`jwt`: {times(n['nat.jwt.max_over_mean'])}), "
+        f"{percent(n['nat.sticky.busiest_utilisation'])} busy, "
         f"p95 {_ms(n['nat.sticky.latency_p95_ms'])} against "
         f"{_ms(n['nat.jwt.latency_p95_ms'])}.",
         "",
@@ -422,26 +430,26 @@ def _render(sheet: Cheatsheet) -> str:
         "effect at once. It pays on every request and adds a critical dependency:",
         f"- +{_ms(n['shared_store.extra_ms'])} per request against `jwt` on `baseline` "
         f"({_ms(n['shared_store.rtt_ms'])} round trip plus the store's work and queue).",
-        f"- at {_pct(n['saturation.store_utilisation'])} store utilisation a store operation "
+        f"- at {percent(n['saturation.store_utilisation'])} store utilisation a store operation "
         f"takes {_ms(n['saturation.store_latency_ms'])} instead of "
         f"{_ms(n['saturation.idle_store_latency_ms'])} idle (waits grow like rho/(1-rho)); "
         f"requests average {_ms(n['saturation.shared_store.latency_mean_ms'])} against "
         f"{_ms(n['saturation.jwt.latency_mean_ms'])} for `jwt`.",
         f"- a {n['outage.duration_s']:.0f} s store outage: success during it "
-        f"{_pct(n['outage.shared_store.success_rate'])} (`jwt`: "
-        f"{_pct(n['outage.jwt.success_rate'])}).",
+        f"{percent(n['outage.shared_store.success_rate'])} (`jwt`: "
+        f"{percent(n['outage.jwt.success_rate'])}).",
         "",
         "**`jwt`** wins for stateless scale-out and many services: any server verifies "
         "with the key alone, no store, no affinity. It pays in CPU, bytes and revocation:",
         f"- every request carries {n['jwt.credential_bytes']:.0f} B of token against "
         f"{SESSION_ID_BYTES} B of session cookie.",
         f"- revoking {int(n['revocation.revoked_users'])} users with no denylist: "
-        f"{_n(n['revocation.jwt.accepted'])} requests were still accepted, for "
+        f"{count(n['revocation.jwt.accepted'])} requests were still accepted, for "
         f"{n['revocation.jwt.window_s']:.1f} s on average (tokens had "
         f"{n['revocation.jwt.remaining_ttl_s']:.1f} s left of a {n['revocation.ttl_s']:.0f} s "
-        f"TTL); `sticky` accepted {_n(n['revocation.sticky.accepted'])}, `shared_store` "
-        f"{_n(n['revocation.shared_store.accepted'])}.",
-        f"- with a denylist in the store: {_n(n['denylist.jwt.accepted'])} accepted, "
+        f"TTL); `sticky` accepted {count(n['revocation.sticky.accepted'])}, `shared_store` "
+        f"{count(n['revocation.shared_store.accepted'])}.",
+        f"- with a denylist in the store: {count(n['denylist.jwt.accepted'])} accepted, "
         f"a {n['denylist.jwt.window_s']:.1f} s window, but "
         f"{n['denylist.jwt.store_ops_per_request']:.2f} store operations per request: "
         "the state is back.",
@@ -453,13 +461,13 @@ def _render(sheet: Cheatsheet) -> str:
         "## Say it in one line",
         "",
         f"- In-memory sessions behind N servers without affinity succeed about 1/N of the "
-        f"time ({_pct(n['local.success_rate'])} with {servers}).",
+        f"time ({percent(n['local.success_rate'])} with {servers}).",
         f"- Sticky sessions are cheap until the fleet changes: a crash logs out about 1/N of users "
-        f"({_pct(n['crash.sticky.relogin_fraction'])}); use a hash ring when scaling "
-        f"({_pct(n['consistent.remapped'])} moved, not {_pct(n['modulo.remapped'])}).",
+        f"({percent(n['crash.sticky.relogin_fraction'])}); use a hash ring when scaling "
+        f"({percent(n['consistent.remapped'])} moved, not {percent(n['modulo.remapped'])}).",
         f"- A session store costs a round trip per request (+{_ms(n['shared_store.extra_ms'])}"
         ") and becomes the bottleneck near saturation; its outage is your outage.",
-        f"- A JWT costs {1000 * n['jwt.verify_ms']:.0f} µs of CPU and "
+        f"- A JWT costs {_us(n['jwt.verify_ms'])} of CPU and "
         f"{n['jwt.credential_bytes']:.0f} B per request and cannot be taken back before it "
         "expires without a denylist, which brings back a lookup: keep access tokens short "
         "and refresh them.",

@@ -6,6 +6,12 @@ the store, revocation). Every number in the text comes from the result, its scen
 :mod:`simulator.experiments.theory`; a sentence whose subject is absent from the run (events,
 a store, a revocation, an error kind) is left out rather than written as "none".
 
+The paragraphs about the run as a whole are here; those about what changed during it
+(events, forced re-logins, the store, revocation) are in
+:mod:`simulator.present.explain_events`, and what they share (:class:`Paragraph`, the
+thresholds) in :mod:`simulator.present.explain_base`. Numbers and words are written by
+:mod:`simulator.present.format`.
+
     from simulator.present.explain import explain
     for paragraph in explain(result):
         print(paragraph.topic, paragraph.text)
@@ -15,79 +21,50 @@ The functions are pure: same result, same text.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
-from simulator import outcomes
 from simulator.experiments import theory
-from simulator.results.records import EventMark, RunResult, StrategyResult, Window
+from simulator.present.explain_base import (
+    BUSY_UTILISATION,
+    COST_SOURCES,
+    ERROR_MEANINGS,
+    EVEN_JAIN,
+    EVEN_MAX_OVER_MEAN,
+    SLOWER_FACTOR,
+    SUCCESS_NEAR_TOTAL,
+    THEORY_CLOSE,
+    Paragraph,
+    event_when,
+)
+from simulator.present.explain_events import (
+    explain_events,
+    explain_exposure,
+    explain_relogins,
+    explain_store,
+    window_rows,
+)
+from simulator.present.format import count_noun, join_words, ms, percent, us
+from simulator.results.records import EventMark, RunResult, StrategyResult
 
-SUCCESS_NEAR_TOTAL = 0.995
-"""A success rate at least this high (a fraction) counts as "served nearly everything"."""
-
-THEORY_CLOSE = 0.15
-"""A measured value within this relative distance of theory is "close to" it."""
-
-RATE_CHANGE_PP = 1.0
-"""A change of success rate between two event windows smaller than this (percentage
-points) is reported as "held"."""
-
-EVEN_MAX_OVER_MEAN = 1.15
-"""Peak-to-mean load at or below this (dimensionless) counts as even."""
-
-EVEN_JAIN = 0.98
-"""Jain's index at or above this (dimensionless) counts as even."""
-
-BUSY_UTILISATION = 0.7
-"""A server or store busy at least this fraction of the time is called busy (queues
-grow quickly beyond it: waits scale like rho / (1 - rho))."""
-
-SLOWER_FACTOR = 2.0
-"""A mean latency this many times the fastest one is described as a multiple."""
-
-CAUSE_MEANINGS: dict[str, str] = {
-    "wrong_server": "the session was in another server's memory",
-    "session_lost": "the memory that held the session was gone (crash, restart, "
-    "scale-in or a store that lost its data)",
-    "expired": "the token's lifetime had ended",
-    "revoked": "the credential had been revoked",
-    "key_rotated": "the token was signed with a key that no longer verifies",
-}
-"""Why a credential was rejected, for readers (keys: :data:`simulator.outcomes.CAUSES`)."""
-
-ERROR_MEANINGS: dict[str, str] = {
-    "server_down": "sent to a server that was down",
-    "overload": "refused by a full queue",
-    "store_unavailable": "the session store was unreachable",
-    "timeout": "answered too late",
-    "unauthorized": "rejected again after the forced re-login",
-}
-"""What each error outcome means, for readers."""
-
-COST_SOURCES: dict[str, str] = {
-    "scenario": "as set in the scenario",
-    "calibration": "measured on this machine by authsim calibrate",
-    "reference": "the reference figure",
-}
-"""Where an authentication cost came from, for readers."""
-
-
-@dataclass(frozen=True)
-class Paragraph:
-    """One topic of the explanation.
-
-    Attributes:
-        topic: a short heading (``Success``, ``Latency``...).
-        sentences: the sentences, in order, each ending with a full stop.
-    """
-
-    topic: str
-    sentences: tuple[str, ...]
-
-    @property
-    def text(self) -> str:
-        """The sentences joined by spaces."""
-        return " ".join(self.sentences)
+__all__ = [
+    "Paragraph",
+    "explain",
+    "explain_errors",
+    "explain_events",
+    "explain_exposure",
+    "explain_latency",
+    "explain_load",
+    "explain_relogins",
+    "explain_setup",
+    "explain_store",
+    "explain_success",
+    "explanation_text",
+    "join_words",
+    "percent",
+    "window_rows",
+]
+# percent and join_words belong to simulator.present.format; they stay importable from
+# here (listed above) only for the modules that still import them from this one.
 
 
 def explain(result: RunResult) -> list[Paragraph]:
@@ -140,18 +117,18 @@ def explain_setup(result: RunResult) -> Paragraph:
     workload = scenario.workload
     names = result.strategies
     sentences = [
-        f"Scenario '{scenario.name}' ran {_count_noun(len(names), 'strategy', 'strategies')} "
-        f"({join_words(names)}) on the same traffic: {_count_noun(cluster.servers, 'server')} × "
-        f"{_count_noun(cluster.workers_per_server, 'worker')} behind a "
+        f"Scenario '{scenario.name}' ran {count_noun(len(names), 'strategy', 'strategies')} "
+        f"({join_words(names)}) on the same traffic: {count_noun(cluster.servers, 'server')} × "
+        f"{count_noun(cluster.workers_per_server, 'worker')} behind a "
         f"{scenario.load_balancer.policy.replace('_', '-')} balancer, "
-        f"{_count_noun(workload.users, 'user')} sending {workload.arrival_rate_per_s:,g} "
+        f"{count_noun(workload.users, 'user')} sending {workload.arrival_rate_per_s:,g} "
         f"requests/s, {scenario.measured_s:g} s measured after a {scenario.warmup_s:g} s "
         f"warm-up (seed {scenario.seed})."
     ]
     requests = sorted({item.requests for item in result.results})
     if len(requests) == 1:
         sentences.append(
-            f"Each strategy received the same {_count_noun(requests[0], 'request')} "
+            f"Each strategy received the same {count_noun(requests[0], 'request')} "
             "in the measured window."
         )
     else:
@@ -162,8 +139,8 @@ def explain_setup(result: RunResult) -> Paragraph:
     events = result.events
     if events:
         sentences.append(
-            f"The timeline had {_count_noun(len(events), 'event')}: "
-            + "; ".join(_event_when(mark) for mark in events)
+            f"The timeline had {count_noun(len(events), 'event')}: "
+            + "; ".join(event_when(mark) for mark in events)
             + "."
         )
     return Paragraph("What was run", tuple(sentences))
@@ -196,7 +173,7 @@ def explain_success(result: RunResult) -> Paragraph:
             f"{join_words(near_total)} {verb} nearly everything "
             f"(at least {percent(SUCCESS_NEAR_TOTAL)})."
         )
-    if "local" in result.strategies:
+    if "local" in result.strategies:  # local's lesson: 1/N without affinity
         sentences += _local_sentences(result, result["local"])
     return Paragraph("Success", tuple(sentences))
 
@@ -210,17 +187,16 @@ def _local_sentences(result: RunResult, local: StrategyResult) -> list[str]:
     if measured is not None:
         sentences.append(
             "local keeps a session only in the memory of the server that handled the login, "
-            f"so with {_count_noun(servers, 'server')} and no affinity a request finds it "
+            f"so with {count_noun(servers, 'server')} and no affinity a request finds it "
             f"about 1 time in {servers}: theory gives 1/N = {percent(expected)}, "
             f"and the run measured {percent(measured)} ({_against(measured, expected)})."
         )
         if _changes_fleet(result.events) and _relative(measured, expected) > THEORY_CLOSE:
             sentences.append("The events changed the number of live servers during the run.")
     if local.forced_relogins:
-        login_ms = local.auth_cost.login_ms if local.auth_cost else scenario.cluster.login_cpu_ms
         sentence = (
-            f"Its {local.forced_relogins:,} forced re-logins spent "
-            f"{local.login_cpu_s:,.1f} CPU-seconds hashing passwords ({_ms(login_ms)} each)"
+            f"Its {local.forced_relogins:,} forced re-logins spent {local.login_cpu_s:,.1f} "
+            f"CPU-seconds hashing passwords ({ms(_login_ms(result, local))} each)"
         )
         unauthorized = local.outcome_counts.get("unauthorized", 0)
         if unauthorized:
@@ -257,17 +233,17 @@ def explain_latency(result: RunResult) -> Paragraph:
     fastest, fastest_ms = min(timed, key=lambda pair: pair[1])
     parts = []
     for item, mean in timed:
-        part = f"{item.strategy} {_ms(mean)}"
+        part = f"{item.strategy} {ms(mean)}"
         if item is fastest:
             part += " (the fastest)"
         elif mean >= SLOWER_FACTOR * fastest_ms:
             part += f" ({mean / fastest_ms:.1f}× the fastest)"
         else:
-            part += f" (+{_ms(mean - fastest_ms)})"
+            part += f" (+{ms(mean - fastest_ms)})"
         parts.append(part)
     sentences.append("Mean latency of served requests: " + ", ".join(parts) + ".")
     tails = [
-        f"{item.strategy} {_ms(p95)}"
+        f"{item.strategy} {ms(p95)}"
         for item, _ in timed
         if (p95 := item.latency_ms.get("p95")) is not None
     ]
@@ -275,14 +251,16 @@ def explain_latency(result: RunResult) -> Paragraph:
         sentences.append("95% of served requests took at most: " + ", ".join(tails) + ".")
     by_name = {item.strategy: mean for item, mean in timed}
     scenario = result.scenario
+    # shared_store's lesson (a store round trip on every request, set against jwt) and
+    # jwt's (its scenario.jwt signature on every request)
     if "shared_store" in by_name:
         store_item = result["shared_store"]
         store = store_item.store
         if store is not None and store.mean_latency_ms is not None:
             sentence = (
                 f"shared_store asks the store on every request: an operation took "
-                f"{_ms(store.mean_latency_ms)} on average (a {_ms(scenario.shared_store.rtt_ms)} "
-                f"round trip, {_ms(scenario.shared_store.op_time_ms)} of store work, and any "
+                f"{ms(store.mean_latency_ms)} on average (a {ms(scenario.shared_store.rtt_ms)} "
+                f"round trip, {ms(scenario.shared_store.op_time_ms)} of store work, and any "
                 "queueing)"
             )
             if store.ops_per_request is not None:
@@ -291,14 +269,14 @@ def explain_latency(result: RunResult) -> Paragraph:
             if other is not None:
                 difference = by_name["shared_store"] - by_name[other]
                 direction = "above" if difference >= 0 else "below"
-                sentence += f"; its mean latency was {_ms(abs(difference))} {direction} {other}'s"
+                sentence += f"; its mean latency was {ms(abs(difference))} {direction} {other}'s"
             sentences.append(sentence + ".")
     if "jwt" in by_name:
         cost = result["jwt"].auth_cost
         if cost is not None:
             sentences.append(
                 f"jwt checks the token's {scenario.jwt.algorithm} signature on every request: "
-                f"{_us(cost.verify_ms)} of CPU ({COST_SOURCES.get(cost.source, cost.source)})."
+                f"{us(cost.verify_ms)} of CPU ({COST_SOURCES.get(cost.source, cost.source)})."
             )
     slow = [
         item
@@ -309,10 +287,10 @@ def explain_latency(result: RunResult) -> Paragraph:
     ]
     for item in slow:
         share = item.forced_relogins / item.requests
-        login_ms = item.auth_cost.login_ms if item.auth_cost else scenario.cluster.login_cpu_ms
         sentences.append(
             f"{item.strategy} is slow because {percent(share)} of its requests forced a login "
-            f"first: {_ms(login_ms)} of password hashing each, on the same workers as every "
+            f"first: {ms(_login_ms(result, item))} of password hashing each, on the same "
+            "workers as every "
             "other request."
         )
     return Paragraph("Latency", tuple(sentences))
@@ -368,7 +346,7 @@ def explain_load(result: RunResult) -> Paragraph | None:
             sentences.append(
                 f"{join_words(even)} {verb} even (peak-to-mean at most {EVEN_MAX_OVER_MEAN:.2f})."
             )
-        if "sticky" in {item.strategy for item, _, _ in uneven}:
+        if "sticky" in {item.strategy for item, _, _ in uneven}:  # its scenario.sticky affinity
             sentences.append(_affinity_reason(result))
     busy = [
         (item, max(item.server_utilisation))
@@ -444,284 +422,7 @@ def explain_errors(result: RunResult) -> Paragraph:
     return Paragraph("Errors", tuple(sentences))
 
 
-def explain_events(result: RunResult) -> Paragraph | None:
-    """What each event did to each strategy: success rate and forced re-logins in every
-    window between events, against the window before.
-
-    Args:
-        result: the run.
-
-    Returns:
-        The paragraph, or ``None`` when the run had no events.
-    """
-    if not result.events:
-        return None
-    first = result.results[0].windows
-    if not first:
-        return None
-    sentences = []
-    opening = first[0]
-    rates = [
-        f"{item.strategy} {percent(item.windows[0].success_rate)}"
-        for item in result.results
-        if item.windows and item.windows[0].success_rate is not None
-    ]
-    if rates:
-        sentences.append(
-            f"{_capital(opening.label)} ({_span(opening)}), success was " + ", ".join(rates) + "."
-        )
-    for position in range(1, len(first)):
-        window = first[position]
-        changes = []
-        held = []
-        for item in result.results:
-            if position >= len(item.windows):
-                continue
-            now = item.windows[position]
-            before = item.windows[position - 1]
-            text = _window_change(item.strategy, before, now)
-            if text is None:
-                held.append((item.strategy, now))
-            elif text:
-                changes.append(text)
-        if held:
-            names = [name for name, _ in held]
-            values = sorted({percent(now.success_rate) for _, now in held})
-            at = values[0] if len(values) == 1 else "the same rate as before"
-            changes.append(f"{join_words(names)} held at {at} with no forced re-login")
-        if changes:
-            sentences.append(
-                f"{_capital(window.label)} ({_span(window)}): " + "; ".join(changes) + "."
-            )
-    return Paragraph("What each event did", tuple(sentences))
-
-
-def _window_change(name: str, before: Window, now: Window) -> str | None:
-    """How ``name`` fared in ``now`` against ``before``: a clause, ``None`` for "held with
-    no forced re-login", ``""`` for nothing to say (no request in the window)."""
-    rate = now.success_rate
-    if rate is None:
-        return ""
-    previous = before.success_rate
-    relogins = now.forced_relogins
-    if previous is not None:
-        change_pp = (rate - previous) * 100
-        if abs(change_pp) < RATE_CHANGE_PP and not relogins:
-            return None
-        if change_pp <= -RATE_CHANGE_PP:
-            clause = f"{name} fell from {percent(previous)} to {percent(rate)}"
-        elif change_pp >= RATE_CHANGE_PP:
-            clause = f"{name} rose from {percent(previous)} to {percent(rate)}"
-        else:
-            clause = f"{name} held at {percent(rate)}"
-    else:
-        clause = f"{name} {percent(rate)}"
-    if relogins:
-        clause += (
-            f" ({relogins:,} forced {_plural(relogins, 're-login')}: "
-            + _causes(now.forced_relogins_by_cause)
-            + ")"
-        )
-    return clause
-
-
-def explain_relogins(result: RunResult) -> Paragraph:
-    """Forced re-logins over the whole measured window, by cause, with their CPU cost, and
-    the refreshes that avoided one.
-
-    Args:
-        result: the run.
-
-    Returns:
-        The paragraph (always present; says so when nobody was forced to log in again).
-    """
-    forced = [item for item in result.results if item.forced_relogins]
-    sentences: list[str] = []
-    if not forced:
-        sentences.append("No strategy forced a user to log in again.")
-    else:
-        sentences.append(
-            "Forced re-logins by cause: "
-            + "; ".join(
-                f"{item.strategy} {item.forced_relogins:,} "
-                f"({_causes(item.forced_relogins_by_cause)})"
-                for item in forced
-            )
-            + "."
-        )
-        causes = [
-            cause
-            for cause in outcomes.CAUSES
-            if any(item.forced_relogins_by_cause.get(cause, 0) for item in forced)
-        ]
-        sentences.append(
-            "Here "
-            + "; ".join(
-                f"{cause.replace('_', ' ')} means {CAUSE_MEANINGS[cause]}" for cause in causes
-            )
-            + "."
-        )
-        cpu = [item for item in forced if item.login_cpu_s > 0]
-        if cpu:
-            sentences.append(
-                "Password hashing for them cost "
-                + ", ".join(f"{item.strategy} {item.login_cpu_s:,.1f}" for item in cpu)
-                + " CPU-seconds over the measured window."
-            )
-        clean = [item.strategy for item in result.results if not item.forced_relogins]
-        if clean:
-            sentences.append(f"{join_words(clean)} forced no re-login.")
-    for item in result.results:
-        if item.refreshes:
-            sentences.append(
-                f"{item.strategy} renewed {item.refreshes:,} expired access "
-                f"{_plural(item.refreshes, 'token')} with a refresh token instead of a "
-                "password login."
-            )
-    return Paragraph("Forced re-logins", tuple(sentences))
-
-
-def explain_store(result: RunResult) -> Paragraph | None:
-    """The shared store's utilisation and latency, against the M/M/1 response time at the
-    measured load (:func:`simulator.experiments.theory.mm1_mean_response`).
-
-    Args:
-        result: the run.
-
-    Returns:
-        The paragraph, or ``None`` when no strategy sent anything to the store.
-    """
-    users = [(item, item.store) for item in result.results if item.store and item.store.ops]
-    if not users:
-        return None
-    config = result.scenario.shared_store
-    sentences = []
-    for item, store in users:
-        rho = store.utilisation
-        sentence = (
-            f"With {item.strategy}{_store_use(result, item.strategy)} the store handled "
-            f"{store.ops:,} operations"
-            + (f" ({store.ops_per_request:.2f} per request)" if store.ops_per_request else "")
-            + f" and was busy {percent(rho)} of the time (utilisation ρ = {rho:.2f})"
-        )
-        if store.mean_latency_ms is not None:
-            sentence += f"; an operation took {_ms(store.mean_latency_ms)} from send to reply"
-        sentences.append(sentence + ".")
-        if 0 < rho < 1:
-            expected_ms = config.rtt_ms + theory.mm1_mean_response(
-                rho / config.op_time_ms, 1 / config.op_time_ms
-            )
-            sentences.append(
-                f"For a single-threaded store at this load, M/M/1 theory gives "
-                f"{_ms(config.rtt_ms)} + {_ms(config.op_time_ms)}/(1 − ρ) = {_ms(expected_ms)}"
-                + (
-                    ": it is close to saturation, where every extra request adds a lot of waiting."
-                    if rho >= BUSY_UTILISATION
-                    else ": far from saturation, queueing adds little."
-                )
-            )
-    return Paragraph("The session store", tuple(sentences))
-
-
-def explain_exposure(result: RunResult) -> Paragraph | None:
-    """What revocation left open: requests accepted on credentials issued before their
-    user was revoked, and for how long.
-
-    Args:
-        result: the run.
-
-    Returns:
-        The paragraph, or ``None`` when nobody was revoked.
-    """
-    revoked = [
-        (item, item.exposure)
-        for item in result.results
-        if item.exposure is not None and item.exposure.revoked_users
-    ]
-    if not revoked:
-        return None
-    sentences = []
-    refused = []
-    for item, exposure in revoked:
-        if not exposure.accepted_after_revocation:
-            refused.append(item.strategy)
-            continue
-        sentence = (
-            f"After {_count_noun(exposure.revoked_users, 'user')} "
-            f"{'was' if exposure.revoked_users == 1 else 'were'} revoked, {item.strategy} still "
-            f"accepted {exposure.accepted_after_revocation:,} requests on their old "
-            f"credentials, for {exposure.mean_window_s:.1f} s on average "
-            f"(at most {exposure.max_window_s:.1f} s)"
-        )
-        if exposure.mean_remaining_ttl_s:
-            sentence += (
-                f"; their tokens had {exposure.mean_remaining_ttl_s:.1f} s left to live on average"
-            )
-        sentences.append(sentence + ".")
-    if refused:
-        verb = "refuses" if len(refused) == 1 else "refuse"
-        sentences.append(
-            f"{join_words(refused)} {verb} a revoked credential at once (no request was accepted "
-            "after the revocation)."
-        )
-    return Paragraph("Revocation", tuple(sentences))
-
-
-def _store_use(result: RunResult, strategy: str) -> str:
-    """Why a strategy other than ``shared_store`` talks to the store: `` (refresh
-    tokens)``, `` (the denylist)`` or both; empty for ``shared_store``."""
-    if strategy != "jwt":
-        return ""
-    config = result.scenario.jwt
-    uses = []
-    if config.refresh:
-        uses.append("refresh tokens")
-    if config.denylist == "store":
-        uses.append("the denylist")
-    return f" ({join_words(uses)})" if uses else ""
-
-
-# ------------------------------------------------------------------ wording
-
-
-def percent(rate: float | None, digits: int = 1) -> str:
-    """A fraction as a percentage (``0.196`` -> ``19.6%``); an en dash when missing."""
-    return "–" if rate is None else f"{100 * rate:.{digits}f}%"
-
-
-def _ms(value: float) -> str:
-    """Milliseconds with a precision that suits the size."""
-    if abs(value) >= 100:
-        return f"{value:,.0f} ms"
-    if abs(value) >= 10:
-        return f"{value:.1f} ms"
-    return f"{value:.2f} ms"
-
-
-def _us(value_ms: float) -> str:
-    """Milliseconds as microseconds."""
-    return f"{value_ms * 1000:,.0f} µs"
-
-
-def join_words(words: Sequence[str]) -> str:
-    """``a``, ``a and b``, ``a, b and c``."""
-    items = list(words)
-    if len(items) <= 1:
-        return "".join(items)
-    return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _plural(count: int, word: str, plural: str | None = None) -> str:
-    return word if count == 1 else (plural or f"{word}s")
-
-
-def _count_noun(count: int, word: str, plural: str | None = None) -> str:
-    """``1 server``, ``5 servers``, ``2,000 users``."""
-    return f"{count:,} {_plural(count, word, plural)}"
-
-
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
+# ------------------------------------------------------------------ helpers
 
 
 def _relative(measured: float, expected: float) -> float:
@@ -735,23 +436,6 @@ def _against(measured: float, expected: float) -> str:
     return "below theory" if measured < expected else "above theory"
 
 
-def _causes(by_cause: dict[str, int]) -> str:
-    """``1,755 wrong server, 167 session lost`` (causes with a count only)."""
-    return ", ".join(
-        f"{count:,} {cause.replace('_', ' ')}" for cause, count in by_cause.items() if count
-    )
-
-
-def _event_when(mark: EventMark) -> str:
-    if mark.end_s is None:
-        return f"{mark.label} at {mark.start_s:g} s"
-    return f"{mark.label} from {mark.start_s:g} s to {mark.end_s:g} s"
-
-
-def _span(window: Window) -> str:
-    return f"{window.start_s:g}–{window.end_s:.4g} s"
-
-
 _FLEET_EVENTS = frozenset(
     {"server_crash", "server_recover", "scale_out", "scale_in", "rolling_restart"}
 )
@@ -761,33 +445,6 @@ def _changes_fleet(events: Iterable[EventMark]) -> bool:
     return any(mark.kind in _FLEET_EVENTS for mark in events)
 
 
-def window_rows(result: RunResult, missing: str = "–") -> list[tuple[str, ...]]:
-    """The between-events table as text: per window its label, start and end (s), then per
-    strategy its success rate and forced re-logins by cause (``missing`` where a strategy
-    has no such window).
-
-    Args:
-        result: the run.
-        missing: the text of an empty cell.
-
-    Returns:
-        One row per window of the first strategy (none for a run without windows).
-    """
-    first = result.results[0].windows if result.results else []
-    rows = []
-    for position, window in enumerate(first):
-        cells = [window.label, f"{window.start_s:g}", f"{window.end_s:.4g}"]
-        for item in result.results:
-            if position >= len(item.windows):
-                cells += [missing, missing]
-                continue
-            own = item.windows[position]
-            rate = own.success_rate
-            causes = ", ".join(
-                f"{count:,} {cause.replace('_', ' ')}"
-                for cause, count in own.forced_relogins_by_cause.items()
-                if count
-            )
-            cells += [missing if rate is None else f"{100 * rate:.1f}%", causes or "0"]
-        rows.append(tuple(cells))
-    return rows
+def _login_ms(result: RunResult, item: StrategyResult) -> float:
+    """CPU per password login, ms: the cost the run used, else the scenario's."""
+    return item.auth_cost.login_ms if item.auth_cost else result.scenario.cluster.login_cpu_ms
