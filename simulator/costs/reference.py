@@ -1,8 +1,11 @@
 """Reference costs of authentication work, used when a scenario gives none.
 
 Measured on a 2-core cloud VM with PyJWT 2.15.1 and cryptography 50 (see the design
-notes in the README). They move between library releases and machines; a scenario can
-override each one (``jwt.verify_ms``, ``jwt.sign_ms``, ``cluster.login_cpu_ms``).
+notes in the README), with bare PyJWT ``encode``/``decode`` and six-claim tokens without a
+``kid``. They move between library releases and machines; a scenario can override each
+one (``jwt.verify_ms``, ``jwt.sign_ms``, ``cluster.login_cpu_ms``), and ``authsim
+calibrate`` measures the project's own issuer and verifier (:mod:`simulator.tokens`), which
+do more checks and add a ``kid``, on the user's machine.
 """
 
 from __future__ import annotations
