@@ -2,7 +2,10 @@
 
 Every result file authsim writes goes to a temporary file beside its target and is renamed
 over it only once complete (``os.replace`` is atomic on one file system). A failed or
-interrupted write leaves the old file, or none, never a truncated one.
+interrupted write leaves the old file, or none, never a truncated one. A folder of several
+files (:func:`write_folder`) is written the same way, file by file.
+
+This module is the one place that does atomic writes.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -54,3 +59,29 @@ def write_text(path: Path | str, text: str) -> Path:
     with atomic_file(path) as handle:
         handle.write(text.encode("utf-8"))
     return Path(path)
+
+
+def write_folder(out_dir: Path | str, write: Callable[[Path], object]) -> list[Path]:
+    """Write several files into ``out_dir``, each one complete or absent.
+
+    ``write(staging)`` writes its files into a fresh staging folder inside ``out_dir``
+    (created if missing); only once it has returned is each file renamed into ``out_dir``,
+    over any older file of the same name. The staging folder is removed whatever happens,
+    so a failed or interrupted ``write`` leaves none of its files behind.
+
+    Returns:
+        The paths written, sorted by name.
+    """
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".authsim-", dir=folder))
+    try:
+        write(staging)
+        written: list[Path] = []
+        for path in sorted(staging.iterdir()):
+            target = folder / path.name
+            os.replace(path, target)
+            written.append(target)
+        return written
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import simulator.cli.app
+import simulator.cli.options
 import simulator.present.plots
 from simulator.cli.app import app
 from simulator.present.plots import TIMESERIES_METRICS
@@ -68,6 +68,7 @@ def test_table_output_names_every_strategy() -> None:
         assert name in out
 
 
+@pytest.mark.slow  # a run that writes every plot (~3.5 s)
 def test_out_writes_json_requests_and_plots(tmp_path: Path) -> None:
     out_dir = tmp_path / "results"
     code, _, err = invoke("run", "--out", str(out_dir), *SHORT)
@@ -204,6 +205,7 @@ def test_bad_options_exit_2_with_one_line(args: list[str], expected: str) -> Non
     assert expected in err
 
 
+@pytest.mark.slow  # a `python -m simulator` subprocess
 def test_python_dash_m_runs_the_cli() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "simulator", "run", "--json", "-s", "jwt", *SHORT],
@@ -217,7 +219,7 @@ def test_python_dash_m_runs_the_cli() -> None:
 
 
 def test_long_runs_show_a_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator.cli.app, "PROGRESS_MIN_REQUESTS", 100)
+    monkeypatch.setattr(simulator.cli.options, "PROGRESS_MIN_REQUESTS", 100)
     result = runner.invoke(app, ["run", "-s", "jwt", *SHORT], env={"FORCE_COLOR": "1"})
     assert result.exit_code == 0
     assert "jwt" in result.stderr
@@ -226,12 +228,13 @@ def test_long_runs_show_a_progress_bar_on_a_terminal(monkeypatch: pytest.MonkeyP
 
 
 def test_no_progress_bar_when_not_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator.cli.app, "PROGRESS_MIN_REQUESTS", 100)
+    monkeypatch.setattr(simulator.cli.options, "PROGRESS_MIN_REQUESTS", 100)
     result = runner.invoke(app, ["run", "--json", "-s", "jwt", *SHORT])
     assert result.exit_code == 0
     assert result.stderr == ""
 
 
+@pytest.mark.slow  # two `python -m simulator` subprocesses
 def test_json_is_identical_across_processes_with_different_hash_seeds() -> None:
     outputs = []
     for hash_seed in ("1", "2"):

@@ -18,7 +18,8 @@ from simulator.cli.app import app
 from simulator.errors import ScenarioError
 from simulator.experiments.replications import METRICS
 from simulator.experiments.sweep import SweepError, expected_requests, parse_grid, points, run_sweep
-from simulator.scenario.models import Scenario, load_scenario
+from simulator.scenario.loading import load_scenario
+from simulator.scenario.models import Scenario
 
 SHORT = ["duration_s=5", "warmup_s=1", "strategies=[local,jwt]"]
 GRID = ["cluster.servers=2,3", "load_balancer.policy=round_robin,random"]
@@ -66,6 +67,7 @@ def test_parse_grid_errors_are_one_line(short: Scenario, option: str, message: s
     assert str(caught.value) == message
 
 
+@pytest.mark.slow  # a process pool and a Dask cluster
 def test_process_pool_and_dask_give_identical_rows(short: Scenario, tmp_path: Path) -> None:
     pytest.importorskip("distributed")
     grid = parse_grid(GRID, short)
@@ -97,6 +99,7 @@ def test_process_pool_and_dask_give_identical_rows(short: Scenario, tmp_path: Pa
     assert (summary["replications"] == 2).all()
 
 
+@pytest.mark.slow  # a forkserver process pool
 def test_a_failing_point_is_recorded_and_the_sweep_goes_on(short: Scenario, tmp_path: Path) -> None:
     # a calibration profile that does not exist passes validation but fails at run time
     grid = parse_grid(["calibration=null,/nonexistent/profile.json"], short)
@@ -143,6 +146,7 @@ def _data_lines(path: Path) -> int:
     return max(path.read_bytes().count(b"\n") - 1, 0)
 
 
+@pytest.mark.slow  # two `python -m simulator sweep` subprocesses
 def test_resume_after_kill_runs_every_task_exactly_once(tmp_path: Path) -> None:
     out = tmp_path / "sweep"
     command = [
@@ -238,6 +242,7 @@ def test_expected_requests_grows_with_rate_duration_and_strategies(short: Scenar
     assert expected_requests(short.with_overrides({"strategies": ["local"]})) < base
 
 
+@pytest.mark.slow  # a forkserver process pool
 def test_tasks_run_longest_first_and_rows_end_in_grid_order(
     short: Scenario, tmp_path: Path
 ) -> None:

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import simulator.cli.app
+import simulator.cli.experiments
 from simulator.cli.app import app
-from simulator.experiments import theory, validation
+from simulator.experiments import theory
 from simulator.experiments.replications import Interval
-from simulator.experiments.validation import CaseResult, case_names, validate
+from simulator.experiments.validation import CaseResult, case_names, routing, validate
 from simulator.model.balancer import ConsistentHash
 
 runner = CliRunner()
@@ -67,7 +67,7 @@ def test_cli_prints_the_table_and_exits_0(
         calls.append(options)
         return fast_rows
 
-    monkeypatch.setattr(simulator.cli.app, "run_validation", already_run)
+    monkeypatch.setattr(simulator.cli.experiments, "run_validation", already_run)
     result = runner.invoke(app, ["validate", "--fast"])
     assert result.exit_code == 0, result.stdout + result.stderr
     assert calls[0]["fast"] is True
@@ -124,7 +124,7 @@ def test_unknown_case() -> None:
 
 
 def test_bulk_ring_points_are_the_balancers() -> None:
-    points = validation._ring_points([3, 17], 50)
+    points = routing.ring_points([3, 17], 50)
     for (server, replica), value in list(points.items())[::7]:
         assert value == ConsistentHash.point(server, replica)
 

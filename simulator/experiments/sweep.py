@@ -17,7 +17,6 @@ and strategy (and ``results.parquet`` the rows, when pyarrow is installed).
 from __future__ import annotations
 
 import contextlib
-import copy
 import csv
 import importlib
 import importlib.util
@@ -38,18 +37,19 @@ from simulator.atomic import atomic_path
 from simulator.errors import AuthsimError, ScenarioError, one_line
 from simulator.experiments.replications import METRICS, mean_interval
 from simulator.model.run import run
-from simulator.scenario.models import (
-    Scenario,
-    _read_set_value,
-    _set_dotted,
-    _SetText,
-    validate_scenario,
+from simulator.results.io import (
+    FLOAT_FORMAT,
+    SWEEP_MANIFEST,
+    SWEEP_RESULTS_CSV,
+    SWEEP_RESULTS_PARQUET,
+    SWEEP_SUMMARY_CSV,
 )
+from simulator.scenario import overrides
+from simulator.scenario.loading import validate_scenario
+from simulator.scenario.models import Scenario
 
-RESULTS_FILE = "results.csv"
-SUMMARY_FILE = "summary.csv"
-PARQUET_FILE = "results.parquet"
-MANIFEST_FILE = "sweep.json"
+ID_COLUMNS: tuple[str, ...] = ("point", "replication", "strategy", "seed", "requests", "error")
+"""The columns of ``results.csv`` that are neither a grid key nor a metric."""
 
 DASK_HINT = "pip install 'authsim[dask]'"
 
@@ -115,16 +115,6 @@ def _split_values(raw: str) -> list[str]:
     return [part.strip() for part in parts]
 
 
-def _annotation(key: str) -> Any:
-    """The type annotation of a (known) dotted key."""
-    model: Any = Scenario
-    annotation: Any = None
-    for part in key.split("."):
-        annotation = model.model_fields[part].annotation
-        model = annotation
-    return annotation
-
-
 def parse_grid(options: Sequence[str], scenario: Scenario) -> dict[str, list[Any]]:
     """Parse ``--grid dotted.key=v1,v2,...`` options, checking every key and value.
 
@@ -136,22 +126,20 @@ def parse_grid(options: Sequence[str], scenario: Scenario) -> dict[str, list[Any
             suggested), a key given twice, or a value the scenario rejects.
     """
     grid: dict[str, list[Any]] = {}
-    probe = scenario.model_dump(mode="json")
     for option in options:
         key, sep, raw = option.partition("=")
         key = key.strip()
         if not sep or not key:
             raise ScenarioError("--grid", option, "expected dotted.key=value1,value2,...")
-        _set_dotted(copy.deepcopy(probe), key, None, "--grid")  # unknown key -> suggestion
+        overrides.check_key(key, "--grid")  # unknown key -> suggestion
         if key in grid:
             raise ScenarioError("--grid", key, "given twice")
         texts = _split_values(raw)
         if any(not text for text in texts):
             raise ScenarioError("--grid", key, f"empty value in {raw!r}")
-        annotation = _annotation(key)
         values: list[Any] = []
         for text in texts:
-            value = _read_set_value(_SetText(text), annotation)
+            value = overrides.read_value(key, text)
             scenario.with_overrides({key: value}, source="--grid")
             if value in values:
                 raise ScenarioError("--grid", key, f"lists {text!r} twice")
@@ -188,9 +176,33 @@ def expected_requests(scenario: Scenario) -> float:
 
 
 def columns(grid_keys: Sequence[str]) -> list[str]:
-    """The columns of ``results.csv``, in order."""
+    """The columns of ``results.csv``, in order: the grid keys come between ``strategy``
+    and ``seed`` (:func:`read_grid_keys`), the metrics after ``requests``."""
     names = ["point", "replication", "strategy", *grid_keys, "seed", "requests", *METRICS]
     return [*dict.fromkeys(names), "error"]
+
+
+def read_grid_keys(out_dir: Path | str, header: Sequence[str]) -> list[str]:
+    """The grid keys of the sweep in ``out_dir``, whose ``results.csv`` has ``header``.
+
+    Read from ``sweep.json``; without it, the columns between ``strategy`` and ``seed``.
+
+    Raises:
+        SweepError: ``sweep.json`` cannot be read or has no ``grid`` mapping.
+    """
+    manifest = Path(out_dir) / SWEEP_MANIFEST
+    if manifest.is_file():
+        try:
+            grid = json.loads(manifest.read_text(encoding="utf-8")).get("grid")
+        except (OSError, ValueError, AttributeError) as exc:
+            raise SweepError(f"{manifest}: cannot read the sweep's grid: {exc}") from None
+        if not isinstance(grid, dict):
+            raise SweepError(f"{manifest}: no 'grid' mapping")
+        return [str(key) for key in grid]
+    names = list(header)
+    if "strategy" in names and "seed" in names:
+        return names[names.index("strategy") + 1 : names.index("seed")]
+    return []
 
 
 def run_task(
@@ -447,8 +459,8 @@ def run_sweep(
     grid_points = points(scenario, grid)
     header = columns(list(grid))
     manifest = _manifest(scenario, grid, replications)
-    results_path = out / RESULTS_FILE
-    manifest_path = out / MANIFEST_FILE
+    results_path = out / SWEEP_RESULTS_CSV
+    manifest_path = out / SWEEP_MANIFEST
     if resume and manifest_path.exists():
         _check_manifest(manifest_path, manifest)
         _repair(results_path)
@@ -508,14 +520,14 @@ def run_sweep(
 
 
 def _finish(out: Path, grid_keys: list[str]) -> SweepResult:
-    rows = read_rows(out / RESULTS_FILE)
+    rows = read_rows(out / SWEEP_RESULTS_CSV)
     rows = rows.sort_values(["point", "replication"], kind="stable", ignore_index=True)
     summary = summarize(rows, grid_keys)
     _atomic_write(
-        out / SUMMARY_FILE,
-        lambda path: summary.to_csv(path, index=False, float_format="%.6g"),
+        out / SWEEP_SUMMARY_CSV,
+        lambda path: summary.to_csv(path, index=False, float_format=FLOAT_FORMAT),
     )
     if importlib.util.find_spec("pyarrow") is not None:
-        _atomic_write(out / PARQUET_FILE, lambda path: rows.to_parquet(path, index=False))
+        _atomic_write(out / SWEEP_RESULTS_PARQUET, lambda path: rows.to_parquet(path, index=False))
     failed = rows.loc[rows["error"] != "", ["point", "replication"]].drop_duplicates()
     return SweepResult(out_dir=out, rows=rows, summary=summary, failures=len(failed))

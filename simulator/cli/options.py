@@ -1,0 +1,274 @@
+"""What every ``authsim`` command shares: option types, loading, errors and progress.
+
+The scenario argument and the ``--set``, ``--seed`` and ``--strategy`` options; loading a
+scenario with its overrides; bad input reported as one line on stderr
+(``error: <what is wrong>``) with exit code 2; the console tables are printed to; and the
+progress bars and spinners shown on stderr in a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich.console import Console
+
+from simulator.errors import AuthsimError, ScenarioError
+from simulator.scenario.loading import DEFAULT_SCENARIO, load_scenario
+from simulator.scenario.models import Scenario, StrategyName
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+PROGRESS_MIN_REQUESTS = 200_000
+"""Show a progress bar (on a terminal) when a run expects at least this many requests."""
+
+TABLE_WIDTH = 132
+"""Width of the printed tables when stdout is not a terminal (a file, a pipe)."""
+
+ScenarioArgument = Annotated[
+    str | None,
+    typer.Argument(
+        help=f"A scenario YAML file or the name of a built-in (default: {DEFAULT_SCENARIO}).",
+        show_default=False,
+    ),
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override a scenario value by dotted key, e.g. --set cluster.servers=10.",
+    ),
+]
+SeedOption = Annotated[
+    int | None, typer.Option(min=0, help="Seed of every random stream (default: the scenario's).")
+]
+StrategyOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--strategy",
+        "-s",
+        help="Only this strategy (repeatable): local, sticky, shared_store, jwt.",
+    ),
+]
+
+
+# ----------------------------------------------------------------------- errors
+
+
+def fail(message: str) -> NoReturn:
+    """Print one error line on stderr and exit with code 2."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=2)
+
+
+def fail_to_write(target: Path, what: str, exc: OSError) -> NoReturn:
+    """``<target>: cannot write <what>: <reason>`` as one error line, exit code 2."""
+    fail(f"{target}: cannot write {what}: {exc.strerror or exc}")
+
+
+def did_you_mean(name: str, choices: Sequence[str], cutoff: float = 0.6) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or nothing."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=cutoff)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Bad input becomes one line and exit 2; Ctrl-C exits 130 having written nothing."""
+    try:
+        yield
+    except AuthsimError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        typer.echo("interrupted: no results were written", err=True)
+        raise typer.Exit(code=130) from None
+
+
+# ----------------------------------------------------------------------- scenarios
+
+
+def load(scenario: str | None, overrides: list[str] | None, seed: int | None = None) -> Scenario:
+    """The scenario with ``--set`` overrides (and ``--seed``) applied; one line on error."""
+    try:
+        loaded = load_scenario(scenario, overrides or [])
+        if seed is not None:
+            loaded = loaded.with_overrides({"seed": seed}, source="--seed")
+    except ScenarioError as exc:
+        fail(str(exc))
+    return loaded
+
+
+def file_name(scenario: Scenario) -> str:
+    """The scenario's name, safe as part of a file name."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in scenario.name)
+
+
+def strategy_names(requested: list[str] | None, scenario: Scenario) -> list[str]:
+    """Validate ``--strategy`` values (one line with a suggestion for a typo)."""
+    if not requested:
+        return [str(name) for name in scenario.strategies]
+    valid = [str(name) for name in StrategyName]
+    chosen: list[str] = []
+    for name in requested:
+        if name not in valid:
+            fail(
+                f"--strategy: unknown strategy {name!r}{did_you_mean(name, valid)}; "
+                f"choose from {', '.join(valid)}"
+            )
+        if name not in chosen:
+            chosen.append(name)
+    return chosen
+
+
+# ----------------------------------------------------------------------- output
+
+
+def stdout_console() -> Console:
+    """The console for tables: the terminal's width, or 132 columns into a file."""
+    return Console(width=None if sys.stdout.isatty() else TABLE_WIDTH)
+
+
+def write_results(out: Path | None, write: Callable[[Path], list[Path]]) -> list[Path]:
+    """Write results into ``out`` (if given); a write failure is one line and exit 2."""
+    if out is None:
+        return []
+    try:
+        return write(out)
+    except OSError as exc:
+        fail_to_write(out, "results", exc)
+
+
+def print_results(
+    document: Callable[[], str] | None,
+    tables: Callable[[Console], None],
+    out: Path | None,
+    written: list[Path],
+) -> None:
+    """The JSON ``document`` alone on stdout (``--json``: ``document`` given), or else the
+    ``tables`` and ``Wrote N files to <out>: <names>`` when anything was written."""
+    if document is not None:
+        typer.echo(document(), nl=False)
+        return
+    console = stdout_console()
+    tables(console)
+    if written:
+        console.print(
+            f"\nWrote {len(written)} files to [bold]{out}[/]: "
+            + ", ".join(path.name for path in written)
+        )
+
+
+# ----------------------------------------------------------------------- progress
+
+
+@contextlib.contextmanager
+def status(title: str, step: str) -> Iterator[Callable[[str], None] | None]:
+    """A spinner on stderr in a terminal; yields ``progress(name)`` (or ``None``)."""
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        yield None
+        return
+    with console.status(title) as spinner:
+
+        def progress(name: str) -> None:
+            spinner.update(step.format(name))
+
+        yield progress
+
+
+BAR, ELAPSED, REMAINING = "<bar>", "<elapsed>", "<remaining>"
+"""Columns of a progress bar other than text: the bar, the time elapsed, the time left."""
+
+
+@contextlib.contextmanager
+def _bar(console: Console, *columns: str) -> Iterator[Progress | None]:
+    """A transient progress bar on ``console`` if it is a terminal; ``None`` otherwise.
+
+    ``columns``: :data:`BAR`, :data:`ELAPSED`, :data:`REMAINING`, or the template of a text
+    column. rich's progress module is imported only when a bar is shown.
+    """
+    if not console.is_terminal:
+        yield None
+        return
+    from rich import progress  # noqa: PLC0415 (needed only in a terminal)
+
+    kinds = {
+        BAR: progress.BarColumn,
+        ELAPSED: progress.TimeElapsedColumn,
+        REMAINING: progress.TimeRemainingColumn,
+    }
+    made = [
+        kinds[column]() if column in kinds else progress.TextColumn(column) for column in columns
+    ]
+    with progress.Progress(*made, console=console, transient=True) as bar:
+        yield bar
+
+
+@contextlib.contextmanager
+def run_progress(
+    console: Console, scenario: Scenario, strategies: list[str]
+) -> Iterator[Callable[[str, float], None] | None]:
+    """A progress bar per strategy on long runs in a terminal; ``None`` otherwise."""
+    expected = scenario.workload.arrival_rate_per_s * scenario.duration_s
+    if expected < PROGRESS_MIN_REQUESTS:
+        yield None
+        return
+    columns = ("{task.description:>13}", BAR, "{task.percentage:>3.0f}%", ELAPSED)
+    with _bar(console, *columns) as bar:
+        if bar is None:
+            yield None
+            return
+        tasks: dict[str, TaskID] = {name: bar.add_task(name, total=1.0) for name in strategies}
+
+        def update(strategy: str, fraction: float) -> None:
+            bar.update(tasks[strategy], completed=fraction)
+
+        yield update
+
+
+@contextlib.contextmanager
+def replication_progress(
+    console: Console, total: int
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over replications, in a terminal."""
+    with _bar(console, "replications", BAR, "{task.completed}/{task.total}", ELAPSED) as bar:
+        if bar is None:
+            yield None
+            return
+        task = bar.add_task("replications", total=total)
+
+        def update(done: int, _total: int) -> None:
+            bar.update(task, completed=done)
+
+        yield update
+
+
+@contextlib.contextmanager
+def sweep_progress(console: Console) -> Iterator[Callable[[int, int, int], None] | None]:
+    """Runs done, failures and ETA of a sweep, in a terminal."""
+    columns = (
+        "sweep",
+        BAR,
+        "{task.completed}/{task.total} runs",
+        "{task.fields[failures]} failed",
+        ELAPSED,
+        "ETA",
+        REMAINING,
+    )
+    with _bar(console, *columns) as bar:
+        if bar is None:
+            yield None
+            return
+        task = bar.add_task("sweep", total=None, failures=0)
+
+        def update(done: int, total: int, failures: int) -> None:
+            bar.update(task, completed=done, total=total, failures=failures)
+
+        yield update

@@ -1,0 +1,321 @@
+"""``authsim token`` (real signed tokens) and ``authsim calibrate`` (their cost here).
+
+``token issue``, ``decode``, ``verify`` and ``attacks`` work on real RFC 7519 tokens
+(:mod:`simulator.tokens`); ``calibrate`` measures what signing, verifying, password
+hashing and Redis cost on this machine (:mod:`simulator.costs.measure`) and can save
+it as a calibration profile for scenarios.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.json import JSON
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from simulator import tokens
+from simulator.cli.options import (
+    did_you_mean,
+    fail,
+    fail_to_write,
+    status,
+    stdout_console,
+    user_errors,
+)
+from simulator.errors import AuthsimError
+from simulator.scenario.calibration import save_profile
+
+token_app = typer.Typer(
+    help="Real signed tokens (RFC 7519): issue, decode, verify, and a catalogue of attacks.",
+    no_args_is_help=True,
+)
+
+TokenArgument = Annotated[
+    str, typer.Argument(help="A compact token, or - to read it from stdin.", show_default=False)
+]
+TokenAlgorithmOption = Annotated[
+    str | None,
+    typer.Option(
+        "--algorithm",
+        "-a",
+        help="HS256, RS256, PS256, ES256 or EdDSA.",
+        show_default=False,
+    ),
+]
+KeyDirOption = Annotated[
+    Path | None,
+    typer.Option("--key-dir", help="Folder of saved keys (created by 'token issue --key-dir')."),
+]
+IssuerOption = Annotated[str, typer.Option("--issuer", help="The iss claim.")]
+AudienceOption = Annotated[str, typer.Option("--audience", help="The aud claim.")]
+
+
+def _token_algorithm(name: str | None, *, default: str | None = None) -> tokens.Algorithm:
+    """The algorithm of ``--algorithm`` (case-insensitive), or one line and exit 2."""
+    chosen = name if name is not None else default
+    valid = [item.value for item in tokens.Algorithm]
+    if chosen is None:
+        fail(
+            "--algorithm is required: the verifier's algorithm comes from its configuration, "
+            f"never from the token; choose from {', '.join(valid)}"
+        )
+    by_lower = {value.lower(): value for value in valid}
+    if chosen.lower() in by_lower:
+        return tokens.Algorithm(by_lower[chosen.lower()])
+    fail(
+        f"--algorithm: unknown algorithm {chosen!r}{did_you_mean(chosen, valid)}; "
+        f"choose from {', '.join(valid)}"
+    )
+
+
+def _token_text(token: str) -> str:
+    """The token argument, read from stdin for ``-``, without surrounding whitespace."""
+    if token == "-":
+        return sys.stdin.read(tokens.DEFAULT_MAX_TOKEN_BYTES * 4 + 1).strip()
+    return token.strip()
+
+
+def _token_consoles() -> tuple[Console, Console]:
+    """The console for stdout (:func:`~simulator.cli.options.stdout_console`) and stderr."""
+    return stdout_console(), Console(stderr=True)
+
+
+def _print_token_parts(console: Console, decoded: tokens.UnverifiedToken) -> None:
+    """Header (red), claims (magenta) and signature (cyan), as jwt.io colours them."""
+    if decoded.header is not None:
+        console.print(Panel(JSON.from_data(decoded.header), title="header", border_style="red"))
+    if decoded.claims is not None:
+        body: JSON | Table = JSON.from_data(decoded.claims)
+        notes = tokens.time_claim_notes(decoded.claims)
+        if notes:
+            grid = Table.grid(padding=(0, 2))
+            grid.add_row(JSON.from_data(decoded.claims))
+            for name, note in notes.items():
+                grid.add_row(f"[dim]{name}: {note}[/]")
+            body = grid
+        console.print(Panel(body, title="claims", border_style="magenta"))
+    if decoded.signature is not None:
+        size = len(decoded.signature)
+        text = decoded.signature.hex() if size else "(empty)"
+        console.print(
+            Panel(Text(text, style="cyan"), title=f"signature · {size} bytes", border_style="cyan")
+        )
+    for problem in decoded.problems:
+        console.print(f"[yellow]problem:[/] {problem}")
+
+
+def _print_token(console: Console, token: str) -> None:
+    """The token on one line: coloured in a terminal, plain (for pipes) otherwise."""
+    if not console.is_terminal:
+        typer.echo(token)
+        return
+    header, _, rest = token.partition(".")
+    payload, _, signature = rest.partition(".")
+    text = Text.assemble((header, "red"), ".", (payload, "magenta"), ".", (signature, "cyan"))
+    console.print(text, soft_wrap=True)
+
+
+def _print_verdict(console: Console, result: tokens.VerificationResult) -> None:
+    if result.valid and result.claims is not None:
+        expiry = tokens.time_claim_notes(result.claims).get("exp", "")
+        console.print(
+            f"[bold green]valid[/]: signature, header and claims check out · "
+            f"sub={result.claims.get('sub')!r} · expires {expiry}"
+        )
+        return
+    console.print(f"[bold red]invalid[/]: {result.reason} · {result.message}")
+    if result.detail:
+        console.print(f"  [dim]{result.detail}[/]", highlight=False)
+
+
+@token_app.command("issue")
+def token_issue(
+    algorithm: TokenAlgorithmOption = None,
+    subject: Annotated[str, typer.Option(help="The sub claim: whom the token speaks for.")] = (
+        "alice"
+    ),
+    ttl: Annotated[float, typer.Option(help="Lifetime, seconds.")] = 900.0,
+    issuer: IssuerOption = tokens.DEFAULT_ISSUER,
+    audience: AudienceOption = tokens.DEFAULT_AUDIENCE,
+    key_dir: KeyDirOption = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Verify the new token at once, with the same key.")
+    ] = False,
+) -> None:
+    """Sign a token and show its three parts (default algorithm: HS256).
+
+    Without --key-dir the key is generated fresh and forgotten (use --verify to check the
+    token in the same process); with it, the key is loaded from (or created in) that
+    folder, so 'token verify' can check the token later.
+    """
+    chosen = _token_algorithm(algorithm, default=tokens.Algorithm.HS256.value)
+    if not ttl >= 1 or ttl == float("inf"):
+        fail(f"--ttl: must be at least 1 second, got {ttl:g}")
+    stdout, stderr = _token_consoles()
+    try:
+        if key_dir is None:
+            key, created = tokens.generate_key(chosen), True
+        else:
+            key, created = tokens.load_or_create_key(chosen, key_dir)
+        token = tokens.issue_token(key, subject, ttl, issuer=issuer, audience=audience)
+    except (AuthsimError, ValueError) as exc:
+        fail(str(exc))
+    _print_token(stdout, token)
+    _print_token_parts(stdout, tokens.decode_unverified(token))
+    if key_dir is None:
+        stderr.print(
+            f"[dim]key: a fresh {chosen.value} key (kid {key.kid}), not saved: "
+            "use --key-dir to verify this token later[/]",
+            highlight=False,
+        )
+    else:
+        state = "created and saved in" if created else "loaded from"
+        stderr.print(
+            f"[dim]key: {chosen.value} (kid {key.kid}) {state} {key_dir}[/]", highlight=False
+        )
+    if verify:
+        result = tokens.Verifier(key.public_only(), issuer=issuer, audience=audience).verify(token)
+        _print_verdict(stdout, result)
+        if not result.valid:
+            raise typer.Exit(code=1)
+
+
+@token_app.command("decode")
+def token_decode(token: TokenArgument) -> None:
+    """Show a token's header and claims WITHOUT verifying anything."""
+    decoded = tokens.decode_unverified(_token_text(token))
+    if not decoded.readable:
+        fail(f"TOKEN: not a JWT: {'; '.join(decoded.problems)}")
+    stdout, _ = _token_consoles()
+    stdout.print(
+        "[bold yellow]NOT VERIFIED[/]: decoding only shows what the token claims; anyone can "
+        "write any header and claims. Check it with 'authsim token verify'."
+    )
+    _print_token_parts(stdout, decoded)
+
+
+@token_app.command("verify")
+def token_verify(
+    token: TokenArgument,
+    algorithm: TokenAlgorithmOption = None,
+    key_dir: KeyDirOption = None,
+    issuer: IssuerOption = tokens.DEFAULT_ISSUER,
+    audience: AudienceOption = tokens.DEFAULT_AUDIENCE,
+    leeway: Annotated[
+        float, typer.Option(help="Clock skew allowed on exp, nbf and iat, seconds.")
+    ] = tokens.DEFAULT_LEEWAY_S,
+) -> None:
+    """Verify a token with a saved key: exit 0 if valid, 1 if not, 2 for bad input."""
+    chosen = _token_algorithm(algorithm)
+    if key_dir is None:
+        fail("--key-dir is required: the folder holding the key the token was signed with")
+    if not 0 <= leeway <= tokens.MAX_LEEWAY_S:
+        fail(f"--leeway: must be between 0 and {tokens.MAX_LEEWAY_S:g} s, got {leeway:g}")
+    try:
+        key = tokens.load_key(chosen, key_dir, signing=False)
+        verifier = tokens.Verifier(key, issuer=issuer, audience=audience, leeway_s=leeway)
+    except (AuthsimError, ValueError) as exc:
+        fail(str(exc))
+    result = verifier.verify(_token_text(token))
+    stdout, _ = _token_consoles()
+    _print_verdict(stdout, result)
+    if not result.valid:
+        raise typer.Exit(code=1)
+
+
+@token_app.command("attacks")
+def token_attacks() -> None:
+    """Run the attack catalogue: exit 0 only if every attack is rejected as expected."""
+    outcomes = tokens.run_attacks()
+    table = Table(title="Attacks on the token verifier", show_header=True, header_style="bold")
+    table.add_column("attack", style="bold", no_wrap=True)
+    table.add_column("what it tries")
+    table.add_column("rejected?", no_wrap=True)
+    table.add_column("reason", no_wrap=True)
+    for outcome in outcomes:
+        reason = outcome.reason
+        if not outcome.as_expected:
+            reason = f"[red]{reason} (expected {outcome.expected_reason})[/]"
+        table.add_row(
+            outcome.name,
+            outcome.description,
+            "[green]yes[/]" if outcome.rejected else "[bold red]NO[/]",
+            reason,
+        )
+    stdout, _ = _token_consoles()
+    stdout.print(table)
+    passed = sum(outcome.as_expected for outcome in outcomes)
+    style = "green" if passed == len(outcomes) else "bold red"
+    stdout.print(f"[{style}]{passed}/{len(outcomes)} attacks rejected with the expected reason[/]")
+    if passed != len(outcomes):
+        raise typer.Exit(code=1)
+
+
+# ----------------------------------------------------------------------- calibrate
+
+
+def calibrate(
+    redis_url: Annotated[
+        str | None,
+        typer.Option(
+            "--redis-url",
+            metavar="URL",
+            help="Also time GET and SET round trips against this Redis server "
+            "(needs redis-py: pip install 'authsim\\[redis]').",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write the profile (YAML) to this file.", dir_okay=False),
+    ] = None,
+    fast: Annotated[
+        bool,
+        typer.Option(
+            "--fast",
+            help="A second or two: fewer repeats, PBKDF2 timed at 20,000 iterations and "
+            "scaled to 600,000 (also AUTHSIM_FAST=1).",
+        ),
+    ] = False,
+) -> None:
+    """Measure JWT, password-hashing and Redis costs on this machine: a calibration profile."""
+    from simulator.costs import measure  # noqa: PLC0415 (only this command measures)
+
+    with user_errors(), status("calibrating", "measuring {}") as progress:
+        profile = measure.measure(redis_url=redis_url, fast=fast, progress=progress)
+    if out is not None:
+        try:
+            save_profile(profile, out)
+        except OSError as exc:
+            fail_to_write(out, "the profile", exc)
+    stdout = stdout_console()
+    table = Table(title="Measured on this machine", show_header=True, header_style="bold")
+    table.add_column("operation")
+    for column in ("measured", "reference", "ratio"):
+        table.add_column(column, justify="right")
+    for row in measure.compare(profile):
+        table.add_row(row.operation, row.measured_text(), row.reference_text(), row.ratio_text())
+    stdout.print(table)
+    stdout.print(
+        f"{profile.machine.get('notes', '')} · reference: simulator/costs.py (Redis: the "
+        "default scenario's shared_store.rtt_ms + op_time_ms) · ratio: measured / reference",
+        style="dim",
+        markup=False,
+    )
+    if out is None:
+        stdout.print(
+            "Save it with --out profile.yaml, then use it in a scenario: calibration: profile.yaml",
+            markup=False,
+        )
+    else:
+        stdout.print(
+            f"Wrote {out}. Use it in a scenario (the path is relative to the scenario file):\n"
+            f"  calibration: {out.name}",
+            markup=False,
+            highlight=False,
+        )
