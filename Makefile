@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 OUT    ?= results/demo
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint format bench clean install dev notebooks lab browser
+.PHONY: demo test test-fast lint format bench clean install dev notebooks lab browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ demo: $(VENV)/.installed
 ## Lint, type-check and run the whole test suite
 test: lint browser
 	$(BIN)/python -m pytest -n 2 -q
+
+## The inner loop: every test not marked slow (no notebooks, browser, subprocesses, Dask), under 2 minutes
+test-fast: $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
 ## Throughput (reference SimPy model vs authsim, same process) and peak memory; see benchmarks/README.md
 bench: $(VENV)/.installed

@@ -8,7 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from simulator.errors import AuthsimError, ScenarioError
-from simulator.scenario.loading import DEFAULT_SCENARIO, builtin_scenarios, load_scenario, resolve_scenario_path, validate_scenario
+from simulator.scenario.loading import (
+    DEFAULT_SCENARIO,
+    builtin_scenarios,
+    load_scenario,
+    resolve_scenario_path,
+    validate_scenario,
+)
 from simulator.scenario.models import Scenario, StrategyName
 from simulator.scenario.overrides import parse_set_option
 

@@ -67,6 +67,7 @@ def assert_rises(
 # ------------------------------------------------------------------ capacity
 
 
+@pytest.mark.slow  # replications of several settings (~3 s)
 def test_more_servers_lower_the_p95_latency() -> None:
     # 1200 requests/s of 10 ms: 4 servers are 75% busy, 8 are 37.5% busy
     settings = [
@@ -77,6 +78,7 @@ def test_more_servers_lower_the_p95_latency() -> None:
     assert_rises(settings, "jwt", "latency_ms.mean", falls=True)
 
 
+@pytest.mark.slow  # replications of several settings (~3.5 s)
 def test_more_workers_per_server_lower_the_latency() -> None:
     settings = [
         replicate(

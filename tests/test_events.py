@@ -403,6 +403,7 @@ event_strategy = st.one_of(
 )
 
 
+@pytest.mark.slow  # a dozen random simulations with events (~2.5 s)
 @settings(suppress_health_check=[HealthCheck.too_slow])
 @given(
     events=st.lists(st.tuples(st.floats(0, 14.5), event_strategy), min_size=1, max_size=6),

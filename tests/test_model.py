@@ -47,6 +47,7 @@ def test_store_round_trip_is_added_to_every_request() -> None:
     assert store_mean - jwt_mean >= rtt_ms - JWT_VERIFY_US["HS256"] / 1000
 
 
+@pytest.mark.slow  # several store loads (~2 s; test_scenarios' store-saturation is the fast one)
 def test_store_latency_grows_sharply_as_store_utilisation_nears_one() -> None:
     extra_ms = []
     utilisation = []

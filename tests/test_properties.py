@@ -25,7 +25,15 @@ from simulator.outcomes import CAUSES, NAMES
 from simulator.scenario import events as timeline
 from simulator.scenario import profiles
 from simulator.scenario.loading import validate_scenario
-from simulator.scenario.models import Cluster, Jwt, LoadBalancer, ServiceTime, SharedStore, Sticky, Workload
+from simulator.scenario.models import (
+    Cluster,
+    Jwt,
+    LoadBalancer,
+    ServiceTime,
+    SharedStore,
+    Sticky,
+    Workload,
+)
 
 SLOW = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -321,6 +329,7 @@ def check_utilisations(result: RunResult) -> None:
             assert 0.0 <= item.store.utilisation <= 1.0 + 1e-9, (item.strategy, item.store)
 
 
+@pytest.mark.slow  # a dozen random simulations (~3.5 s)
 @RUNS
 @given(data=valid_scenarios())
 def test_random_valid_scenarios_keep_every_invariant(data: dict[str, Any]) -> None:

@@ -12,8 +12,9 @@ Each file holds the resolved scenario (every default filled in), the JSON docume
 the run (``RunResult.to_dict()``, as ``authsim run --json`` prints it, values rounded to 6
 decimals) and, per strategy, SHA-256 digests of the unrounded per-request records and
 time series, so that even a change below the sixth decimal fails. The runs use the
-*saved* scenario, not the YAML file: editing ``scenarios/*.yaml`` does not fail this
-test, changing the model does.
+*saved* scenario, not the YAML file, so a changed number always means a changed model.
+A separate test fails when the built-in scenario (``scenarios/*.yaml`` or a default) no
+longer matches the saved one; the same deliberate update brings them back together.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import numpy as np
 import pytest
 
 from simulator import RunResult, load_scenario, run
-from simulator.scenario.models import validate_scenario
+from simulator.scenario.loading import validate_scenario
 
 REGRESSION_DIR = Path(__file__).parent / "regression"
 UPDATE_VARIABLE = "AUTHSIM_UPDATE_REGRESSION"
@@ -151,18 +152,31 @@ def test_summary_matches_the_saved_values(case: str) -> None:
         )
 
 
-def test_the_saved_scenarios_are_still_the_built_in_ones() -> None:
-    """The saved scenarios came from the built-ins; a drift is worth knowing about, but
-    the regression runs above do not depend on it (they run the saved scenario)."""
-    for case, (name, overrides) in CASES.items():
-        path = REGRESSION_DIR / f"{case}.json"
-        if not path.is_file() or os.environ.get(UPDATE_VARIABLE) == "1":
-            continue
-        saved = json.loads(path.read_text(encoding="utf-8"))["scenario"]
-        now = load_scenario(name, overrides).model_dump(mode="json")
-        drift = differences(saved, now)
-        if drift:
-            pytest.skip(f"{case}: the built-in scenario changed since it was saved: {drift[:3]}")
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_the_saved_scenarios_are_still_the_built_in_ones(case: str) -> None:
+    """The saved scenario is the built-in one with the case's overrides, every default
+    filled in. The regression run above uses the saved copy, so without this check a
+    built-in scenario (or a default) could drift away and the pinned numbers would keep
+    passing for a scenario nobody ships any more. Only the update mode rewrites files."""
+    if os.environ.get(UPDATE_VARIABLE) == "1":
+        pytest.skip(f"{UPDATE_VARIABLE}=1: the saved scenarios are being rewritten")
+    path = REGRESSION_DIR / f"{case}.json"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing. {HOW_TO_UPDATE}", pytrace=False)
+    name, overrides = CASES[case]
+    saved = json.loads(path.read_text(encoding="utf-8"))["scenario"]
+    now = json.loads(json.dumps(load_scenario(name, overrides).model_dump(mode="json")))
+    drift = differences(saved, now)
+    if drift:
+        shown = "\n  ".join(drift[:10])
+        more = f"\n  ... and {len(drift) - 10} more" if len(drift) > 10 else ""
+        pytest.fail(
+            f"{case}: the built-in scenario {name!r} (with {overrides}) no longer matches "
+            f"the one saved in {path.name}:\n  {shown}{more}\n"
+            f"The regression run uses the saved copy, so its numbers no longer describe "
+            f"the scenario as it is shipped. {HOW_TO_UPDATE}",
+            pytrace=False,
+        )
 
 
 def test_the_comparison_catches_any_change() -> None:

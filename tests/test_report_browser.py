@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 from simulator.cli.app import app
 from simulator.present.plots import TIMESERIES_METRICS
 
+pytestmark = pytest.mark.slow  # starts a headless Chromium
 FIGURES = 2 + len(TIMESERIES_METRICS) + 1
 CRASH = [
     "server-crash",

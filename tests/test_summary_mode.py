@@ -54,4 +54,6 @@ def test_summary_mode_keeps_no_per_request_record() -> None:
     result = strategy_run.run()
     assert result.requests > 2000
     assert len(strategy_run.recorder.log) == 0
-    assert sum(len(histogram.counts) for histogram in strategy_run.recorder.tally.latency) < 60 * 2400
+    assert (
+        sum(len(histogram.counts) for histogram in strategy_run.recorder.tally.latency) < 60 * 2400
+    )

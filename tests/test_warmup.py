@@ -134,6 +134,7 @@ def test_a_steady_scenario_needs_nearly_no_warmup(steady: WelchResult) -> None:
     assert steady.level == pytest.approx(10.0, rel=0.05)  # the mean service time, no waits
 
 
+@pytest.mark.slow  # replicated cold starts of every strategy (~2 s)
 def test_tail_metrics_and_other_strategies_see_the_cold_start_too() -> None:
     scenario = load_scenario("baseline", COLD_START)
     for strategy, metric in [("sticky", "latency_p95"), ("shared_store", "latency_p50")]:

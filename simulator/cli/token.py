@@ -302,7 +302,7 @@ def calibrate(
         table.add_row(row.operation, row.measured_text(), row.reference_text(), row.ratio_text())
     stdout.print(table)
     stdout.print(
-        f"{profile.machine.get('notes', '')} · reference: simulator/costs.py (Redis: the "
+        f"{profile.machine.get('notes', '')} · reference: simulator/costs/reference.py (Redis: the "
         "default scenario's shared_store.rtt_ms + op_time_ms) · ratio: measured / reference",
         style="dim",
         markup=False,

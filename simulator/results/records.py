@@ -17,9 +17,9 @@ import numpy.typing as npt
 import pandas as pd
 
 from simulator import outcomes
-from simulator.scenario.models import Scenario
 from simulator.results.metrics import clean_float, load_skew, success_rate
 from simulator.results.timeseries import StrategySeries
+from simulator.scenario.models import Scenario
 
 REQUEST_COLUMNS: tuple[str, ...] = (
     "strategy",
