@@ -23,10 +23,10 @@ from pathlib import Path
 
 import pytest
 
-START_TIMEOUT_S = 10.0
+START_TIMEOUT_S = 60.0
 """Longest wait for a started server to answer PING."""
 
-STOP_TIMEOUT_S = 5.0
+STOP_TIMEOUT_S = 30.0
 """Longest wait after SIGTERM before SIGKILL."""
 
 START_ATTEMPTS = 3

@@ -36,7 +36,7 @@ def test_notebook_executes(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert not any(stored_outputs), "notebooks are stored without outputs"
     client = NotebookClient(
         notebook,
-        timeout=300,
+        timeout=1200,  # per cell; a guard against a hang, not a speed check
         kernel_name="python3",
         resources={"metadata": {"path": str(path.parent)}},
     )

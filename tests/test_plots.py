@@ -748,7 +748,7 @@ def test_plots_never_import_pyplot() -> None:
         """
     )
     completed = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=120
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, timeout=900
     )
     assert completed.returncode == 0, completed.stderr
 
