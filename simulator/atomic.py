@@ -61,6 +61,34 @@ def write_text(path: Path | str, text: str) -> Path:
     return Path(path)
 
 
+def folder_problem(folder: Path | str) -> str | None:
+    """Why files cannot be written into ``folder``, or ``None`` if they can.
+
+    A check before any work that leaves nothing behind: ``folder`` must be a writable
+    folder, or be missing from a writable folder that exists (only the last folder of a
+    path is ever created, never its parents). Writability is tried, not guessed from
+    permission bits: a staging folder is made and removed. The reason names the path.
+    """
+    path = Path(folder)
+    if path.exists() and not path.is_dir():
+        return f"{path} is a file, not a folder"
+    where = path if path.exists() else path.absolute().parent
+    if where.exists() and not where.is_dir():
+        return f"{where} is a file, not a folder"
+    if not where.is_dir():
+        return f"{where} does not exist (only the last folder of a path is created)"
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".authsim-", dir=where))
+    except OSError as exc:
+        return f"{where} is not writable ({exc.strerror or exc})"
+    return None
+
+
+def file_problem(path: Path | str) -> str | None:
+    """Why the file ``path`` cannot be written, or ``None`` (see :func:`folder_problem`)."""
+    return folder_problem(Path(path).absolute().parent)
+
+
 def write_folder(out_dir: Path | str, write: Callable[[Path], object]) -> list[Path]:
     """Write several files into ``out_dir``, each one complete or absent.
 

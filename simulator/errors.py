@@ -3,34 +3,55 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 
 class AuthsimError(Exception):
     """Base of the errors caused by bad input rather than by a bug."""
 
 
+PROBLEM_SEPARATOR = " · "
+"""Between the problems of one :class:`ScenarioError` (each ``<source>: <key>: <problem>``)."""
+
+
 class ScenarioError(AuthsimError):
     """A scenario (file, built-in name or override) that cannot be used.
+
+    Its string form is one line (bad input is always one line): every problem as
+    ``<source>: <key.path>: <problem>``, the first (its attributes), then each of ``more``,
+    separated by :data:`PROBLEM_SEPARATOR`.
 
     Attributes:
         source: where the problem is: a file path, ``--set key`` or ``override``.
         key_path: dotted key inside the scenario (``cluster.servers``), or ``None``.
         problem: what is wrong, in a few words.
+        more: the other problems found at the same time, each a one-problem error.
     """
 
-    def __init__(self, source: str, key_path: str | None, problem: str) -> None:
+    def __init__(
+        self,
+        source: str,
+        key_path: str | None,
+        problem: str,
+        more: Sequence[ScenarioError] = (),
+    ) -> None:
         self.source = source
         self.key_path = key_path
         self.problem = problem
+        self.more = tuple(more)
         super().__init__(str(self))
 
-    def __str__(self) -> str:
+    @property
+    def line(self) -> str:
+        """The first problem, as one line."""
         parts = [self.source]
         if self.key_path:
             parts.append(self.key_path)
         parts.append(self.problem)
         return one_line(": ".join(parts))
+
+    def __str__(self) -> str:
+        return PROBLEM_SEPARATOR.join([self.line, *(other.line for other in self.more)])
 
 
 def one_line(text: str) -> str:

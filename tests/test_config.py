@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from simulator.errors import AuthsimError, ScenarioError
+from simulator.errors import PROBLEM_SEPARATOR, AuthsimError, ScenarioError
 from simulator.scenario.loading import (
     DEFAULT_SCENARIO,
     builtin_scenarios,
@@ -110,8 +110,15 @@ def test_baseline_values_come_from_the_file():
 # ------------------------------------------------------------------------- defaults
 
 
-def test_empty_file_gives_the_documented_defaults(tmp_path):
-    scenario = load_scenario(write_scenario(tmp_path, ""))
+@pytest.mark.parametrize("text", ["", "\n", "# only a comment\n"])
+def test_an_empty_file_is_refused_in_one_line(tmp_path, text):
+    path = write_scenario(tmp_path, text)
+    problem = assert_one_line(scenario_error(path), str(path), None)
+    assert "empty" in problem
+
+
+def test_an_empty_mapping_gives_the_documented_defaults(tmp_path):
+    scenario = load_scenario(write_scenario(tmp_path, "{}\n"))
     assert scenario == Scenario()
     assert scenario.name == "scenario"
     assert scenario.seed == 1
@@ -383,12 +390,31 @@ def test_empty_strategies_list_is_an_error(tmp_path):
     assert "at least 1" in problem
 
 
-def test_several_problems_report_the_first_and_count_the_rest(tmp_path):
+def test_several_problems_are_each_listed_on_the_one_line(tmp_path):
     path = write_scenario(tmp_path, "cluster:\n  servers: 0\n  workers_per_server: 0\n")
     error = scenario_error(path)
-    assert "\n" not in str(error)
     assert error.key_path == "cluster.servers"
-    assert error.problem.endswith("(and 1 more problem)")
+    assert str(error).split(PROBLEM_SEPARATOR) == [
+        f"{path}: cluster.servers: must be >= 1 (got 0)",
+        f"{path}: cluster.workers_per_server: must be >= 1 (got 0)",
+    ]
+    assert "\n" not in str(error)
+    assert "more problem" not in str(error)
+
+
+def test_each_problem_names_its_own_source(tmp_path):
+    path = write_scenario(tmp_path, "cluster:\n  servers: 0\n")
+    error = scenario_error(path, ["cluster.workers_per_server=0", "duration_s=-1"])
+    lines = str(error).split(PROBLEM_SEPARATOR)
+    assert len(lines) == 3
+    assert f"{path}: cluster.servers: must be >= 1 (got 0)" in lines
+    assert "--set: cluster.workers_per_server: must be >= 1 (got 0)" in lines
+    assert "--set: duration_s: must be > 0.0 (got -1)" in lines
+
+
+def test_a_single_problem_stays_one_line(tmp_path):
+    path = write_scenario(tmp_path, "cluster:\n  servers: 0\n")
+    assert_one_line(scenario_error(path), str(path), "cluster.servers")
 
 
 def test_missing_builtin_name_lists_builtins_and_suggests_a_close_one():

@@ -1,8 +1,54 @@
 """The `authsim` command line: the only package that imports typer.
 
 ``authsim`` runs :func:`main`; the Typer application is ``simulator.cli.app.app``.
+
+Ctrl-C at any moment ends a command with one line on stderr and exit code 130, never a
+traceback. :func:`main` installs a quiet handler before anything slow is imported
+(``import simulator`` and this module import nothing heavy): while the imports run, Ctrl-C
+ends the process at once; during a command, ``KeyboardInterrupt`` unwinds it, so a run
+leaves no half-written file (``interrupted: no results were written``).
 """
 
-from simulator.cli.app import main
+from __future__ import annotations
 
-__all__ = ["main"]
+import contextlib
+import os
+import signal
+import sys
+from types import FrameType
+
+__all__ = ["INTERRUPTED_EXIT_CODE", "main", "quiet_interrupts"]
+
+INTERRUPTED_EXIT_CODE = 130
+"""Exit code of a command ended by Ctrl-C (128 + SIGINT, as a shell reports it)."""
+
+
+def _exit_interrupted(_signum: int, _frame: FrameType | None) -> None:
+    os.write(2, b"interrupted\n")
+    os._exit(INTERRUPTED_EXIT_CODE)
+
+
+def quiet_interrupts() -> None:
+    """From now on Ctrl-C ends the process at once: ``interrupted`` on stderr, exit 130.
+
+    For the command line while nothing has been written (its imports) and while it shuts
+    down; no traceback, no cleanup to do. Does nothing outside the main thread.
+    """
+    # ValueError: not the main thread, whose signals are not ours to handle
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGINT, _exit_interrupted)
+
+
+def main() -> None:
+    """Entry point of the ``authsim`` console script and of ``python -m simulator``."""
+    quiet_interrupts()  # until the application can catch KeyboardInterrupt
+    try:
+        from simulator.cli.app import app  # noqa: PLC0415 (imported with Ctrl-C handled)
+
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        app()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(INTERRUPTED_EXIT_CODE)
+    finally:
+        quiet_interrupts()  # and while the interpreter shuts down

@@ -9,6 +9,7 @@ The commands live in modules of this package, by subject: :mod:`~simulator.cli.r
 Bad input (a scenario file, a ``--set`` override, an option value) is reported as one
 line on stderr, ``error: <source>: <key.path>: <problem>``, with exit code 2 and no
 traceback. Results are written only after the whole run succeeded, each file atomically.
+Ctrl-C exits with code 130 (see :func:`simulator.cli.main`, the entry point).
 """
 
 from __future__ import annotations
@@ -116,12 +117,3 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
 for _name, _command in COMMANDS:
     app.command(_name)(_command)
 app.add_typer(token.token_app, name="token")
-
-
-def main() -> None:
-    """Entry point of the ``authsim`` console script."""
-    try:
-        app()
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)

@@ -16,6 +16,7 @@ import typer
 
 from simulator.atomic import write_text
 from simulator.cli.options import (
+    AllowLargeOption,
     ScenarioArgument,
     SeedOption,
     SetOption,
@@ -27,6 +28,7 @@ from simulator.cli.options import (
     status,
     strategy_names,
     user_errors,
+    writable_file,
 )
 from simulator.model.run import run as run_scenario
 from simulator.results import io
@@ -49,11 +51,13 @@ def report_command(
             "--out",
             "-o",
             metavar="FILE.html",
+            callback=writable_file("the report"),
             help="The HTML file to write (default: "
             f"{io.REPORT_HTML.format(scenario='<scenario name>')}).",
         ),
     ] = None,
     overrides: SetOption = None,
+    allow_large: AllowLargeOption = False,
     seed: SeedOption = None,
     strategy: StrategyOption = None,
 ) -> None:
@@ -91,10 +95,12 @@ def cheatsheet_command(
             "--out",
             "-o",
             metavar="FILE.md",
+            callback=writable_file("the cheat sheet"),
             help="Write the page to this Markdown file (default: print it).",
         ),
     ] = None,
     overrides: SetOption = None,
+    allow_large: AllowLargeOption = False,
     quick: Annotated[
         bool,
         typer.Option(
@@ -140,11 +146,13 @@ def animate_command(
             "--out",
             "-o",
             metavar="FILE.gif|FILE.mp4",
+            callback=writable_file("the animation"),
             help="Where to write the animation (default: "
             f"{io.ANIMATION_GIF.format(scenario='<scenario>')}); .mp4 needs ffmpeg.",
         ),
     ] = None,
     overrides: SetOption = None,
+    allow_large: AllowLargeOption = False,
     seed: SeedOption = None,
     strategy: StrategyOption = None,
     fps: Annotated[float, typer.Option("--fps", help="Frames per second of the animation.")] = 5.0,

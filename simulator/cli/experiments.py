@@ -21,6 +21,7 @@ from rich.text import Text
 
 from simulator.atomic import atomic_file
 from simulator.cli.options import (
+    AllowLargeOption,
     ScenarioArgument,
     SetOption,
     did_you_mean,
@@ -32,10 +33,12 @@ from simulator.cli.options import (
     status,
     stdout_console,
     strategy_names,
-    sweep_progress,
     user_errors,
+    writable_file,
+    writable_folder,
     write_results,
 )
+from simulator.cli.progress import sweep_progress
 from simulator.cli.run import CI_COLUMNS, interval_text
 from simulator.experiments.sweep import ID_COLUMNS, parse_grid, read_grid_keys, run_sweep
 from simulator.experiments.validation import CI_SLACK, TOLERANCE, case_names
@@ -81,12 +84,14 @@ def sweep_command(
         ),
     ] = None,
     overrides: SetOption = None,
+    allow_large: AllowLargeOption = False,
     out: Annotated[
         Path | None,
         typer.Option(
             "--out",
             "-o",
             file_okay=False,
+            callback=writable_folder("results"),
             help=f"Folder for {io.SWEEP_RESULTS_CSV}, {io.SWEEP_SUMMARY_CSV}, "
             f"{io.SWEEP_MANIFEST} (default: {io.SWEEP_DIR.format(scenario='<scenario name>')}).",
         ),
@@ -185,6 +190,7 @@ def plot_sweep(
             "-o",
             help=f"The PNG to write (default: DIR/{io.SWEEP_PNG.format(y='<y>', x='<x>')}).",
             dir_okay=False,
+            callback=writable_file("the figure"),
         ),
     ] = None,
 ) -> None:
@@ -357,6 +363,7 @@ def print_validation(
 def warmup_command(
     scenario: ScenarioArgument = None,
     overrides: SetOption = None,
+    allow_large: AllowLargeOption = False,
     strategy: Annotated[
         str | None, typer.Option("--strategy", "-s", help="Strategy to study (default: the first).")
     ] = None,
@@ -375,7 +382,13 @@ def warmup_command(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", file_okay=False, help=f"Write {io.WELCH_PNG} here."),
+        typer.Option(
+            "--out",
+            "-o",
+            file_okay=False,
+            callback=writable_folder("the figure"),
+            help=f"Write {io.WELCH_PNG} here.",
+        ),
     ] = None,
 ) -> None:
     """Suggest a warm-up with Welch's method: the running mean over replications."""

@@ -1,7 +1,8 @@
 """What every ``authsim`` command shares: option types, loading, errors and progress.
 
-The scenario argument and the ``--set``, ``--seed`` and ``--strategy`` options; loading a
-scenario with its overrides; bad input reported as one line on stderr
+The scenario argument and the ``--set``, ``--seed``, ``--strategy`` and ``--allow-large``
+options; the check of an ``--out`` path before any run; loading a scenario with its
+overrides (and its size checked); bad input reported as one line on stderr
 (``error: <what is wrong>``) with exit code 2; the console tables are printed to; and the
 progress bars and spinners shown on stderr in a terminal.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -18,9 +20,12 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from rich.console import Console
 
+from simulator.atomic import file_problem, folder_problem
 from simulator.errors import AuthsimError, ScenarioError
-from simulator.scenario.loading import DEFAULT_SCENARIO, load_scenario
+from simulator.scenario import budget
+from simulator.scenario.loading import DEFAULT_SCENARIO, load_scenario, resolve_scenario_path
 from simulator.scenario.models import Scenario, StrategyName
+from simulator.scenario.overrides import parse_set_option
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -59,6 +64,60 @@ StrategyOption = Annotated[
 ]
 
 
+def _allow_large(ctx: typer.Context, value: bool) -> bool:
+    """``--allow-large``: lift the size limits for this command and the processes it
+    starts (through ``AUTHSIM_ALLOW_LARGE``, restored when the command ends)."""
+    if value:
+        previous = os.environ.get(budget.ALLOW_LARGE_ENV)
+        os.environ[budget.ALLOW_LARGE_ENV] = "1"
+
+        def restore() -> None:
+            if previous is None:
+                os.environ.pop(budget.ALLOW_LARGE_ENV, None)
+            else:
+                os.environ[budget.ALLOW_LARGE_ENV] = previous
+
+        ctx.call_on_close(restore)
+    return value
+
+
+AllowLargeOption = Annotated[
+    bool,
+    typer.Option(
+        "--allow-large",
+        callback=_allow_large,
+        help=f"Run even above the size limits ({budget.MAX_SERVERS:,} servers, "
+        f"{budget.MAX_USERS:,} users, {budget.MAX_REQUESTS:,} requests, "
+        f"{budget.MAX_MEMORY_BYTES // 2**30} GB of memory).",
+    ),
+]
+"""Every command that runs simulations takes it; :func:`load` and ``run()`` obey it."""
+
+
+def writable_folder(what: str) -> Callable[[Path | None], Path | None]:
+    """The callback of an ``--out DIR`` option: ``<DIR>: cannot write <what>: <reason>``
+    as one line and exit 2 at once, before any run, when the folder cannot be written or
+    created (:func:`simulator.atomic.folder_problem`)."""
+    return _writable(folder_problem, what)
+
+
+def writable_file(what: str) -> Callable[[Path | None], Path | None]:
+    """As :func:`writable_folder`, for an ``--out FILE`` option (its folder is checked)."""
+    return _writable(file_problem, what)
+
+
+def _writable(
+    problem_of: Callable[[Path], str | None], what: str
+) -> Callable[[Path | None], Path | None]:
+    def check(value: Path | None) -> Path | None:
+        problem = None if value is None else problem_of(value)
+        if value is not None and problem is not None:
+            fail(f"{value}: cannot write {what}: {problem}")
+        return value
+
+    return check
+
+
 # ----------------------------------------------------------------------- errors
 
 
@@ -94,12 +153,31 @@ def user_errors() -> Iterator[None]:
 # ----------------------------------------------------------------------- scenarios
 
 
-def load(scenario: str | None, overrides: list[str] | None, seed: int | None = None) -> Scenario:
-    """The scenario with ``--set`` overrides (and ``--seed``) applied; one line on error."""
+def load(
+    scenario: str | None,
+    overrides: list[str] | None,
+    seed: int | None = None,
+    *,
+    sized: bool = True,
+) -> Scenario:
+    """The scenario with ``--set`` overrides (and ``--seed``) applied; one line on error.
+
+    With ``sized`` (a command about to run it), a run above a size limit is refused
+    (unless ``--allow-large``) and a large one announced on stderr, before anything is
+    built (:mod:`simulator.scenario.budget`).
+    """
     try:
         loaded = load_scenario(scenario, overrides or [])
         if seed is not None:
             loaded = loaded.with_overrides({"seed": seed}, source="--seed")
+        if sized:
+            keys = [parse_set_option(option)[0] for option in overrides or []]
+            found = budget.check(
+                loaded, source=str(resolve_scenario_path(scenario)), overridden=keys
+            )
+            warning = budget.warning(found)
+            if warning is not None:
+                typer.echo(warning, err=True)
     except ScenarioError as exc:
         fail(str(exc))
     return loaded

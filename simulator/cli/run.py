@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 import yaml
 from rich.console import Console
+from rich.segment import Segments
 from rich.table import Table
+from rich.text import Text
 
 from simulator.cli.options import (
+    AllowLargeOption,
     ScenarioArgument,
     SeedOption,
     SetOption,
@@ -25,23 +28,25 @@ from simulator.cli.options import (
     fail,
     load,
     print_results,
-    replication_progress,
-    run_progress,
     stdout_console,
     strategy_names,
     user_errors,
+    writable_folder,
     write_results,
 )
+from simulator.cli.progress import replication_progress, run_progress, writing
 from simulator.errors import ScenarioError
 from simulator.experiments.replications import run_replications
 from simulator.model.run import run as run_scenario
 from simulator.present.explain import window_rows
-from simulator.present.format import MISSING, count, is_missing, number, percent
+from simulator.present.format import MISSING, count, is_missing, number, percent, seconds
 from simulator.results import io
 from simulator.scenario.loading import builtin_scenarios, load_scenario
 from simulator.scenario.models import Scenario
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from simulator.experiments.replications import ReplicatedResult
     from simulator.results.records import RunResult
 
@@ -58,6 +63,7 @@ def run(
     strategy: StrategyOption = None,
     seed: SeedOption = None,
     overrides: SetOption = None,
+    allow_large: AllowLargeOption = False,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -65,6 +71,7 @@ def run(
             "-o",
             help=f"Write {io.RESULTS_JSON}, the per-request table and PNG plots to this folder.",
             file_okay=False,
+            callback=writable_folder("results"),
         ),
     ] = None,
     json_output: Annotated[
@@ -86,12 +93,20 @@ def run(
             help="Independent replications; with 2 or more, every metric gets a 95% CI.",
         ),
     ] = 1,
+    wide: Annotated[
+        bool,
+        typer.Option(
+            "--wide", help="Every table in full, however wide (default: fit the terminal)."
+        ),
+    ] = False,
 ) -> None:
     """Run a scenario: every strategy on the same traffic, side by side."""
     loaded = load(scenario, overrides, seed)
     names = strategy_names(strategy, loaded)
     if replications > 1:
-        _run_replicated(loaded, names, replications, out, json_output, plots=not no_plots)
+        _run_replicated(
+            loaded, names, replications, out, json_output, plots=not no_plots, wide=wide
+        )
         return
     if out is not None and table_format is TableFormat.PARQUET:
         with user_errors():
@@ -99,34 +114,70 @@ def run(
     console = Console(stderr=True)
     with user_errors(), run_progress(console, loaded, names) as progress:
         result = run_scenario(loaded, names, record_requests=out is not None, progress=progress)
-    written = write_results(
-        out,
-        lambda folder: io.write_outputs(
-            result, folder, plots=not no_plots, table_format=table_format
-        ),
-    )
+    with writing(console, out, plots=not no_plots):
+        written = write_results(
+            out,
+            lambda folder: io.write_outputs(
+                result, folder, plots=not no_plots, table_format=table_format
+            ),
+        )
     document = result.to_json if json_output else None
-    print_results(document, lambda console: print_summary(console, result), out, written)
+    print_results(document, lambda console: print_summary(console, result, wide=wide), out, written)
 
 
-def scenarios() -> None:
-    """List the built-in scenarios and what each one shows."""
-    table = Table(title="Built-in scenarios", show_lines=True)
-    table.add_column("name", style="bold")
-    table.add_column("strategies")
-    table.add_column("what it shows")
-    for name, path in builtin_scenarios().items():
+def scenarios(
+    name: Annotated[
+        str | None,
+        typer.Argument(
+            help="A built-in name or a YAML file: print its whole story (default: list all).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """List the built-in scenarios, one line each; with NAME, tell that one's story."""
+    console = stdout_console()
+    if name is not None:
+        print_story(console, load(name, None, sized=False))
+        return
+    found = builtin_scenarios()
+    padding = max(map(len, found), default=0)
+    for scenario_name, path in found.items():
         try:
             loaded = load_scenario(path)
         except ScenarioError as exc:
             fail(str(exc))
-        table.add_row(name, ", ".join(loaded.strategies), loaded.description)
-    stdout_console().print(table)
+        line = Text(f"{scenario_name:<{padding}}  ", style="bold")
+        line.append(first_sentence(loaded.description))
+        line.truncate(console.width, overflow="ellipsis")
+        console.print(line, no_wrap=True)
+
+
+def first_sentence(text: str) -> str:
+    """The text up to the end of its first sentence (``. `` or the end), on one line."""
+    flat = " ".join(text.split())
+    end = flat.find(". ")
+    return flat if end < 0 else flat[: end + 1]
+
+
+def print_story(console: Console, scenario: Scenario) -> None:
+    """A scenario's name, strategies, whole description and timeline of events."""
+    console.print(f"[bold]{scenario.name}[/] · {', '.join(scenario.strategies)}")
+    console.print(" ".join(scenario.description.split()))
+    if scenario.events:
+        console.print("\n[bold]events[/]")
+    for event in scenario.events:
+        fields = event.model_dump(exclude={"at_s", "kind"}, exclude_none=True)
+        settings = ", ".join(f"{key}={value}" for key, value in fields.items())
+        console.print(
+            f"  {seconds(event.at_s):>6}  {event.label}"
+            + (f" ({event.kind}: {settings})" if settings else f" ({event.kind})"),
+            highlight=False,
+        )
 
 
 def show(scenario: ScenarioArgument = None, overrides: SetOption = None) -> None:
     """Print a scenario with every default filled in and overrides applied, as YAML."""
-    loaded = load(scenario, overrides)
+    loaded = load(scenario, overrides, sized=False)
     data = loaded.model_dump(mode="json")
     typer.echo(yaml.safe_dump(data, sort_keys=False, width=88), nl=False)
 
@@ -134,8 +185,9 @@ def show(scenario: ScenarioArgument = None, overrides: SetOption = None) -> None
 # ----------------------------------------------------------------------- one run
 
 
-def print_summary(console: Console, result: RunResult) -> None:
-    """The scenario's line, the side-by-side table, the costs and the event windows."""
+def print_summary(console: Console, result: RunResult, *, wide: bool = False) -> None:
+    """The scenario's line, the side-by-side table, the costs, the event windows and the
+    exposure after revocation; ``wide``: every table in full, whatever the width."""
     scenario = result.scenario
     cluster = scenario.cluster
     console.print(
@@ -144,51 +196,156 @@ def print_summary(console: Console, result: RunResult) -> None:
         f"{scenario.workload.arrival_rate_per_s:g} req/s · "
         f"{scenario.measured_s:g} s measured after {scenario.warmup_s:g} s warm-up"
     )
-    table = Table(show_header=True, header_style="bold")
-    for column, justify in (
-        ("strategy", "left"),
-        ("requests", "right"),
-        ("success", "right"),
-        ("forced\nre-logins", "right"),
-        ("errors", "right"),
-        ("mean\nms", "right"),
-        ("p50\nms", "right"),
-        ("p95\nms", "right"),
-        ("p99\nms", "right"),
-        ("max/\nmean", "right"),
-        ("Jain", "right"),
-        ("store\nbusy", "right"),
-    ):
-        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    rows = []
     for item in result.results:
         latency = item.latency_ms
         skew = item.load_skew
         success = item.success_rate
-        table.add_row(
-            item.strategy,
-            count(item.requests),
-            number(success * 100 if success is not None else None, ".1f") + "%",
-            count(item.forced_relogins),
-            count(sum(item.errors.values())),
-            number(latency["mean"], ".1f"),
-            number(latency["p50"], ".1f"),
-            number(latency["p95"], ".1f"),
-            number(latency["p99"], ".1f"),
-            number(skew["max_over_mean"], ".2f"),
-            number(skew["jain"], ".3f"),
-            percent(item.store.utilisation, 0) if item.store else MISSING,
+        rows.append(
+            (
+                item.strategy,
+                count(item.requests),
+                number(success * 100 if success is not None else None, ".1f") + "%",
+                count(item.forced_relogins),
+                count(sum(item.errors.values())),
+                number(latency["mean"], ".1f"),
+                number(latency["p50"], ".1f"),
+                number(latency["p95"], ".1f"),
+                number(latency["p99"], ".1f"),
+                number(skew["max_over_mean"], ".2f"),
+                number(skew["jain"], ".3f"),
+                percent(item.store.utilisation, 0) if item.store else MISSING,
+            )
         )
-    console.print(table)
+    print_fitted(console, SUMMARY_COLUMNS, rows, SUMMARY_GROUPS, wide=wide)
     costs = costs_line(result)
     if costs:
         console.print(costs, style="dim")
     if result.events:
-        print_windows(console, result)
+        print_windows(console, result, wide=wide)
+    print_exposure(console, result, wide=wide)
     console.print(
         "success: served, no error, no forced re-login · latency: served requests · "
         "max/mean, Jain: load skew (1.0 = even)",
         style="dim",
     )
+
+
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "strategy",
+    "requests",
+    "success",
+    "forced\nre-logins",
+    "errors",
+    "mean\nms",
+    "p50\nms",
+    "p95\nms",
+    "p99\nms",
+    "max/\nmean",
+    "Jain",
+    "store\nbusy",
+)
+"""Headers of the side-by-side table (the first, the strategy, left-aligned)."""
+SUMMARY_GROUPS: tuple[tuple[int, ...], ...] = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11))
+"""Its columns that stay together when the table is split: outcomes, latency, load."""
+
+
+# ----------------------------------------------------------------------- fitting tables
+
+
+def table_width(console: Console, table: Table) -> int:
+    """How many columns ``table`` takes with no cell wrapped."""
+    return console.measure(table, options=console.options.update_width(10_000)).maximum
+
+
+def print_whole(console: Console, table: Table) -> None:
+    """Print ``table`` with no cell wrapped, wider than the console if it must be (the
+    terminal then wraps its lines, ``--wide``)."""
+    width = table_width(console, table)
+    if width <= console.width:
+        console.print(table)
+        return
+    for line in console.render_lines(table, console.options.update_width(width), new_lines=True):
+        console.print(Segments(line), crop=False, end="")
+
+
+def print_fitted(
+    console: Console,
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    groups: Sequence[Sequence[int]],
+    *,
+    wide: bool = False,
+    title: str | None = None,
+    text_columns: Sequence[int] = (0,),
+) -> None:
+    """Print a table whose first column names its rows, whole if it fits the console (or
+    ``wide``), else as the fewest stacked tables that fit, each repeating the first column.
+    Columns are right-aligned but for ``text_columns``.
+
+    ``groups``: the other columns, by index, in runs that stay together if they can; a
+    table splits between groups, evenly, and only if one group alone is too wide between
+    its columns (a cell is never cut).
+    """
+
+    def make(columns: Sequence[int], caption: str | None) -> Table:
+        table = Table(title=caption, show_header=True, header_style="bold")
+        for index in (0, *columns):
+            table.add_column(headers[index], justify="left" if index in text_columns else "right")
+        for row in rows:
+            table.add_row(*(row[index] for index in (0, *columns)))
+        return table
+
+    whole = make([index for group in groups for index in group], title)
+    if wide or table_width(console, whole) <= console.width:
+        print_whole(console, whole)
+        return
+    for parts in (split_groups(groups, console, make), split_columns(groups, console, make)):
+        if parts:
+            for position, part in enumerate(parts):
+                console.print(make(part, title if position == 0 else None))
+            return
+    console.print(whole)
+
+
+def split_groups(
+    groups: Sequence[Sequence[int]],
+    console: Console,
+    make: Callable[[Sequence[int], str | None], Table],
+) -> list[list[int]]:
+    """The fewest runs of whole ``groups`` whose tables fit, the widest as narrow as can
+    be; none if even one group alone is too wide."""
+    best: list[list[int]] = []
+    best_width = 0
+    for cuts in range(1 << max(len(groups) - 1, 0)):
+        parts: list[list[int]] = [list(groups[0])]
+        for position, group in enumerate(groups[1:]):
+            if cuts >> position & 1:
+                parts.append([])
+            parts[-1] += group
+        widest = max(table_width(console, make(part, None)) for part in parts)
+        if widest > console.width:
+            continue
+        if not best or (len(parts), widest) < (len(best), best_width):
+            best, best_width = parts, widest
+    return best
+
+
+def split_columns(
+    groups: Sequence[Sequence[int]],
+    console: Console,
+    make: Callable[[Sequence[int], str | None], Table],
+) -> list[list[int]]:
+    """As many columns per table as fit, in order (a narrow terminal); none if one column
+    alone does not fit."""
+    parts: list[list[int]] = [[]]
+    for index in (index for group in groups for index in group):
+        if parts[-1] and table_width(console, make([*parts[-1], index], None)) > console.width:
+            parts.append([])
+        parts[-1].append(index)
+    if any(table_width(console, make(part, None)) > console.width for part in parts):
+        return []
+    return parts
 
 
 def costs_line(result: RunResult) -> str:
@@ -212,18 +369,77 @@ def costs_line(result: RunResult) -> str:
     return ("costs: " + " · ".join(parts)) if parts else ""
 
 
-def print_windows(console: Console, result: RunResult) -> None:
-    """Success and forced re-logins (by cause) between events, per strategy."""
-    table = Table(title="Between events", show_header=True, header_style="bold")
+def print_windows(console: Console, result: RunResult, *, wide: bool = False) -> None:
+    """Success and forced re-logins (by cause, one per line) between events, per strategy:
+    windows down, strategies across if that fits (or ``wide``), else one row per window
+    and strategy."""
+    title = "Between events"
+    rows = [
+        tuple(
+            cell.replace(", ", "\n") if column > 3 and column % 2 == 0 else cell
+            for column, cell in enumerate(row)
+        )
+        for row in window_rows(result, missing="")
+    ]
+    table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("window")
     table.add_column("from s", justify="right")
     table.add_column("to s", justify="right")
     for item in result.results:
         table.add_column(f"{item.strategy}\nsuccess", justify="right")
         table.add_column("forced\nre-logins", justify="right")
-    for row in window_rows(result, missing=""):
+    for row in rows:
         table.add_row(*row)
-    console.print(table)
+    if wide or table_width(console, table) <= console.width:
+        print_whole(console, table)
+        return
+    long = Table(title=title, show_header=True, header_style="bold")
+    long.add_column("window")
+    long.add_column("strategy")
+    long.add_column("success", justify="right")
+    long.add_column("forced re-logins", justify="right")
+    for label, start, end, *cells in rows:
+        for position, item in enumerate(result.results):
+            window = f"{label}\n{start}–{end} s" if position == 0 else ""
+            long.add_row(window, item.strategy, *cells[2 * position : 2 * position + 2])
+        long.add_section()
+    console.print(long)
+
+
+def print_exposure(console: Console, result: RunResult, *, wide: bool = False) -> None:
+    """Per strategy, what revocation left open (only when users were revoked): requests
+    accepted on old credentials, and the mean and longest window after revocation."""
+    rows = [
+        (
+            item.strategy,
+            count(item.exposure.revoked_users),
+            count(item.exposure.accepted_after_revocation),
+            number(item.exposure.mean_window_s, ".1f"),
+            number(item.exposure.max_window_s, ".1f"),
+        )
+        for item in result.results
+        if item.exposure is not None and item.exposure.revoked_users
+    ]
+    if rows:
+        print_fitted(
+            console,
+            EXPOSURE_COLUMNS,
+            rows,
+            ((1, 2), (3, 4)),
+            wide=wide,
+            title="Exposure after revocation",
+        )
+
+
+EXPOSURE_COLUMNS: tuple[str, ...] = (
+    "strategy",
+    "revoked\nusers",
+    "accepted after\nrevocation",
+    "mean\nwindow s",
+    "max\nwindow s",
+)
+"""Headers of the exposure table: requests accepted on a revoked user's old credentials,
+and how long after the revocation the last one came (mean and max over revoked users)."""
 
 
 # ----------------------------------------------------------------------- replications
@@ -236,6 +452,7 @@ def _run_replicated(
     out: Path | None,
     json_output: bool,
     plots: bool,
+    wide: bool,
 ) -> None:
     """``authsim run --replications R``: means and 95% intervals, paired differences."""
     console = Console(stderr=True)
@@ -245,7 +462,9 @@ def _run_replicated(
         out, lambda folder: io.write_replicated_outputs(replicated, folder, plots=plots)
     )
     document = replicated.to_json if json_output else None
-    print_results(document, lambda console: print_replicated(console, replicated), out, written)
+    print_results(
+        document, lambda console: print_replicated(console, replicated, wide=wide), out, written
+    )
 
 
 CI_COLUMNS: tuple[tuple[str, str, float, int], ...] = (
@@ -269,37 +488,77 @@ def interval_text(mean: float, half_width: float, scale: float, digits: int) -> 
     return f"{text} ± {number(half_width * scale, spec)}"
 
 
-def print_replicated(console: Console, replicated: ReplicatedResult) -> None:
-    """Means ± 95% half-widths per strategy, then the paired differences of mean latency."""
+def print_replicated(console: Console, replicated: ReplicatedResult, *, wide: bool = False) -> None:
+    """Means ± 95% half-widths per strategy, the exposure after revocation (when users were
+    revoked), then the paired differences of mean latency; ``wide``: every table in full."""
     scenario = replicated.scenario
     console.print(
         f"[bold]{scenario.name}[/] · seed {scenario.seed} · "
         f"{replicated.replications} replications · mean ± 95% CI half-width"
     )
-    table = Table(show_header=True, header_style="bold")
-    table.add_column("strategy")
-    for title, *_ in CI_COLUMNS:
-        table.add_column(title, justify="right")
-    for name in replicated.strategies:
-        cells = [name]
-        for _, metric, scale, digits in CI_COLUMNS:
-            interval = replicated.interval(name, metric)
-            cells.append(interval_text(interval.mean, interval.half_width, scale, digits))
-        table.add_row(*cells)
-    console.print(table)
+    print_intervals(console, replicated, CI_COLUMNS, ((1, 2), (3, 4), (5, 6)), wide=wide)
+    print_intervals(
+        console,
+        replicated,
+        EXPOSURE_CI_COLUMNS,
+        ((1,), (2,)),
+        wide=wide,
+        title="Exposure after revocation",
+    )
     pairs = [pair for pair in replicated.all_paired() if pair.metric == "latency_ms.mean"]
     if pairs:
-        paired = Table(title="Paired differences of mean latency (same traffic)")
-        paired.add_column("a − b")
-        paired.add_column("ms", justify="right")
-        paired.add_column("95% CI", justify="right")
-        paired.add_column("significant?")
-        for pair in pairs:
-            interval = pair.interval
-            paired.add_row(
+        rows = [
+            (
                 f"{pair.a} − {pair.b}",
-                f"{interval.mean:+.3g}",
-                f"[{interval.low:+.3g}, {interval.high:+.3g}]",
-                "yes" if interval.excludes(0.0) else "no (includes 0)",
+                f"{pair.interval.mean:+.3g}",
+                f"[{pair.interval.low:+.3g}, {pair.interval.high:+.3g}]",
+                "yes" if pair.interval.excludes(0.0) else "no (includes 0)",
             )
-        console.print(paired)
+            for pair in pairs
+        ]
+        print_fitted(
+            console,
+            ("a − b", "ms", "95% CI", "significant?"),
+            rows,
+            ((1, 2), (3,)),
+            wide=wide,
+            text_columns=(0, 3),
+            title="Paired differences of mean latency (same traffic)",
+        )
+
+
+EXPOSURE_CI_COLUMNS: tuple[tuple[str, str, float, int], ...] = (
+    ("accepted after revocation", "exposure.accepted_after_revocation", 1.0, 0),
+    ("mean window s", "exposure.mean_window_s", 1.0, 2),
+)
+"""Columns of the replicated exposure table, as :data:`CI_COLUMNS`."""
+
+
+def print_intervals(
+    console: Console,
+    replicated: ReplicatedResult,
+    columns: Sequence[tuple[str, str, float, int]],
+    groups: Sequence[Sequence[int]],
+    *,
+    wide: bool,
+    title: str | None = None,
+) -> None:
+    """A table of ``mean ± half-width`` per strategy and metric of ``columns`` (as
+    :data:`CI_COLUMNS`), leaving out strategies with no mean of any (nothing, if none)."""
+    rows = []
+    for name in replicated.strategies:
+        intervals = [replicated.interval(name, metric) for _, metric, *_ in columns]
+        if all(is_missing(interval.mean) for interval in intervals):
+            continue
+        rows.append(
+            (
+                name,
+                *(
+                    interval_text(interval.mean, interval.half_width, scale, digits)
+                    for interval, (_, _, scale, digits) in zip(intervals, columns, strict=True)
+                ),
+            )
+        )
+    if rows:
+        headers = ("strategy", *(header for header, *_ in columns))
+        print_fitted(console, headers, rows, groups, wide=wide, title=title)

@@ -42,6 +42,7 @@ from simulator.model.recorder import Recorder
 from simulator.model.rng import Streams, uniform_buffer
 from simulator.model.workload import ArrivalRate, Population, RequestStream
 from simulator.results.records import RequestLog, RunResult, StrategyResult
+from simulator.scenario import budget
 from simulator.scenario.calibration import load_profile
 from simulator.scenario.events import TrafficSpike
 from simulator.scenario.models import Scenario, StrategyName
@@ -388,6 +389,7 @@ def run(
     replication: int = 0,
     record_requests: bool = True,
     progress: ProgressCallback | None = None,
+    allow_large: bool | None = None,
 ) -> RunResult:
     """Run a scenario: every strategy on the same traffic.
 
@@ -401,13 +403,22 @@ def run(
             them the run is in *summary mode*: memory does not grow with the number of
             requests, and percentiles come from a histogram within about 0.5%.
         progress: ``progress(strategy, fraction)`` as simulated time advances.
+        allow_large: run even above the size limits of
+            :mod:`simulator.scenario.budget` (``None``: only if the environment variable
+            ``AUTHSIM_ALLOW_LARGE`` is set).
 
     Returns:
         The per-strategy results and request records.
+
+    Raises:
+        LimitError: a run above a size limit (too many servers, users, requests or
+            bytes), refused before anything is built; a
+            :class:`~simulator.errors.ScenarioError`.
     """
     if seed is not None:
         scenario = scenario.with_overrides({"seed": seed}, source="seed")
     names = [str(StrategyName(name)) for name in (strategies or scenario.strategies)]
+    budget.check(scenario, names, record_requests=record_requests, allow_large=allow_large)
     inputs = RunInputs.build(scenario, replication)
     results: list[StrategyResult] = []
     logs: dict[str, RequestLog] = {}

@@ -1,9 +1,10 @@
 """Loading scenarios: YAML files, built-in names, and one-line errors.
 
 :func:`load_scenario` resolves a path or a built-in name (the files in ``scenarios/``),
-reads the YAML, applies overrides and validates the result. Every problem is reported as
-a :class:`~simulator.errors.ScenarioError` whose string form is one line:
-``<source>: <key.path>: <what is wrong>``, with the closest valid key suggested for a typo.
+reads the YAML, applies overrides and validates the result. Problems are reported as
+a :class:`~simulator.errors.ScenarioError` whose string form is one line per problem,
+every problem at once: ``<source>: <key.path>: <what is wrong>``, with the closest valid
+key suggested for a typo. An empty file is refused (write ``{}`` for the defaults).
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ def load_scenario(
     except yaml.YAMLError as exc:
         raise ScenarioError(source, None, _yaml_problem(exc)) from None
     if data is None:
-        data = {}
+        raise ScenarioError(
+            source, None, "the file is empty (write {} to run the defaults on purpose)"
+        )
     if not isinstance(data, dict):
         raise ScenarioError(source, None, "the file must be a mapping of keys to values")
     calibration = data.get("calibration")
@@ -119,18 +122,30 @@ def load_scenario(
         return scenario
     except ScenarioError as exc:
         # a bad value given by an override is the override's fault, not the file's
-        if exc.key_path and any(
-            exc.key_path == key or exc.key_path.startswith(f"{key}.") for key, _ in items
-        ):
-            raise ScenarioError(set_source, exc.key_path, exc.problem) from None
-        raise
+        keys = [key for key, _ in items]
+        blamed = [_blame(problem, keys, set_source) for problem in (exc, *exc.more)]
+        raise _several(blamed) from None
+
+
+def _blame(error: ScenarioError, keys: list[str], set_source: str) -> ScenarioError:
+    """``error`` named after the override that set its key, if one did."""
+    path = error.key_path
+    if path and any(path == key or path.startswith(f"{key}.") for key in keys):
+        return ScenarioError(set_source, path, error.problem)
+    return ScenarioError(error.source, path, error.problem)
+
+
+def _several(errors: list[ScenarioError]) -> ScenarioError:
+    """One error holding every problem: the first, then the others in ``more``."""
+    first, *others = errors
+    return ScenarioError(first.source, first.key_path, first.problem, more=others)
 
 
 def validate_scenario(data: Mapping[str, Any], source: str = "scenario") -> Scenario:
     """Validate a plain mapping as a :class:`Scenario`.
 
     Raises:
-        ScenarioError: the first problem, on one line (with a count of the others).
+        ScenarioError: every problem, one line each (the first in its attributes).
     """
     try:
         return Scenario.model_validate(dict(data))
@@ -192,8 +207,16 @@ def _resolve(loc: tuple[str | int, ...]) -> tuple[str | None, dict[str, Any]]:
 
 
 def _scenario_error(exc: ValidationError, source: str) -> ScenarioError:
-    errors = exc.errors(include_url=False)
-    first = errors[0]
+    found: list[ScenarioError] = []
+    for error in exc.errors(include_url=False):
+        key_path, problem = _problem(error)
+        if all((key_path, problem) != (seen.key_path, seen.problem) for seen in found):
+            found.append(ScenarioError(source, key_path, problem))
+    return _several(found)
+
+
+def _problem(first: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The dotted key and the plain description of one pydantic error."""
     loc = tuple(first["loc"])
     key_path, fields = _resolve(loc)
     kind = first["type"]
@@ -218,10 +241,7 @@ def _scenario_error(exc: ValidationError, source: str) -> ScenarioError:
         problem = "missing: every entry needs one"
     else:
         problem = _describe(first)
-    more = len(errors) - 1
-    if more:
-        problem += f" (and {more} more problem{'s' if more > 1 else ''})"
-    return ScenarioError(source, key_path, problem)
+    return key_path, problem
 
 
 def _describe(error: Mapping[str, Any]) -> str:
