@@ -179,6 +179,17 @@ def test_replications_fit_every_width(replicated: ReplicatedResult, width: int) 
     assert_uncut(text, numbers, width)
 
 
+def test_columns_is_honoured_when_the_output_is_piped() -> None:
+    """``COLUMNS=80 authsim run | less``: the tables fit 80 columns, every number whole."""
+    arguments = ["run", "-s", "local", "-s", "jwt", "--set", "duration_s=8", "--set", "warmup_s=2"]
+    narrow = runner.invoke(app, arguments, env={"COLUMNS": "80"})
+    piped = runner.invoke(app, arguments, env={"COLUMNS": ""})
+    assert narrow.exit_code == 0 and piped.exit_code == 0
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80
+    assert max(len(line) for line in piped.stdout.splitlines()) > 80  # 132 into a file
+    assert "…" not in narrow.stdout
+
+
 def test_run_accepts_wide() -> None:
     result = runner.invoke(
         app, ["run", "--wide", "-s", "jwt", "--set", "duration_s=8", "--set", "warmup_s=2"]

@@ -209,8 +209,10 @@ def strategy_names(requested: list[str] | None, scenario: Scenario) -> list[str]
 
 
 def stdout_console() -> Console:
-    """The console for tables: the terminal's width, or 132 columns into a file."""
-    return Console(width=None if sys.stdout.isatty() else TABLE_WIDTH)
+    """The console for tables: the terminal's width (or ``COLUMNS`` when it is set), else
+    132 columns into a file."""
+    fitted = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(width=None if fitted else TABLE_WIDTH)
 
 
 def write_results(out: Path | None, write: Callable[[Path], list[Path]]) -> list[Path]:
