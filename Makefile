@@ -61,13 +61,13 @@ browser:
 	  || echo "warning: no Chromium; the report's browser test needs it (apt-get install chromium)" >&2
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check simulator tests benchmarks notebooks/execute.py
-	$(BIN)/ruff format --check simulator tests benchmarks notebooks/execute.py
+	$(BIN)/ruff check simulator tests benchmarks notebooks/execute.py docs
+	$(BIN)/ruff format --check simulator tests benchmarks notebooks/execute.py docs
 	$(BIN)/mypy simulator
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format simulator tests benchmarks notebooks/execute.py
-	$(BIN)/ruff check --fix simulator tests benchmarks notebooks/execute.py
+	$(BIN)/ruff format simulator tests benchmarks notebooks/execute.py docs
+	$(BIN)/ruff check --fix simulator tests benchmarks notebooks/execute.py docs
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

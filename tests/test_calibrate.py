@@ -147,7 +147,8 @@ def test_invalid_redis_url_is_a_calibration_error() -> None:
 
 def test_missing_redis_py_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "redis", None)
-    with pytest.raises(CalibrationError, match=r"pip install 'authsim\[redis\]'"):
+    hint = r"pip install 'authsim\[redis\]' \(or pip install -e '\.\[redis\]' in a checkout\)"
+    with pytest.raises(CalibrationError, match=hint):
         measure(redis_url="redis://127.0.0.1:6379/0", fast=True)
 
 

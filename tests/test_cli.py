@@ -231,7 +231,10 @@ def test_no_progress_bar_when_not_on_a_terminal(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(simulator.cli.options, "PROGRESS_MIN_REQUESTS", 100)
     result = runner.invoke(app, ["run", "--json", "-s", "jwt", *SHORT])
     assert result.exit_code == 0
-    assert result.stderr == ""
+    assert "━" not in result.stderr  # no bar
+    # a loaded machine may take over 5 s: then only plain progress lines, never on stdout
+    assert all(line.startswith("run: ") for line in result.stderr.splitlines())
+    json.loads(result.stdout)
 
 
 @pytest.mark.slow  # two `python -m simulator` subprocesses

@@ -230,7 +230,8 @@ def test_missing_dask_names_the_extra(
         run_sweep(short, grid, 1, tmp_path / "out", scheduler="local")
     assert not (tmp_path / "out").exists()
     assert str(caught.value) == (
-        "--scheduler local: Dask is not installed; pip install 'authsim[dask]'"
+        "--scheduler local: Dask is not installed; pip install 'authsim[dask]' "
+        "(or pip install -e '.[dask]' in a checkout)"
     )
 
 

@@ -80,7 +80,8 @@ def sweep_command(
         typer.Option(
             metavar="ADDRESS|local",
             help="Run on Dask: 'local' (a LocalCluster) or a scheduler address "
-            "(tcp://host:8786); needs pip install 'authsim[dask]'.",
+            "(tcp://host:8786); needs pip install 'authsim[dask]' "
+            "(pip install -e '.[dask]' in a checkout).",
         ),
     ] = None,
     overrides: SetOption = None,

@@ -267,7 +267,8 @@ def calibrate(
             "--redis-url",
             metavar="URL",
             help="Also time GET and SET round trips against this Redis server "
-            "(needs redis-py: pip install 'authsim\\[redis]').",
+            "(needs redis-py: pip install 'authsim\\[redis]', "
+            "or pip install -e '.\\[redis]' in a checkout).",
         ),
     ] = None,
     out: Annotated[

@@ -307,7 +307,10 @@ def _import_redis() -> Any:
     try:
         import redis  # noqa: PLC0415 (an optional dependency)
     except ImportError:
-        raise CalibrationError("--redis-url needs redis-py: pip install 'authsim[redis]'") from None
+        raise CalibrationError(
+            "--redis-url needs redis-py: pip install 'authsim[redis]' "
+            "(or pip install -e '.[redis]' in a checkout)"
+        ) from None
     return redis
 
 

@@ -51,7 +51,7 @@ from simulator.scenario.models import Scenario
 ID_COLUMNS: tuple[str, ...] = ("point", "replication", "strategy", "seed", "requests", "error")
 """The columns of ``results.csv`` that are neither a grid key nor a metric."""
 
-DASK_HINT = "pip install 'authsim[dask]'"
+DASK_HINT = "pip install 'authsim[dask]' (or pip install -e '.[dask]' in a checkout)"
 
 SweepProgress = Callable[[int, int, int], None]
 """``progress(done, total, failures)``: tasks (point × replication) finished so far."""

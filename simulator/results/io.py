@@ -92,7 +92,8 @@ def require_pyarrow() -> None:
         import pyarrow  # type: ignore[import-not-found,unused-ignore]  # noqa: F401, PLC0415
     except ImportError:
         raise OutputError(
-            "--format parquet needs pyarrow: pip install 'authsim[parquet]'"
+            "--format parquet needs pyarrow: pip install 'authsim[parquet]' "
+            "(or pip install -e '.[parquet]' in a checkout)"
         ) from None
 
 
