@@ -16,8 +16,8 @@ code.
     python docs/readme_examples.py           # rewrite README.md in place (atomically)
     python docs/readme_examples.py --check   # exit 1 listing the stale examples, 0 if current
 
-Outputs that depend on the machine (timings, ``authsim calibrate``, ``authsim validate``
-with its elapsed time) are not examples: they stay as written.
+Outputs that depend on the machine (timings, ``authsim calibrate``) are not examples: they
+stay as written; the elapsed time ``authsim validate`` prints last is left out.
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ class Example:
     width: int = WIDTH
     render: Callable[[list[str]], str] | None = None
     """From the commands' outputs to the block; default: each prompt, then its output."""
+    fenced: bool = True
+    """Inside a fenced code block (``False``: Markdown, such as a table)."""
 
 
 def fold_json(text: str) -> str:
@@ -163,7 +165,64 @@ def _with_prompts(example: Example, outputs: list[str]) -> str:
     return "".join(parts)
 
 
+ELAPSED = re.compile(r" \(\d+(\.\d+)? s\)$", re.MULTILINE)
+
+
+def _without_elapsed(example_commands: tuple[Command, ...]) -> Callable[[list[str]], str]:
+    """The prompts and outputs, with the elapsed time at the end of a line left out."""
+
+    def render(outputs: list[str]) -> str:
+        parts = [
+            command.prompt() + "\n" + ELAPSED.sub("", output)
+            for command, output in zip(example_commands, outputs, strict=True)
+        ]
+        return "".join(parts)
+
+    return render
+
+
+VALIDATE = (Command(("validate", "--fast")),)
+
+DENYLISTS = (
+    ("`none`", ("--set", "jwt.denylist=none")),
+    ("`store`", ("--set", "jwt.denylist=store")),
+    (
+        "`local_cache` (`sync_s: 10`)",
+        ("--set", "jwt.denylist=local_cache", "--set", "jwt.sync_s=10"),
+    ),
+)
+
+
+def revocation_table(outputs: list[str]) -> str:
+    """The jwt rows of ``authsim run revocation --json`` under each denylist, as a table."""
+    columns = ["`jwt.denylist`", "requests accepted after revocation", "mean window"]
+    rows = [
+        "| " + " | ".join([*columns, "store ops per request"]) + " |",
+        "| --- | --- | --- | --- |",
+    ]
+    for (label, _), output in zip(DENYLISTS, outputs, strict=True):
+        jwt = json.loads(output)["results"][0]
+        exposure, store = jwt["exposure"], jwt["store"]
+        window = f"{exposure['mean_window_s']:.1f} s" if exposure["mean_window_s"] else "0 s"
+        if label == "`none`":
+            window += f" (remaining lifetime {exposure['mean_remaining_ttl_s']:.1f} s)"
+        ops = f"{store['ops_per_request']:.2f}" if store else "0"
+        if label == "`none`":
+            ops += " (refreshes)"
+        rows.append(f"| {label} | {exposure['accepted_after_revocation']} | {window} | {ops} |")
+    return "\n".join(rows) + "\n"
+
+
 EXAMPLES: dict[str, Example] = {
+    "validate": Example(VALIDATE, render=_without_elapsed(VALIDATE)),
+    "revocation-table": Example(
+        tuple(
+            Command(("run", "revocation", "-s", "jwt", "--json", *settings))
+            for _, settings in DENYLISTS
+        ),
+        render=revocation_table,
+        fenced=False,
+    ),
     "run-baseline": Example((Command(("run",)),)),
     "bad-input": Example(
         (
@@ -234,6 +293,8 @@ def generate(name: str) -> str:
         outputs = _run_all(example.commands, example.width, Path(tmp))
     body = example.render(outputs) if example.render else _with_prompts(example, outputs)
     lines = [line.rstrip() for line in body.rstrip("\n").split("\n")]
+    if not example.fenced:
+        return "\n".join(lines) + "\n"
     return f"```{example.lang}\n" + "\n".join(lines) + "\n```\n"
 
 
