@@ -44,7 +44,7 @@ from simulator.results.io import (
     SWEEP_RESULTS_PARQUET,
     SWEEP_SUMMARY_CSV,
 )
-from simulator.scenario import overrides
+from simulator.scenario import budget, overrides
 from simulator.scenario.loading import validate_scenario
 from simulator.scenario.models import Scenario
 
@@ -163,13 +163,13 @@ def points(scenario: Scenario, grid: Mapping[str, Sequence[Any]]) -> list[SweepP
 
 
 def expected_requests(scenario: Scenario) -> float:
-    """A task's size: the requests it is expected to simulate over every strategy.
+    """A task's size: the requests it is expected to simulate over every strategy
+    (:func:`simulator.scenario.budget.expected_requests`, with the rate profile and spikes).
 
-    Used only to order tasks longest first (so the last task to finish is a short one and
-    workers do not wait on a long straggler); profiles and events are ignored.
+    Used only to order tasks longest first, so the last task to finish is a short one and
+    workers do not wait on a long straggler.
     """
-    rate_per_s = scenario.workload.arrival_rate_per_s
-    return rate_per_s * scenario.duration_s * max(1, len(scenario.strategies))
+    return budget.expected_requests(scenario) * max(1, len(scenario.strategies))
 
 
 # ---------------------------------------------------------------- one task
