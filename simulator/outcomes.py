@@ -42,6 +42,8 @@ SESSION_LOST: Final = 1
 EXPIRED: Final = 2
 REVOKED: Final = 3
 KEY_ROTATED: Final = 4
+REFRESH_FAILED: Final = 5
+STALE_READ: Final = 6
 
 CAUSES: Final[tuple[str, ...]] = (
     "wrong_server",
@@ -49,6 +51,8 @@ CAUSES: Final[tuple[str, ...]] = (
     "expired",
     "revoked",
     "key_rotated",
+    "refresh_failed",
+    "stale_read",
 )
 """Cause name by code:
 
@@ -59,6 +63,10 @@ CAUSES: Final[tuple[str, ...]] = (
 - ``expired``: the token's lifetime ended (and there was no refresh token to renew it).
 - ``revoked``: the credential was revoked (a deleted session, a denylisted token).
 - ``key_rotated``: the token was signed with a key that no longer verifies.
+- ``refresh_failed``: the access token expired and its refresh could not reach the
+  store (an outage, a failover): the client must log in with a password.
+- ``stale_read``: the store was read from a replica that had not yet received the
+  session just written (asynchronous replication lag), so the session looked missing.
 """
 
 # The state of a server (``Server.state``), for the plots and the animation

@@ -44,6 +44,8 @@ CAUSE_MEANINGS: dict[str, str] = {
     "expired": "the token's lifetime had ended",
     "revoked": "the credential had been revoked",
     "key_rotated": "the token was signed with a key that no longer verifies",
+    "refresh_failed": "the token had expired and its refresh could not reach the store",
+    "stale_read": "a replica had not yet received the session just written",
 }
 """Why a credential was rejected, for readers (keys: :data:`simulator.outcomes.CAUSES`)."""
 
