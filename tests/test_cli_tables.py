@@ -60,6 +60,7 @@ def summary_numbers(document: dict[str, Any]) -> list[str]:
             f"{item['requests']:,}",
             f"{item['success_rate'] * 100:.1f}%",
             f"{item['forced_relogins']:,}",
+            f"{item['users_logged_out']:,}",
             f"{sum(item['errors'].values()):,}",
             *(f"{latency[key]:.1f}" for key in ("mean", "p50", "p95", "p99")),
             f"{skew['max_over_mean']:.2f}",
@@ -71,13 +72,19 @@ def summary_numbers(document: dict[str, Any]) -> list[str]:
 
 
 def window_numbers(document: dict[str, Any]) -> list[str]:
-    """Every number of the between-events table: success rates and counts by cause."""
+    """Every number of the between-events table: success rates, counts by cause and the
+    users logged out (in brackets, when any); none for a run without events (no table)."""
     numbers = []
     for item in document["results"]:
+        if not item["events"]:
+            continue
         for window in item["windows"]:
             if window["success_rate"] is not None:
                 numbers.append(f"{window['success_rate'] * 100:.1f}%")
             numbers += [f"{n:,}" for n in window["forced_relogins_by_cause"].values() if n]
+            users = window["users_logged_out"]
+            if users:
+                numbers.append(f"({users:,} {'user' if users == 1 else 'users'})")
     return numbers
 
 
@@ -113,6 +120,7 @@ def test_the_full_table_when_it_fits_and_a_stack_when_not(
     wide, narrow = (summary_text(results["baseline"], width) for width in (160, 80))
     assert len(header_lines(wide)) == 1
     assert "requests" in header_lines(wide)[0] and "Jain" in header_lines(wide)[0]
+    assert "logged out" in wide and "logged out" in narrow  # beside forced re-logins
     assert len(header_lines(narrow)) == 2  # outcomes, then latency and load
 
 

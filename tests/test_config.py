@@ -143,7 +143,8 @@ def test_an_empty_mapping_gives_the_documented_defaults(tmp_path):
     assert scenario.shared_store.pool_size == 10
     assert scenario.jwt.algorithm == "HS256"
     assert scenario.jwt.verify_ms is None
-    assert scenario.jwt.ttl_s == 86_400.0
+    assert scenario.jwt.ttl_s == 900.0
+    assert scenario.jwt.refresh is True
 
 
 def test_partial_section_keeps_defaults_for_missing_keys(tmp_path):

@@ -118,6 +118,14 @@ def event_kinds(servers: int, users: int) -> dict[str, st.SearchStrategy[dict[st
                 "data_lost": st.booleans(),
             }
         ),
+        "store_node_crash": st.fixed_dictionaries(
+            {
+                "kind": st.just("store_node_crash"),
+                "role": st.sampled_from(["primary", "replica"]),
+                "restart_s": small_floats(0.05, 3),
+                "data_lost": st.booleans(),
+            }
+        ),
         "store_latency_spike": st.fixed_dictionaries(
             {
                 "kind": st.just("store_latency_spike"),
@@ -180,6 +188,11 @@ def valid_scenarios(draw: st.DrawFn, service: str | None = None) -> dict[str, An
             "zipf_exponent": draw(small_floats(0.3, 2.5)),
             "users_per_ip": draw(st.integers(1, 60)),
             "logged_in_at_start": draw(st.booleans()),
+            "relogin_delay_s": {
+                "distribution": draw(st.sampled_from(["exponential", "constant", "lognormal"])),
+                "mean_s": draw(st.just(0.0) | small_floats(0.01, 3)),
+                "sigma": draw(small_floats(0.1, 1.5)),
+            },
             "rate_profile": draw(rate_profiles(duration_s)),
         },
         "cluster": {
@@ -207,6 +220,11 @@ def valid_scenarios(draw: st.DrawFn, service: str | None = None) -> dict[str, An
             "rtt_ms": draw(small_floats(0, 5)),
             "op_time_ms": draw(small_floats(0.01, 2)),
             "pool_size": draw(st.integers(1, 10)),
+            "shards": draw(st.integers(1, 3)),
+            "replicas": draw(st.integers(0, 2)),
+            "failover_s": draw(small_floats(0, 3)),
+            "read_from": draw(st.sampled_from(["primary", "replicas"])),
+            "replication_lag_ms": draw(small_floats(0, 500)),
         },
         "jwt": {
             "algorithm": draw(st.sampled_from(ALGORITHMS)),
@@ -616,6 +634,10 @@ FLOAT_FIELDS: list[tuple[str, ...]] = [
     ("load_balancer", "health_check_interval_s"),
     ("shared_store", "rtt_ms"),
     ("shared_store", "op_time_ms"),
+    ("shared_store", "failover_s"),
+    ("shared_store", "replication_lag_ms"),
+    ("workload", "relogin_delay_s", "mean_s"),
+    ("workload", "relogin_delay_s", "sigma"),
     ("jwt", "verify_ms"),
     ("jwt", "sign_ms"),
     ("jwt", "ttl_s"),
@@ -632,6 +654,7 @@ FLOAT_FIELDS: list[tuple[str, ...]] = [
     ("events", "rolling_restart", "restart_s"),
     ("events", "rolling_restart", "interval_s"),
     ("events", "store_outage", "duration_s"),
+    ("events", "store_node_crash", "restart_s"),
     ("events", "store_latency_spike", "extra_ms"),
     ("events", "traffic_spike", "multiplier"),
     ("events", "rotate_key", "overlap_s"),
@@ -647,6 +670,7 @@ EVENT_BASE: dict[str, dict[str, Any]] = {
     "server_crash": {"kind": "server_crash"},
     "rolling_restart": {"kind": "rolling_restart"},
     "store_outage": {"kind": "store_outage", "duration_s": 1.0},
+    "store_node_crash": {"kind": "store_node_crash"},
     "store_latency_spike": {"kind": "store_latency_spike", "duration_s": 1.0, "extra_ms": 5.0},
     "traffic_spike": {"kind": "traffic_spike", "duration_s": 1.0, "multiplier": 2.0},
     "rotate_key": {"kind": "rotate_key"},

@@ -88,6 +88,8 @@ def test_replicated_json_has_a_ci95_block_per_metric() -> None:
         assert block["n"] == 4
     assert set(ci["load_skew"]) == {"max_over_mean", "cv", "jain"}
     assert "utilisation" in ci["store"]
+    assert ci["users_logged_out"]["n"] == 4
+    assert store["users_logged_out"] == 0  # the store keeps every session
     pairs = {(p["a"], p["b"], p["metric"]) for p in document["paired"]}
     assert ("shared_store", "jwt", "latency_ms.mean") in pairs
 
@@ -122,6 +124,9 @@ def test_frame_has_one_row_per_replication_and_strategy() -> None:
     frame = replicated.frame()
     assert len(frame) == 4
     assert np.isfinite(frame["latency_ms.p95"]).all()
+    local = frame[frame["strategy"] == "local"]
+    assert (local["users_logged_out"] > 0).all()
+    assert (local["users_logged_out"] <= local["forced_relogins"]).all()
 
 
 def test_cost_and_exposure_metrics_are_replicated() -> None:

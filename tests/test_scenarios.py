@@ -51,6 +51,11 @@ LIBRARY = {
     "traffic-spike",
     "revocation",
     "key-rotation",
+    # their lesson tests are in tests/test_store_scenarios.py
+    "long-lived-jwt",
+    "store-failover",
+    "store-sharded",
+    "read-replica-lag",
 }
 
 
@@ -192,11 +197,11 @@ def test_server_crash_logs_out_one_sticky_user_in_n_and_jwt_only_loses_in_flight
         assert error_total(item) == item.errors["server_down"], name
         assert 10 <= item.errors["server_down"] <= 150, name
         assert success(window(item, "after crash")) > 0.97, name  # 0.982
-    # local, already at about 1/N, gets worse: its login storm overflows four servers
+    # local stays at about 1/N, and most of its forced re-logins end `unauthorized`: the
+    # retry after the login lands on another server about (N-1)/N of the time
     local = result["local"]
-    assert success(local) < 0.3  # 0.185
-    assert local.errors["overload"] > 0  # 723
-    assert success(window(local, "after crash")) < success(window(local, "before"))
+    assert success(local) < 0.3  # 0.226
+    assert local.errors["unauthorized"] > 0.6 * local.forced_relogins  # 5,4xx of 6,929
 
 
 def test_rolling_deploy_logs_out_every_sticky_user_and_jwt_and_the_store_do_not_notice() -> None:
@@ -219,10 +224,9 @@ def test_rolling_deploy_logs_out_every_sticky_user_and_jwt_and_the_store_do_not_
     assert success(window(sticky, "before")) > 0.999
     assert success(window(sticky, "during")) < 0.9  # 0.785
     assert success(window(sticky, "after")) < 0.99  # 0.921
-    # local loses sessions too, and its login storm overflows the queues
+    # local loses sessions too (on top of its wrong-server re-logins)
     local = result["local"]
-    assert local.forced_relogins_by_cause["session_lost"] > 0  # 1254
-    assert local.errors["overload"] > 0  # 435
+    assert local.forced_relogins_by_cause["session_lost"] > 0
     for name in ("shared_store", "jwt"):
         item = result[name]
         assert error_total(item) == 0, name
@@ -270,8 +274,9 @@ def test_scale_out_consistent_remaps_about_one_in_n_plus_one_users() -> None:
     assert success(window(result["sticky"], "after")) > 0.95  # 0.981
 
 
-def test_store_outage_fails_every_shared_store_request_and_jwt_does_not_notice() -> None:
+def test_store_outage_fails_every_shared_store_request_and_jwt_rides_it_out() -> None:
     result = checked_run("store-outage")
+    scenario = result.scenario
     store, jwt = result["shared_store"], result["jwt"]
     outage = window(store, "during")
     assert outage.requests > 100
@@ -281,9 +286,25 @@ def test_store_outage_fails_every_shared_store_request_and_jwt_does_not_notice()
     assert success(window(store, "before")) > 0.999
     assert success(window(store, "after")) > 0.999  # 1.0
     assert store.forced_relogins == 0
-    # jwt checks a token with the key alone
-    assert success(window(jwt, "during")) > 0.999  # 1.0
-    assert error_total(jwt) == 0
+    # jwt checks a token with the key alone: only users whose access token expires during
+    # the outage cannot refresh it and are logged out (98.8% success; 21 users)
+    during = window(jwt, "during")
+    assert 0.95 < success(during) < 1.0
+    assert jwt.forced_relogins == jwt.forced_relogins_by_cause["refresh_failed"]
+    assert during.forced_relogins == jwt.forced_relogins
+    assert error_total(jwt) == jwt.errors["store_unavailable"]  # their logins need it too
+    assert success(window(jwt, "before")) > 0.999 and success(window(jwt, "after")) > 0.999
+    # about outage / ttl of the users have a token expiring during it (22 of 2000 here);
+    # those who send a request before it ends are logged out
+    (event,) = scenario.events
+    expiring = scenario.workload.users * event.duration_s / scenario.jwt.ttl_s
+    assert 0.3 * expiring < during.users_logged_out <= 1.5 * expiring
+    # computed, not asserted: a longer outage reaches more users
+    longer = [event.model_dump() | {"duration_s": 4 * event.duration_s}]
+    long_jwt = checked_run(scenario, {"events": longer}, ["jwt"])["jwt"]
+    long_during = window(long_jwt, "during")
+    assert long_during.users_logged_out > 3 * during.users_logged_out
+    assert success(long_during) < success(during)
 
 
 def test_store_saturation_makes_the_store_wait_grow_like_rho_over_one_minus_rho() -> None:
@@ -405,14 +426,15 @@ def test_key_rotation_without_overlap_logs_every_jwt_user_out_at_once() -> None:
         relogins(jwt, "key_rotated", since_s=rotate_s)
         == jwt.forced_relogins_by_cause["key_rotated"]
     )
-    # a login storm: most of the run's login CPU in the 10 s after the rotation
+    # a login storm: most of the run's login CPU in the 30 s after the rotation (people
+    # take seconds to log in again, and the hashing saturates every worker for ~20 s)
     series = jwt.series
     assert series is not None
-    after = (series.t_s >= rotate_s) & (series.t_s < rotate_s + 10)
-    before = (series.t_s >= rotate_s - 10) & (series.t_s < rotate_s)
-    storm_s = float(series.login_cpu_s[after].sum())  # 145 s of hashing
-    assert storm_s > 0.4 * jwt.login_cpu_s
-    assert storm_s > 50 * float(series.login_cpu_s[before].sum())  # 0.2 s
+    after = (series.t_s >= rotate_s) & (series.t_s < rotate_s + 30)
+    before = (series.t_s >= rotate_s - 30) & (series.t_s < rotate_s)
+    storm_s = float(series.login_cpu_s[after].sum())  # 234 s of hashing
+    assert storm_s > 0.7 * jwt.login_cpu_s  # of 276 s
+    assert storm_s > 50 * float(series.login_cpu_s[before].sum())  # 0.0 s
     # session strategies do not notice
     sticky = result["sticky"]
     assert sticky.forced_relogins == 0

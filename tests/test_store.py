@@ -43,7 +43,7 @@ def operation(env, store, server, send_at, label, replies):
     """Send one operation at ``send_at``; record (label, sent, replied, answered)."""
     yield env.timeout(send_at)
     sent = env.now
-    answered = yield from store.round_trip(server)
+    answered = yield from store.round_trip(server, 0)
     replies.append((label, sent, env.now, answered))
 
 
@@ -189,11 +189,11 @@ def test_operations_in_flight_when_the_store_goes_down_fail():
 def test_store_that_loses_its_data_comes_back_empty():
     env = simpy.Environment()
     store = make_store(env)
-    store.data[1] = 7
+    store.put(1, 7, 0.0)
     store.set_down(True, data_lost=True)
-    assert store.data == {1: 7}  # unreachable, not yet empty
+    assert store.data.latest == {1: 7}  # unreachable, not yet empty
     store.set_down(False, data_lost=True)
-    assert store.data == {}
+    assert store.data.latest == {}
 
 
 def test_extra_delay_is_added_to_every_reply():

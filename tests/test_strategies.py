@@ -213,11 +213,11 @@ def test_shared_store_check_reads_the_store():
     strategy, servers, store = run.strategy, run.servers, run.store
     assert not strategy.has_credential(4)
     assert strategy.issue(servers[1], 4, 0.0) == 0.0
-    assert 4 in store.data
+    assert store.latest(4) is not None
     assert servers[1].sessions == {}
     # any server accepts: the session is in the store, not in a server
     assert all(strategy.check(server, 4, 1.0) == (VALID, 0.0) for server in servers)
-    del store.data[4]
+    store.delete(4, 0.0)
     assert not any(strategy.check(server, 4, 1.0)[0] == VALID for server in servers)
 
 
@@ -225,7 +225,7 @@ def test_shared_store_rejects_a_stale_session_id():
     run = strategy_run("shared_store")
     strategy, servers, store = run.strategy, run.servers, run.store
     strategy.issue(servers[0], 2, 0.0)
-    store.data[2] = store.data[2] + 1000  # the store holds some other session for the user
+    store.put(2, store.latest(2) + 1000, 0.0)  # the store holds some other session for the user
     assert strategy.check(servers[0], 2, 1.0)[0] != VALID
 
 
@@ -304,11 +304,15 @@ def test_jwt_credential_lifetime_is_the_ttl():
     strategy = strategy_run("jwt", **{"jwt.ttl_s": 300}).strategy
     assert strategy.credential_lifetime_s == 300
     assert strategy.check_round_trips == 0
-    assert strategy.login_round_trips == 0
+    # by default a refresh token is written at login and read at each refresh
+    assert strategy.login_round_trips == strategy.refresh_round_trips == 1
+    bare = strategy_run("jwt", **{"jwt.refresh": False}).strategy
+    assert bare.login_round_trips == bare.refresh_round_trips == 0
+    assert not bare.uses_store
 
 
 def test_jwt_short_ttl_forces_relogins_that_then_succeed():
-    result = strategy_run("jwt", **{"jwt.ttl_s": 2}).run()
+    result = strategy_run("jwt", **{"jwt.ttl_s": 2, "jwt.refresh": False}).run()
     assert result.forced_relogins > 0
     assert result.outcome_counts["relogin"] == result.forced_relogins
     assert result.outcome_counts["unauthorized"] == 0

@@ -40,6 +40,7 @@ def test_summary_mode_counts_everything_the_full_mode_counts() -> None:
     for exact, streamed in zip(full.results, summary.results, strict=True):
         assert streamed.outcome_counts == exact.outcome_counts
         assert streamed.forced_relogins_by_cause == exact.forced_relogins_by_cause
+        assert streamed.users_logged_out == exact.users_logged_out
         assert streamed.windows == exact.windows
         assert streamed.latency_ms["mean"] == pytest.approx(exact.latency_ms["mean"])
         for key in ("p50", "p95", "p99"):

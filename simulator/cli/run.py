@@ -207,6 +207,7 @@ def print_summary(console: Console, result: RunResult, *, wide: bool = False) ->
                 count(item.requests),
                 number(success * 100 if success is not None else None, ".1f") + "%",
                 count(item.forced_relogins),
+                count(item.users_logged_out),
                 count(sum(item.errors.values())),
                 number(latency["mean"], ".1f"),
                 number(latency["p50"], ".1f"),
@@ -225,8 +226,9 @@ def print_summary(console: Console, result: RunResult, *, wide: bool = False) ->
         print_windows(console, result, wide=wide)
     print_exposure(console, result, wide=wide)
     console.print(
-        "success: served, no error, no forced re-login · latency: served requests · "
-        "max/mean, Jain: load skew (1.0 = even)",
+        "success: served, no error, no forced re-login · users logged out, (users): distinct users "
+        "forced to log in again · latency: served requests · max/mean, Jain: load skew "
+        "(1.0 = even)",
         style="dim",
     )
 
@@ -236,6 +238,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "requests",
     "success",
     "forced\nre-logins",
+    "users\nlogged out",
     "errors",
     "mean\nms",
     "p50\nms",
@@ -246,7 +249,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "store\nbusy",
 )
 """Headers of the side-by-side table (the first, the strategy, left-aligned)."""
-SUMMARY_GROUPS: tuple[tuple[int, ...], ...] = ((1, 2, 3, 4), (5, 6, 7, 8), (9, 10, 11))
+SUMMARY_GROUPS: tuple[tuple[int, ...], ...] = ((1, 2, 3, 4, 5), (6, 7, 8, 9), (10, 11, 12))
 """Its columns that stay together when the table is split: outcomes, latency, load."""
 
 
@@ -370,24 +373,24 @@ def costs_line(result: RunResult) -> str:
 
 
 def print_windows(console: Console, result: RunResult, *, wide: bool = False) -> None:
-    """Success and forced re-logins (by cause, one per line) between events, per strategy:
-    windows down, strategies across if that fits (or ``wide``), else one row per window
-    and strategy."""
+    """Success, forced re-logins (by cause, one per line) and the distinct users they
+    logged out between events, per strategy: windows down, strategies across if that fits
+    (or ``wide``), else one row per window and strategy."""
     title = "Between events"
-    rows = [
-        tuple(
-            cell.replace(", ", "\n") if column > 3 and column % 2 == 0 else cell
-            for column, cell in enumerate(row)
-        )
-        for row in window_rows(result, missing="")
-    ]
+    rows = []
+    for label, start, end, *cells in window_rows(result, missing=""):
+        row = [label, start, end]
+        for position in range(0, len(cells), 3):
+            rate, causes, users = cells[position : position + 3]
+            row += [rate, relogins_cell(causes, users)]
+        rows.append(row)
     table = Table(title=title, show_header=True, header_style="bold")
     table.add_column("window")
     table.add_column("from s", justify="right")
     table.add_column("to s", justify="right")
     for item in result.results:
         table.add_column(f"{item.strategy}\nsuccess", justify="right")
-        table.add_column("forced\nre-logins", justify="right")
+        table.add_column("forced\nre-logins\n(users)", justify="right")
     for row in rows:
         table.add_row(*row)
     if wide or table_width(console, table) <= console.width:
@@ -397,13 +400,22 @@ def print_windows(console: Console, result: RunResult, *, wide: bool = False) ->
     long.add_column("window")
     long.add_column("strategy")
     long.add_column("success", justify="right")
-    long.add_column("forced re-logins", justify="right")
+    long.add_column("forced re-logins\n(users)", justify="right")
     for label, start, end, *cells in rows:
         for position, item in enumerate(result.results):
             window = f"{label}\n{start}–{end} s" if position == 0 else ""
             long.add_row(window, item.strategy, *cells[2 * position : 2 * position + 2])
         long.add_section()
     console.print(long)
+
+
+def relogins_cell(causes: str, users: str) -> str:
+    """A between-events cell: forced re-logins by cause, one per line, then the distinct
+    users they logged out in brackets (left out when none; ``users`` as text, ``1,234``)."""
+    cell = causes.replace(", ", "\n")
+    if users and users not in {"0", MISSING}:
+        cell += f"\n({users} {'user' if users == '1' else 'users'})"
+    return cell
 
 
 def print_exposure(console: Console, result: RunResult, *, wide: bool = False) -> None:

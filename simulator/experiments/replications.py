@@ -101,6 +101,8 @@ def _optional(value: float | None) -> float:
 METRICS: dict[str, Callable[[StrategyResult], float]] = {
     "success_rate": lambda r: _optional(r.success_rate),
     "forced_relogins": lambda r: float(r.forced_relogins),
+    # distinct users forced to log in again (a user forced twice counts once)
+    "users_logged_out": lambda r: float(r.users_logged_out),
     "login_cpu_s": lambda r: r.login_cpu_s,
     "throughput_per_s": lambda r: r.throughput_per_s,
     "latency_ms.mean": lambda r: _optional(r.latency_ms["mean"]),

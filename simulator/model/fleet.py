@@ -78,6 +78,11 @@ class Fleet:
             servers=cluster.servers,
             warmup_s=scenario.warmup_s,
             end_s=scenario.duration_s,
+            shards=store_config.shards,
+            replicas=store_config.replicas,
+            read_from=store_config.read_from,
+            replication_lag_ms=store_config.replication_lag_ms,
+            failover_s=store_config.failover_s,
         )
         context = StrategyContext(
             scenario=scenario,
@@ -181,6 +186,12 @@ class Fleet:
     def set_store_down(self, down: bool, data_lost: bool) -> None:
         """Start or end a store outage."""
         self.store.set_down(down, data_lost)
+
+    def crash_store_node(
+        self, shard: int, primary: bool, restart_s: float, data_lost: bool
+    ) -> float:
+        """Kill a node of the store's ``shard``; returns how long the shard takes no writes."""
+        return self.store.crash_node(shard, primary, restart_s, data_lost)
 
     def add_store_delay(self, extra_s: float) -> None:
         """Add network delay to every store operation."""

@@ -27,7 +27,6 @@ from simulator.results.records import (
     RequestLog,
     StoreStats,
     StrategyResult,
-    event_windows,
 )
 from simulator.results.timeseries import (
     SAMPLES_PER_BUCKET,
@@ -36,6 +35,7 @@ from simulator.results.timeseries import (
     StrategySeries,
     Tally,
 )
+from simulator.results.windows import event_windows
 from simulator.scenario.models import Scenario
 
 
@@ -54,7 +54,8 @@ class Recorder:
         refreshes: access tokens renewed with a refresh token.
         log: the per-request table (empty in summary mode).
         buckets: the time buckets of the series.
-        tally: per-bucket and per-window counts and latencies.
+        tally: per-bucket and per-window counts and latencies, and the users logged out
+            (overall and per window).
         marks: the events as they happened.
     """
 
@@ -70,7 +71,7 @@ class Recorder:
         self.log = RequestLog()
         self.buckets = Buckets(scenario.warmup_s, scenario.duration_s, scenario.time_bucket_s)
         self.sampler = ServerSampler(self.buckets)
-        self.tally = Tally(self.buckets)
+        self.tally = Tally(self.buckets, scenario.workload.users)
         self.marks: list[EventMark] = []
         self.revoked_at: dict[int, float] = {}  # user -> when it was revoked, seconds
         self._exposed_requests = 0
@@ -88,9 +89,12 @@ class Recorder:
         latency_ms: float,
         cause: int,
     ) -> None:
-        """A measured request got its final answer."""
+        """A measured request of ``user`` that arrived at ``arrival_s`` (seconds) got its
+        final answer from ``server`` (-1: none): its ``outcome`` code, its latency (ms) and
+        the ``cause`` code of its forced re-login (``outcomes.VALID``: none; any other means
+        ``user`` was logged out, whatever the final outcome)."""
         self.counts[outcome] += 1
-        self.tally.record(arrival_s, outcome, latency_ms, cause)
+        self.tally.record(arrival_s, user, outcome, latency_ms, cause)
         if self.record_requests:
             self.log.record(arrival_s, user, server, outcome, latency_ms, cause)
 
@@ -221,9 +225,12 @@ class Recorder:
             sessions_in_store=len(store.data),
             measured_s=measured_s,
             forced_relogins_by_cause=dict(zip(outcomes.CAUSES, self.causes, strict=True)),
+            users_logged_out=len(self.tally.logged_out),
             server_up_s=up_s,
             events=marks,
-            windows=event_windows(marks, start_s, end_s, self.tally.window_counts),
+            windows=event_windows(
+                marks, start_s, end_s, self.tally.window_counts, self.tally.window_users
+            ),
             refreshes=self.refreshes,
             exposure=self.exposure(),
             auth_cost=AuthCost(verify_ms, login_s * 1000.0, source),

@@ -15,12 +15,15 @@ A request's life, read top to bottom in :class:`StrategyRun`:
 2. **The balancer routes the job** (:meth:`~StrategyRun.send`) using what it learnt at
    its last health check; a server that is actually down answers ``server_down``, a full
    queue answers ``overload``.
-3. **A worker serves it** (:meth:`~StrategyRun.serve`): the strategy's store round trips,
-   then its check (or login, or refresh), then the business work.
+3. **A worker serves it** (:meth:`~StrategyRun.serve`): for a login the password hash
+   first (a session is stored only for a good password), then the strategy's store round
+   trips, then its check (or login, or refresh), then the business work.
 4. **The client takes the next step** (:meth:`~StrategyRun.on_done`). A rejected
-   credential forces a re-login (another job, routed again, charged ``login_cpu_ms`` on
-   the server that takes it) and one retry; a retry rejected again is ``unauthorized``.
-   An expired token with a refresh token is renewed first.
+   credential forces a re-login (another job, sent once the person has logged in again,
+   ``workload.relogin_delay_s`` later, routed again and charged ``login_cpu_ms`` on the
+   server that takes it) and one retry; a retry rejected again is ``unauthorized``. An
+   expired token with a refresh token is renewed first; a refresh that cannot reach the
+   store forces a re-login (``refresh_failed``).
 5. **It ends** (:meth:`~StrategyRun.finish`) in exactly one outcome; one answered later
    than ``request_timeout_ms`` is a ``timeout``.
 """
@@ -40,7 +43,7 @@ from simulator.model.cluster import Server
 from simulator.model.fleet import Fleet
 from simulator.model.recorder import Recorder
 from simulator.model.rng import Streams, uniform_buffer
-from simulator.model.workload import ArrivalRate, Population, RequestStream
+from simulator.model.workload import ArrivalRate, Population, RequestStream, relogin_delays_s
 from simulator.results.records import RequestLog, RunResult, StrategyResult
 from simulator.scenario import budget
 from simulator.scenario.calibration import load_profile
@@ -84,7 +87,16 @@ LOGGED_IN, RENEWED = Handled.LOGGED_IN, Handled.RENEWED
 class Request:
     """One user request in flight (with its login, refresh and retry, if any)."""
 
-    __slots__ = ("arrival_s", "cause", "measured", "phase", "server", "service_s", "user")
+    __slots__ = (
+        "arrival_s",
+        "cause",
+        "client_s",
+        "measured",
+        "phase",
+        "server",
+        "service_s",
+        "user",
+    )
 
     def __init__(self, user: int, arrival_s: float, service_s: float, measured: bool) -> None:
         self.user = user
@@ -94,6 +106,7 @@ class Request:
         self.phase = REQUEST
         self.cause = outcomes.VALID  # why it was forced to log in again, if it was
         self.server = -1
+        self.client_s = 0.0  # time the person spent logging in again (not the system's)
 
 
 @dataclass(frozen=True)
@@ -160,6 +173,10 @@ class StrategyRun:
         overridden = "login_cpu_ms" in cluster.model_fields_set
         self._login_s = inputs.costs.login_ms(cluster.login_cpu_ms, overridden) / 1000.0
         self._timeout_s = cluster.request_timeout_ms / 1000.0
+        delay = scenario.workload.relogin_delay_s
+        self._relogin_delays_s = (
+            relogin_delays_s(inputs.streams, delay) if delay.mean_s > 0 else None
+        )
         self.recorder = Recorder(scenario, record_requests)
         self.fleet = Fleet(
             self.env,
@@ -181,6 +198,10 @@ class StrategyRun:
         )
         self._choose = self.strategy.balancer.choose
         self._in_flight: set[Request] = set()
+        # A client logs in once at a time: the request whose login is in progress, per
+        # user, and the user's other requests waiting for it (with when they began to).
+        self._login_owner: dict[int, Request] = {}
+        self._waiting: dict[int, list[tuple[Request, float]]] = {}
         self._arrivals_done = False
         self._drained = self.env.event()
 
@@ -200,10 +221,15 @@ class StrategyRun:
                 request = Request(user, now, service_s, now >= warmup_s)
                 if request.measured:
                     self.recorder.requests += 1
-                if not has_credential(user):
-                    request.phase = LOGIN
                 self._in_flight.add(request)
-                self.send(request)
+                if user in self._login_owner:
+                    self._waiting[user].append((request, now))  # sent once logged in
+                elif not has_credential(user):
+                    request.phase = LOGIN
+                    self._start_login(request)
+                    self.send(request)
+                else:
+                    self.send(request)
         self._arrivals_done = True
         if not self._in_flight:
             self._drained.succeed()
@@ -233,10 +259,16 @@ class StrategyRun:
             round_trips = strategy.refresh_round_trips
         else:
             round_trips = strategy.check_round_trips
+        if login and self._login_s:
+            yield env.timeout(self._login_s)  # check the password before storing a session
         without: tuple[int, float] | None = None  # served without the store (it is down)
         for _ in range(round_trips):
-            answered = yield from self.store.round_trip(server.index)
+            answered = yield from self.store.round_trip(server.index, request.user, login)
             if not answered:
+                if phase == REFRESH:  # no refresh without the store: a password login
+                    request.cause = outcomes.REFRESH_FAILED
+                    self._charge(server, started_s)
+                    return REJECTED
                 without = strategy.without_store(server, request.user, env.now, login)
                 if without is None:
                     self._charge(server, started_s)
@@ -246,7 +278,7 @@ class StrategyRun:
         user = request.user
         result: int
         if login:
-            cpu_s = self._login_s + (without[1] if without else strategy.issue(server, user, now))
+            cpu_s = without[1] if without else strategy.issue(server, user, now)
             result = LOGGED_IN
         elif phase == REFRESH:
             verdict, cpu_s = without or strategy.renew(server, user, now)
@@ -290,6 +322,7 @@ class StrategyRun:
                 self.recorder.logged_in(self.env.now, forced, self._login_s)
             request.phase = RETRY if forced else REQUEST
             self.send(request)
+            self._release_waiting(request)
         elif result == REJECTED:
             phase = request.phase
             if phase == RETRY:
@@ -305,8 +338,13 @@ class StrategyRun:
             else:
                 if request.measured:
                     self.recorder.forced_relogin(request.cause)
-                request.phase = LOGIN
-                self.send(request)
+                if request.user in self._login_owner:  # already logging in: wait, retry
+                    request.phase = RETRY
+                    self._waiting[request.user].append((request, self.env.now))
+                else:
+                    request.phase = LOGIN
+                    self._start_login(request)
+                    self._relogin(request)
         elif result == RENEWED:
             if request.measured:
                 self.recorder.refreshes += 1
@@ -315,9 +353,51 @@ class StrategyRun:
         else:
             self.finish(request, result)
 
+    def _start_login(self, request: Request) -> None:
+        """``request`` logs its client in; the client's other requests wait for it."""
+        self._login_owner[request.user] = request
+        self._waiting[request.user] = []
+
+    def _release_waiting(self, request: Request) -> None:
+        """If ``request`` was logging its client in, send the requests that waited.
+
+        Their wait was the person's (logging in), not the system's. A waiting request
+        whose client still holds no credential (the login failed) logs in itself.
+        """
+        user = request.user
+        if self._login_owner.get(user) is not request:
+            return
+        del self._login_owner[user]
+        now = self.env.now
+        for waiting, since_s in self._waiting.pop(user):
+            waiting.client_s += now - since_s
+            if user in self._login_owner:
+                self._waiting[user].append((waiting, now))
+                continue
+            if waiting.phase == REQUEST and not self.strategy.has_credential(user):
+                waiting.phase = LOGIN
+                self._start_login(waiting)
+            self.send(waiting)
+
+    def _relogin(self, request: Request) -> None:
+        """Send a forced login once the person has typed their password again."""
+        delays = self._relogin_delays_s
+        if delays is None:
+            self.send(request)
+            return
+        delay_s = delays.next()
+        request.client_s += delay_s
+        self.env.timeout(delay_s).callbacks.append(lambda _: self.send(request))
+
     def finish(self, request: Request, outcome: int) -> None:
-        """The request's final answer: record it if measured."""
+        """The request's final answer: record it if measured.
+
+        Its latency runs from arrival to this answer, less the time the person spent
+        logging in again (see ``workload.relogin_delay_s``).
+        """
         latency_s = self.env.now - request.arrival_s
+        if request.client_s:
+            latency_s = max(0.0, latency_s - request.client_s)  # no float dust below 0
         if outcome in outcomes.SERVED and latency_s > self._timeout_s:
             outcome = outcomes.TIMEOUT
         if request.measured:
@@ -330,7 +410,8 @@ class StrategyRun:
                 request.cause,
             )
         self._in_flight.discard(request)
-        if not self._in_flight and self._arrivals_done:
+        self._release_waiting(request)  # may finish others (refused at once) in turn
+        if not self._in_flight and self._arrivals_done and not self._drained.triggered:
             self._drained.succeed()
 
     # ------------------------------------------------------------------- run
@@ -373,9 +454,13 @@ class StrategyRun:
             env.process(process)
         if self._progress is not None:
             env.process(self._report_progress(self._progress))
-        # Every request has an answer by then: one still in flight has timed out.
-        hard_stop_s = self.scenario.duration_s + 2 * self._timeout_s
+        # Every request has an answer by then: one still in flight has timed out. A
+        # person logging in again is not the system's time, so the stop waits for them.
+        relogin_s = 20 * self.scenario.workload.relogin_delay_s.mean_s
+        hard_stop_s = self.scenario.duration_s + 2 * self._timeout_s + relogin_s
         env.run(until=env.any_of([self._drained, env.timeout(hard_stop_s)]))
+        self._login_owner.clear()  # nothing waits any more: every request ends here
+        self._waiting.clear()
         for request in sorted(self._in_flight, key=lambda request: request.arrival_s):
             self.finish(request, outcomes.TIMEOUT)
         return self.recorder.result(self.strategy, self.servers, self.store, self._login_s)

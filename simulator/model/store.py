@@ -1,24 +1,45 @@
-"""The Redis-like session store: one single-threaded FIFO server behind a network hop.
+"""The Redis-like session store: shards of single-threaded nodes behind a network hop.
 
-Every operation travels half a round trip to the store, waits for the operations ahead
-of it, takes an exponential ``op_time_ms``, and travels half a round trip back. Because
-the store is one FIFO server and every operation reaches it ``rtt/2`` after it is sent,
-the start of an operation is known when it is sent (Lindley's recursion:
+Topology (``shared_store`` in the scenario), as Redis is deployed:
+
+- **Shards.** Keys (users) are hashed onto ``shards`` shards, as Redis Cluster maps keys
+  to 16,384 hash slots split between its primaries. Each shard is its own
+  single-threaded queue: capacity grows with the shards, and a shard that fails takes
+  down about ``1/shards`` of the users.
+- **Replicas.** Each shard has a primary and ``replicas`` replicas (each a node with its
+  own queue). Writes go to the primary; reads go to the primary, or with
+  ``read_from: replicas`` to the replicas in turn. Replication is asynchronous: a
+  replica lags by ``replication_lag_ms`` (see :mod:`simulator.model.store_data`).
+- **Failover.** When a primary crashes, its shard takes no writes (nor, reading from the
+  primary, reads) until a replica is promoted ``failover_s`` later (Sentinel's
+  ``down-after-milliseconds`` plus an election); writes younger than the lag are lost.
+
+Every operation travels half a round trip to its node, waits for the operations ahead of
+it, takes an exponential ``op_time_ms``, and travels half a round trip back. Because a
+node is one FIFO server and every operation reaches it ``rtt/2`` after it is sent, the
+start of an operation is known when it is sent (Lindley's recursion:
 ``start = max(arrival, previous end)``), so one operation costs a single timeout.
 
-Each server reaches the store through a pool of ``pool_size`` connections; a worker that
-finds every connection busy waits for one.
+Each server reaches each shard through a pool of ``pool_size`` connections; a worker
+that finds every connection busy waits for one.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Generator
-from typing import Any
+from typing import Any, Final
 
 import simpy
 
-from simulator.model.rng import DrawBuffer
+from simulator.model.rng import DrawBuffer, hash64
+from simulator.model.store_data import StoreData
+
+HASH_SLOTS: Final = 16_384
+"""Redis Cluster's number of hash slots; shards own equal runs of them."""
+
+DENYLIST_KEY: Final = -1
+"""The key of the token denylist (one Redis set, so it lives on one shard)."""
 
 
 class _Pool:
@@ -31,26 +52,83 @@ class _Pool:
         self.waiters: deque[simpy.Event] = deque()
 
 
+class StoreNode:
+    """One Redis process: a single-threaded FIFO server.
+
+    Attributes:
+        up: whether the process is running.
+        epoch: bumped when it goes down, so operations in flight learn they failed.
+        free_at_s: when it finishes the operations already queued, seconds.
+        busy_s: time it was busy inside the measured window, seconds.
+    """
+
+    __slots__ = ("busy_s", "epoch", "free_at_s", "up")
+
+    def __init__(self) -> None:
+        self.up = True
+        self.epoch = 0
+        self.free_at_s = 0.0
+        self.busy_s = 0.0
+
+    def fail(self, now_s: float) -> None:
+        """The process dies: its queued and in-flight operations fail."""
+        self.up = False
+        self.epoch += 1
+        self.free_at_s = now_s
+
+
+class Shard:
+    """A primary (``nodes[0]``) and its replicas."""
+
+    __slots__ = ("index", "next_replica", "nodes")
+
+    def __init__(self, index: int, replicas: int) -> None:
+        self.index = index
+        self.nodes = [StoreNode() for _ in range(1 + replicas)]
+        self.next_replica = 0
+
+    @property
+    def primary(self) -> StoreNode:
+        """The node that takes writes."""
+        return self.nodes[0]
+
+    def live_replicas(self) -> list[StoreNode]:
+        """Replicas that are running."""
+        return [node for node in self.nodes[1:] if node.up]
+
+    def node_for(self, write: bool, from_replicas: bool) -> StoreNode | None:
+        """The node an operation goes to (``None``: none can serve it)."""
+        if write or not from_replicas:
+            return self.nodes[0] if self.nodes[0].up else None
+        replicas = self.live_replicas()
+        if not replicas:
+            return self.nodes[0] if self.nodes[0].up else None
+        self.next_replica += 1
+        return replicas[self.next_replica % len(replicas)]
+
+
 class SessionStore:
     """The shared store.
 
     Args:
         env: the simulation environment.
         rtt_ms: network round trip between a server and the store, ms.
-        op_times_s: draws of the time one operation occupies the store, seconds.
-        pool_size: connections per server.
-        servers: number of servers (one pool each).
+        op_times_s: draws of the time one operation occupies a node, seconds.
+        pool_size: connections per server to each shard.
+        servers: number of servers (one pool each per shard).
         warmup_s: start of the measured window, seconds.
         end_s: end of the measured window, seconds.
+        shards: number of shards.
+        replicas: replicas per shard.
+        read_from: ``primary`` or ``replicas``.
+        replication_lag_ms: how far replicas lag behind their primary, ms.
+        failover_s: from a primary's crash to a promoted replica serving, seconds.
 
     Attributes:
-        up: whether the store is reachable.
-        data: what the store holds (session key -> session id).
-        denylist: ids of revoked tokens.
+        up: whether the store is reachable at all (``False`` during a store outage).
+        data: what the store holds (see :class:`~simulator.model.store_data.StoreData`).
         ops: operations sent inside the measured window (not while queued requests drain
             after it), so ``ops / window`` never exceeds what the store could serve.
-        busy_s: time the store was busy inside the measured window, seconds (so
-            ``busy_s / window`` is its utilisation, at most 1).
         answered: operations sent while measuring that got an answer.
         latency_s: summed time from sending an answered operation to its reply, seconds.
     """
@@ -64,37 +142,59 @@ class SessionStore:
         servers: int,
         warmup_s: float,
         end_s: float = float("inf"),
+        *,
+        shards: int = 1,
+        replicas: int = 0,
+        read_from: str = "primary",
+        replication_lag_ms: float = 0.0,
+        failover_s: float = 30.0,
     ) -> None:
         self._env = env
         self._half_rtt_s = rtt_ms / 2000.0
         self._extra_s = 0.0
         self._op_times_s = op_times_s
         self._pool_size = pool_size
-        self._pools = [_Pool(pool_size) for _ in range(servers)]
-        self._free_at = 0.0
+        self.shards = [Shard(index, replicas) for index in range(shards)]
+        self._pools = [self._new_pools() for _ in range(servers)]
+        self._from_replicas = read_from == "replicas" and replicas > 0
+        self._lag_s = replication_lag_ms / 1000.0 if replicas else 0.0
+        self._failover_s = failover_s
         self._warmup_s = warmup_s
         self._end_s = end_s
         self._epoch = 0
         self.up = True
-        self.data: dict[int, int] = {}
-        self.denylist: set[int] = set()
+        self.data = StoreData(self._lag_s)
         self.ops = 0
-        self.busy_s = 0.0
         self.answered = 0
         self.latency_s = 0.0
 
+    def _new_pools(self) -> list[_Pool]:
+        return [_Pool(self._pool_size) for _ in self.shards]
+
+    def shard_of(self, key: int) -> Shard:
+        """The shard that holds ``key``: its hash slot, in equal runs of slots per shard."""
+        shards = self.shards
+        if len(shards) == 1:
+            return shards[0]
+        slot = hash64(key & 0xFFFFFFFFFFFFFFFF) % HASH_SLOTS
+        return shards[slot * len(shards) // HASH_SLOTS]
+
     # --------------------------------------------------------------- operations
 
-    def round_trip(self, server: int) -> Generator[simpy.Event, Any, bool]:
-        """One operation from ``server``: wait for a connection, send, queue, reply.
+    def round_trip(
+        self, server: int, key: int, write: bool = False
+    ) -> Generator[simpy.Event, Any, bool]:
+        """One operation on ``key`` from ``server``: wait for a connection, send, queue,
+        reply.
 
         Returns:
-            ``True`` when the store answered; ``False`` when it was down when the
-            operation was sent (the failure is known after one network round trip) or
+            ``True`` when the store answered; ``False`` when no node could take it when
+            it was sent (the failure is known after one network round trip) or its node
             went down before the reply.
         """
         env = self._env
-        pool = self._pools[server]
+        shard = self.shard_of(key)
+        pool = self._pools[server][shard.index]
         sent = env.now
         if pool.free:
             pool.free -= 1
@@ -104,44 +204,89 @@ class SessionStore:
             yield wait
         now = env.now
         measured = self._warmup_s <= sent < self._end_s
-        if self.up:
-            epoch = self._epoch
-            start = max(now + self._half_rtt_s, self._free_at)
-            op_s = self._op_times_s.next()
-            self._free_at = start + op_s
-            reply_at = self._free_at + self._half_rtt_s + self._extra_s
+        node = shard.node_for(write, self._from_replicas) if self.up else None
+        if node is not None:
+            epoch, store_epoch = node.epoch, self._epoch
+            start = max(now + self._half_rtt_s, node.free_at_s)
+            node.free_at_s = end = start + self._op_times_s.next()
             if measured:
                 self.ops += 1
-            self.busy_s += max(0.0, min(self._free_at, self._end_s) - max(start, self._warmup_s))
-            yield env.timeout(reply_at - now)
-            answered = self._epoch == epoch
+            node.busy_s += max(0.0, min(end, self._end_s) - max(start, self._warmup_s))
+            yield env.timeout(end + self._half_rtt_s + self._extra_s - now)
+            answered = node.epoch == epoch and self._epoch == store_epoch
         else:
             yield env.timeout(2 * self._half_rtt_s + self._extra_s)
             answered = False
-        self._release(pool)
+        if pool.waiters:
+            pool.waiters.popleft().succeed()
+        else:
+            pool.free += 1
         if answered and measured:
             self.answered += 1
             self.latency_s += env.now - sent
         return answered
 
-    def _release(self, pool: _Pool) -> None:
-        if pool.waiters:
-            pool.waiters.popleft().succeed()
-        else:
-            pool.free += 1
+    # ------------------------------------------------------------------- data
 
-    # ------------------------------------------------------------------ changes
+    def reads_replica(self, key: int) -> bool:
+        """Whether a read of ``key`` is answered by a (possibly lagging) replica now."""
+        return self._from_replicas and bool(self.shard_of(key).live_replicas())
+
+    def get(self, key: int, now_s: float) -> int | None:
+        """Read ``key`` (after its round trip), as the node that answered sees it."""
+        if not self._from_replicas:
+            return self.data.latest.get(key)
+        return self.data.get(key, now_s, self.reads_replica(key))
+
+    def latest(self, key: int) -> int | None:
+        """What the primary holds under ``key`` now (the truth, whatever a replica says)."""
+        return self.data.latest.get(key)
+
+    def put(self, key: int, value: int, now_s: float) -> None:
+        """Write ``key`` (after its round trip)."""
+        self.data.put(key, value, now_s)
+
+    def delete(self, key: int, now_s: float) -> None:
+        """Delete ``key`` (an administrator's or a logout's write)."""
+        self.data.delete(key, now_s)
+
+    def deny(self, token: int, now_s: float) -> None:
+        """Add a token id to the denylist."""
+        self.data.deny(token, now_s)
+
+    def is_denied(self, token: int, now_s: float) -> bool:
+        """Whether a token id is on the denylist, as the node that answered sees it."""
+        return self.data.is_denied(token, now_s, self.reads_replica(DENYLIST_KEY))
+
+    def denylist(self, now_s: float) -> set[int]:
+        """A copy of the denylist, as the node that answered sees it."""
+        return self.data.denylist(now_s, self.reads_replica(DENYLIST_KEY))
+
+    @property
+    def busy_s(self) -> float:
+        """Busy time of the busiest node inside the measured window, seconds (so
+        ``busy_s / window`` is the bottleneck's utilisation, at most 1)."""
+        return max(self.node_busy_s())
+
+    def node_busy_s(self) -> list[float]:
+        """Busy time of every node inside the measured window, seconds, shard by shard
+        (primary first)."""
+        return [node.busy_s for shard in self.shards for node in shard.nodes]
+
+    # ---------------------------------------------------------------- servers
 
     def add_pool(self) -> None:
-        """Give a new server its connection pool (scale-out)."""
-        self._pools.append(_Pool(self._pool_size))
+        """Give a new server its connection pools (scale-out)."""
+        self._pools.append(self._new_pools())
 
     def reset_pool(self, server: int) -> None:
         """Drop every connection of a crashed server (its operations were abandoned)."""
-        self._pools[server] = _Pool(self._pool_size)
+        self._pools[server] = self._new_pools()
+
+    # ----------------------------------------------------------------- faults
 
     def set_down(self, down: bool, data_lost: bool = False) -> None:
-        """Start or end an outage.
+        """Start or end an outage of the whole store (every node unreachable).
 
         Going down drops the operations queued in the store; operations in flight
         across either edge fail. With ``data_lost`` the store comes back empty.
@@ -149,10 +294,69 @@ class SessionStore:
         self._epoch += 1
         self.up = not down
         if down:
-            self._free_at = self._env.now
+            for shard in self.shards:
+                for node in shard.nodes:
+                    node.free_at_s = self._env.now
         elif data_lost:
             self.data.clear()
 
     def add_delay(self, extra_s: float) -> None:
         """Add network delay to every operation's reply (negative to remove it)."""
         self._extra_s = max(0.0, self._extra_s + extra_s)
+
+    def crash_node(self, shard: int, primary: bool, restart_s: float, data_lost: bool) -> float:
+        """Kill one node of ``shard``: its primary, or else a running replica.
+
+        The node restarts ``restart_s`` later. A primary with a running replica is
+        replaced by it after ``failover_s`` (if that comes first), losing the writes of
+        the last ``replication_lag_ms``; without one, its shard waits for the restart,
+        empty if ``data_lost``.
+
+        Returns:
+            How long the shard takes no writes, seconds (0 for a replica).
+        """
+        target = self.shards[shard]
+        now = self._env.now
+        if not primary:
+            replicas = target.live_replicas()
+            if replicas:
+                replicas[0].fail(now)
+                self._env.process(self._restart(replicas[0], restart_s))
+            return 0.0
+        node = target.primary
+        if not node.up:
+            return 0.0
+        node.fail(now)
+        if target.live_replicas() and self._failover_s < restart_s:
+            self._env.process(self._failover(target, node, restart_s))
+            return self._failover_s
+        self._env.process(self._restart(node, restart_s, target if data_lost else None))
+        return restart_s
+
+    def _failover(
+        self, shard: Shard, crashed: StoreNode, restart_s: float
+    ) -> Generator[simpy.Event, Any, None]:
+        crashed_at = self._env.now
+        yield self._env.timeout(self._failover_s)
+        replicas = shard.live_replicas()
+        if replicas:
+            promoted = replicas[0]
+            shard.nodes.remove(promoted)
+            shard.nodes.insert(0, promoted)
+            self._lose_unreplicated(shard, crashed_at)
+        yield from self._restart(crashed, restart_s - self._failover_s)
+
+    def _lose_unreplicated(self, shard: Shard, crashed_at_s: float) -> None:
+        since_s = crashed_at_s - self._lag_s
+        self.data.lose_writes_since(since_s, lambda key: self.shard_of(key) is shard)
+        if self.shard_of(DENYLIST_KEY) is shard:
+            self.data.lose_denials_since(since_s)
+
+    def _restart(
+        self, node: StoreNode, after_s: float, emptied: Shard | None = None
+    ) -> Generator[simpy.Event, Any, None]:
+        yield self._env.timeout(after_s)
+        node.up = True
+        node.free_at_s = self._env.now
+        if emptied is not None:
+            self.data.clear(lambda key: self.shard_of(key) is emptied)

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from simulator.model.rng import Streams, splitmix64
+from simulator.model.rng import DrawBuffer, Streams, splitmix64
 from simulator.scenario.events import TrafficSpike
-from simulator.scenario.models import ServiceTime, Workload
+from simulator.scenario.models import ReloginDelay, ServiceTime, Workload
 from simulator.scenario.profiles import ConstantRate, RateProfile
 
 CHUNK_REQUESTS = 8192
@@ -85,14 +85,30 @@ def draw_service_s(
     generator: np.random.Generator, service: ServiceTime, size: int
 ) -> npt.NDArray[np.float64]:
     """Draw ``size`` business service times in seconds for the configured distribution."""
-    mean_s = service.mean / 1000.0
-    if service.distribution == "exponential":
-        return generator.exponential(mean_s, size)
-    if service.distribution == "constant":
-        return np.full(size, mean_s)
+    return draw(generator, service.distribution, service.mean / 1000.0, service.sigma, size)
+
+
+def draw(
+    generator: np.random.Generator, distribution: str, mean: float, sigma: float, size: int
+) -> npt.NDArray[np.float64]:
+    """Draw ``size`` values of ``exponential``, ``constant`` or ``lognormal`` (log-space
+    standard deviation ``sigma``) with mean ``mean``."""
+    if distribution == "exponential":
+        return generator.exponential(mean, size)
+    if distribution == "constant" or mean == 0:
+        return np.full(size, float(mean))
     # lognormal with the requested mean: E[X] = exp(mu + sigma^2 / 2)
-    mu = math.log(mean_s) - service.sigma**2 / 2
-    return generator.lognormal(mu, service.sigma, size)
+    mu = math.log(mean) - sigma**2 / 2
+    return generator.lognormal(mu, sigma, size)
+
+
+def relogin_delays_s(streams: Streams, delay: ReloginDelay) -> DrawBuffer:
+    """The ``relogin_delay`` stream: seconds from a rejection to the person's re-login."""
+    generator = streams.generator("relogin_delay")
+    return DrawBuffer(
+        lambda size: draw(generator, delay.distribution, delay.mean_s, delay.sigma, size),
+        block=256,
+    )
 
 
 class ArrivalRate:

@@ -195,7 +195,8 @@ def _local_sentences(result: RunResult, local: StrategyResult) -> list[str]:
             sentences.append("The events changed the number of live servers during the run.")
     if local.forced_relogins:
         sentence = (
-            f"Its {local.forced_relogins:,} forced re-logins spent {local.login_cpu_s:,.1f} "
+            f"Its {local.forced_relogins:,} forced re-logins hit "
+            f"{count_noun(local.users_logged_out, 'user')} and spent {local.login_cpu_s:,.1f} "
             f"CPU-seconds hashing passwords ({ms(_login_ms(result, local))} each)"
         )
         unauthorized = local.outcome_counts.get("unauthorized", 0)

@@ -111,12 +111,14 @@ def _window_change(name: str, before: Window, now: Window) -> str | None:
             + counted_causes(now.forced_relogins_by_cause)
             + ")"
         )
+        if now.users_logged_out:
+            clause += f" and logged out {count_noun(now.users_logged_out, 'user')}"
     return clause
 
 
 def explain_relogins(result: RunResult) -> Paragraph:
-    """Forced re-logins over the whole measured window, by cause, with their CPU cost, and
-    the refreshes that avoided one.
+    """Forced re-logins over the whole measured window, by cause, the distinct users they
+    logged out, their CPU cost, and the refreshes that avoided one.
 
     Args:
         result: the run.
@@ -136,6 +138,12 @@ def explain_relogins(result: RunResult) -> Paragraph:
                 f"({counted_causes(item.forced_relogins_by_cause)})"
                 for item in forced
             )
+            + "."
+        )
+        total = result.scenario.workload.users
+        sentences.append(
+            f"Users logged out (each counted once, however often forced), of the {total:,}: "
+            + ", ".join(f"{item.strategy} {item.users_logged_out:,}" for item in forced)
             + "."
         )
         causes = [
@@ -271,8 +279,8 @@ def explain_exposure(result: RunResult) -> Paragraph | None:
 
 def window_rows(result: RunResult, missing: str = MISSING) -> list[tuple[str, ...]]:
     """The between-events table as text: per window its label, start and end (s), then per
-    strategy its success rate and forced re-logins by cause (``missing`` where a strategy
-    has no such window).
+    strategy three cells: its success rate, its forced re-logins by cause and the distinct
+    users they logged out (``missing`` where a strategy has no such window).
 
     Args:
         result: the run.
@@ -287,11 +295,15 @@ def window_rows(result: RunResult, missing: str = MISSING) -> list[tuple[str, ..
         cells = [window.label, f"{window.start_s:g}", f"{window.end_s:.4g}"]
         for item in result.results:
             if position >= len(item.windows):
-                cells += [missing, missing]
+                cells += [missing, missing, missing]
                 continue
             own = item.windows[position]
             rate = own.success_rate
             causes = counted_causes(own.forced_relogins_by_cause)
-            cells += [missing if rate is None else percent(rate), causes or "0"]
+            cells += [
+                missing if rate is None else percent(rate),
+                causes or "0",
+                f"{own.users_logged_out:,}",
+            ]
         rows.append(tuple(cells))
     return rows

@@ -102,6 +102,7 @@ def summary_table(result: RunResult) -> ReportTable:
                 f"{item.requests:,}",
                 percent(item.success_rate),
                 f"{item.forced_relogins:,}",
+                f"{item.users_logged_out:,}",
                 f"{sum(item.errors.values()):,}",
                 number(latency.get("mean"), ",.1f"),
                 number(latency.get("p50"), ",.1f"),
@@ -121,6 +122,7 @@ def summary_table(result: RunResult) -> ReportTable:
             "requests",
             "success",
             "forced re-logins",
+            "users logged out",
             "errors",
             "mean ms",
             "p50 ms",
@@ -131,10 +133,11 @@ def summary_table(result: RunResult) -> ReportTable:
             "store busy",
             "login CPU s",
         ),
-        numeric=(False, *([True] * 12)),
+        numeric=(False, *([True] * 13)),
         rows=tuple(rows),
         note=(
-            "success: served with no error and no forced re-login · latency: of served "
+            "success: served with no error and no forced re-login · users logged out: "
+            "distinct users forced to log in again (each counted once) · latency: of served "
             "requests · max/mean and Jain: load skew over the servers (1 = even) · store "
             "busy: the store's utilisation · login CPU: password hashing for forced "
             "re-logins, CPU-seconds"
@@ -165,20 +168,26 @@ def outcomes_table(result: RunResult) -> ReportTable:
 
 
 def windows_table(result: RunResult) -> ReportTable | None:
-    """Success and forced re-logins (by cause) between events, per strategy; ``None``
-    for a run without windows."""
+    """Success, forced re-logins (by cause) and the distinct users they logged out between
+    events, per strategy; ``None`` for a run without windows."""
     first = result.results[0].windows if result.results else []
     if not first:
         return None
     header = ["window", "from s", "to s"]
     numeric = [False, True, True]
     for item in result.results:
-        header += [f"{item.strategy} success", f"{item.strategy} forced re-logins"]
-        numeric += [True, False]
+        header += [
+            f"{item.strategy} success",
+            f"{item.strategy} forced re-logins",
+            f"{item.strategy} users logged out",
+        ]
+        numeric += [True, False, True]
     rows = window_rows(result)
     return ReportTable(
         id="table-windows",
-        caption="Between events: success and forced re-logins (by cause)",
+        caption=(
+            "Between events: success and forced re-logins (by cause), and the users they logged out"
+        ),
         header=tuple(header),
         numeric=tuple(numeric),
         rows=tuple(rows),

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from array import array
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -274,6 +273,9 @@ class Window:
         requests: requests that arrived in it.
         succeeded: of those, the ``ok`` ones.
         forced_relogins_by_cause: of those, the forced re-logins by cause.
+        users_logged_out: distinct users forced to log in again by a request of the window
+            (a user forced several times counts once; one logged out in two windows counts
+            in both).
     """
 
     label: str
@@ -282,6 +284,7 @@ class Window:
     requests: int
     succeeded: int
     forced_relogins_by_cause: dict[str, int]
+    users_logged_out: int = 0
 
     @property
     def success_rate(self) -> float | None:
@@ -302,56 +305,9 @@ class Window:
             "requests": self.requests,
             "success_rate": clean_float(self.success_rate),
             "forced_relogins": self.forced_relogins,
+            "users_logged_out": self.users_logged_out,
             "forced_relogins_by_cause": dict(self.forced_relogins_by_cause),
         }
-
-
-WindowCounts = Callable[[float, float, bool], list[int]]
-"""``counts(begin_s, end_s, first)``: requests, ``ok`` and forced re-logins by cause of
-the requests that arrived in ``[begin_s, end_s)`` (see ``timeseries.Tally``)."""
-
-
-def event_windows(
-    marks: list[EventMark], start_s: float, end_s: float, counts: WindowCounts
-) -> list[Window]:
-    """Split the measured window at every event's start (and end, for lasting events).
-
-    A window is labelled by what opened it: ``during <event>`` for a lasting event,
-    ``after <event>`` for an instantaneous one or after a lasting one ended. Events in the
-    warm-up open the first window.
-    """
-    edges: list[tuple[float, str]] = []
-    for mark in marks:
-        if mark.end_s is None:
-            edges.append((mark.start_s, f"after {mark.label}"))
-        else:
-            edges.append((mark.start_s, f"during {mark.label}"))
-            edges.append((mark.end_s, f"after {mark.label}"))
-    edges.sort(key=lambda edge: edge[0])
-    first_label = f"before {marks[0].label}" if marks else "whole run"
-    cuts: list[tuple[float, str]] = [(start_s, first_label)]
-    for time_s, label in edges:
-        if time_s >= end_s:
-            continue
-        if time_s <= cuts[-1][0]:
-            cuts[-1] = (cuts[-1][0], label)  # a later label for the same start wins
-        else:
-            cuts.append((time_s, label))
-    windows = []
-    for position, (begin, label) in enumerate(cuts):
-        finish = cuts[position + 1][0] if position + 1 < len(cuts) else end_s
-        requests, succeeded, *causes = counts(begin, finish, position == 0)
-        windows.append(
-            Window(
-                label=label,
-                start_s=begin,
-                end_s=finish,
-                requests=requests,
-                succeeded=succeeded,
-                forced_relogins_by_cause=dict(zip(outcomes.CAUSES, causes, strict=True)),
-            )
-        )
-    return windows
 
 
 @dataclass(frozen=True)
@@ -364,6 +320,8 @@ class StrategyResult:
         served: requests that got their page (``ok`` + ``relogin``).
         succeeded: requests served with no error and no forced re-login (``ok``).
         forced_relogins: requests whose credential was rejected, forcing a new login.
+        users_logged_out: distinct users with at least one such request (a logout a person
+            sees; a user forced to log in again several times counts once).
         logins: logins performed (first logins and forced ones).
         login_cpu_s: CPU seconds spent on forced re-logins.
         outcome_counts: requests per outcome name.
@@ -404,6 +362,7 @@ class StrategyResult:
     sessions_in_store: int
     measured_s: float
     forced_relogins_by_cause: dict[str, int] = field(default_factory=dict)
+    users_logged_out: int = 0
     server_up_s: list[float] = field(default_factory=list)
     events: list[EventMark] = field(default_factory=list)
     windows: list[Window] = field(default_factory=list)
@@ -456,6 +415,7 @@ class StrategyResult:
             "succeeded": self.succeeded,
             "success_rate": clean_float(self.success_rate),
             "forced_relogins": self.forced_relogins,
+            "users_logged_out": self.users_logged_out,
             "logins": self.logins,
             "login_cpu_s": clean_float(self.login_cpu_s),
             "errors": self.errors,
@@ -484,6 +444,7 @@ class StrategyResult:
             "served": self.served,
             "success_rate": self.success_rate,
             "forced_relogins": self.forced_relogins,
+            "users_logged_out": self.users_logged_out,
             "login_cpu_s": self.login_cpu_s,
         }
         row |= {f"{name}_errors": count for name, count in self.errors.items()}

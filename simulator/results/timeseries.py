@@ -21,6 +21,7 @@ import pandas as pd
 from simulator import outcomes
 from simulator.outcomes import ABSENT, state_name
 from simulator.results.histogram import LogHistogram
+from simulator.results.users import UserSet
 
 SAMPLES_PER_BUCKET = 10
 """How often per bucket the queue length and up state of each server are sampled."""
@@ -158,15 +159,24 @@ class ServerSampler:
 
 class Tally:
     """Streaming counts of the measured requests, by arrival time: per time bucket and
-    per event window. Memory does not grow with the number of requests.
+    per event window, and the distinct users logged out (forced to log in again) overall
+    and per window. Memory does not grow with the number of requests (the users logged
+    out take one bit per user, overall and in each window that has any).
 
     Window counters are keyed by the latest window edge known when a request is
     recorded; an edge is always known by its own time (an event marks itself when it
     starts, a lasting one its end in advance), so every request lands in its window.
     This runs once per request, so it is written for speed.
+
+    Args:
+        buckets: the time buckets of the series.
+        users: the scenario's users (room is made for them; larger indices still count).
+
+    Attributes:
+        logged_out: users with at least one measured request forced to log in again.
     """
 
-    def __init__(self, buckets: Buckets) -> None:
+    def __init__(self, buckets: Buckets, users: int = 0) -> None:
         count = buckets.count
         self.buckets = buckets
         self._start_s = buckets.start_s
@@ -180,6 +190,9 @@ class Tally:
         self._edges: list[float] = [-math.inf]
         self._latest_edge = -math.inf
         self._windows: dict[float, list[int]] = {}
+        self._users = users
+        self._window_users: dict[float, UserSet] = {}
+        self.logged_out = UserSet(users)
 
     def add_edge(self, time_s: float) -> None:
         """A window starts at ``time_s`` (an event started or ended)."""
@@ -187,8 +200,12 @@ class Tally:
             bisect.insort(self._edges, time_s)
             self._latest_edge = self._edges[-1]
 
-    def record(self, arrival_s: float, outcome: int, latency_ms: float, cause: int) -> None:
-        """Count one finished measured request."""
+    def record(
+        self, arrival_s: float, user: int, outcome: int, latency_ms: float, cause: int
+    ) -> None:
+        """Count one finished measured request of ``user`` that arrived at ``arrival_s``
+        (seconds) with its final ``outcome`` code, its latency (ms) and the ``cause`` code of
+        its forced re-login (``outcomes.VALID``: none; any other: ``user`` was logged out)."""
         bucket = int((arrival_s - self._start_s) * self._per_s)
         if bucket > self._last:
             bucket = self._last
@@ -214,6 +231,11 @@ class Tally:
             counts[1] += 1
         if cause >= 0:
             counts[2 + cause] += 1
+            self.logged_out.add(user)
+            users = self._window_users.get(key)
+            if users is None:
+                users = self._window_users[key] = UserSet(self._users)
+            users.add(user)
 
     @property
     def overall(self) -> LogHistogram:
@@ -231,6 +253,18 @@ class Tally:
             if begin_s <= key < end_s or (first and key < begin_s):
                 total = [a + b for a, b in zip(total, counts, strict=True)]
         return total
+
+    def window_users(self, begin_s: float, end_s: float, first: bool) -> int:
+        """Distinct users forced to log in again by a request that arrived in
+        ``[begin_s, end_s)`` (the first window also takes those before any edge); a user
+        forced several times in the window counts once."""
+        return len(
+            UserSet.union(
+                users
+                for key, users in self._window_users.items()
+                if begin_s <= key < end_s or (first and key < begin_s)
+            )
+        )
 
 
 @dataclass(frozen=True)

@@ -67,6 +67,13 @@ class World(Protocol):
         """Add (or, negative, remove) network delay to every store operation."""
         ...
 
+    def crash_store_node(
+        self, shard: int, primary: bool, restart_s: float, data_lost: bool
+    ) -> float:
+        """Kill the primary (or a replica) of the store's ``shard``; it restarts after
+        ``restart_s``. Returns how long the shard takes no writes, seconds."""
+        ...
+
     def users(self) -> int:
         """Number of users."""
         ...
@@ -279,6 +286,39 @@ class StoreOutage(_Lasting):
         world.set_store_down(False, self.data_lost)
 
 
+class StoreNodeCrash(_Event):
+    """One Redis process of the store dies: the primary of ``shard`` (``role:
+    primary``) or one of its replicas (``role: replica``); it restarts ``restart_s``
+    later.
+
+    With a running replica (``shared_store.replicas`` >= 1) a crashed primary is replaced
+    after ``shared_store.failover_s``: its shard takes no writes (and, reading from the
+    primary, no reads) until then, and the writes of the last
+    ``shared_store.replication_lag_ms`` before the crash are lost. Without one, the shard
+    waits for the restart, empty if ``data_lost`` (no persistence). Other shards carry
+    on; a replica's crash only takes read capacity away.
+    """
+
+    kind: Literal["store_node_crash"]
+    shard: int = Field(0, ge=0)
+    role: Literal["primary", "replica"] = "primary"
+    restart_s: float = Field(60.0, gt=0)
+    data_lost: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"store shard {self.shard} {self.role} down"
+
+    def run(self, world: World) -> Generator[simpy.Event, Any, None]:
+        """Crash the node; mark the time its shard takes no writes."""
+        now = world.env.now
+        down_s = world.crash_store_node(
+            self.shard, self.role == "primary", self.restart_s, self.data_lost
+        )
+        world.mark(self.kind, self.label, now, now + down_s if down_s > 0 else None)
+        yield from ()
+
+
 class StoreLatencySpike(_Lasting):
     """Every store operation takes ``extra_ms`` longer for ``duration_s`` (a slow
     network, a noisy neighbour)."""
@@ -375,6 +415,7 @@ Event = Annotated[
     | ScaleIn
     | RollingRestart
     | StoreOutage
+    | StoreNodeCrash
     | StoreLatencySpike
     | TrafficSpike
     | RevokeUser
@@ -390,6 +431,7 @@ EVENT_KINDS: tuple[str, ...] = (
     "scale_in",
     "rolling_restart",
     "store_outage",
+    "store_node_crash",
     "store_latency_spike",
     "traffic_spike",
     "revoke_user",

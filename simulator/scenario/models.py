@@ -59,6 +59,29 @@ class ServiceTime(Section):
     sigma: float = Field(1.0, gt=0)
 
 
+class ReloginDelay(Section):
+    """How long a person takes to log in again after a rejected credential, seconds.
+
+    A forced re-login is a redirect to the login page and a person typing (or a password
+    manager filling) a password, so it reaches the servers seconds after the rejection,
+    not in the same instant. Typing a password takes a few seconds on a desktop and
+    longer on a phone (von Zezschwitz, De Luca and Hussmann, "Honey, I Shrunk the Keys",
+    CHI 2013); the default, a lognormal of mean 5 s, adds the redirect to that. This
+    time is the person's, not the system's: it is left out of request latency and of
+    ``request_timeout_ms``.
+
+    Attributes:
+        distribution: ``lognormal`` (a right tail: some people are slow), ``exponential``
+            or ``constant``.
+        mean_s: mean delay, seconds (0: the re-login is sent at once, as a script would).
+        sigma: shape of the lognormal distribution (ignored by the others).
+    """
+
+    distribution: Literal["exponential", "constant", "lognormal"] = "lognormal"
+    mean_s: float = Field(5.0, ge=0)
+    sigma: float = Field(0.6, gt=0)
+
+
 class Workload(Section):
     """Who sends requests and how often.
 
@@ -73,6 +96,8 @@ class Workload(Section):
             has been running for a while; otherwise each user's first request logs in.
         rate_profile: how the arrival rate changes over time (``constant``, ``ramp`` or
             ``diurnal``; see :mod:`simulator.scenario.profiles`).
+        relogin_delay_s: how long after a rejected credential the person's re-login
+            reaches the servers (see :class:`ReloginDelay`).
     """
 
     users: int = Field(2000, ge=1)
@@ -82,6 +107,7 @@ class Workload(Section):
     users_per_ip: int = Field(1, ge=1)
     logged_in_at_start: bool = True
     rate_profile: RateProfile = ConstantRate()
+    relogin_delay_s: ReloginDelay = ReloginDelay()
 
 
 class Cluster(Section):
@@ -136,24 +162,55 @@ class Sticky(Section):
 
 
 class SharedStore(Section):
-    """The Redis-like session store of the ``shared_store`` strategy.
+    """The Redis-like session store of the ``shared_store`` strategy (and of ``jwt``'s
+    refresh tokens and denylist).
+
+    The defaults describe a Redis primary with one replica in the servers' datacentre,
+    each figure from a source (also listed in the README):
 
     Attributes:
-        rtt_ms: network round trip between a server and the store, ms.
-        op_time_ms: mean time the single-threaded store spends on one operation
-            (exponential), ms.
-        pool_size: connections per server; a worker waits when all are busy.
+        rtt_ms: network round trip between a server and the store, ms. Default 0.5 ms: a
+            redis-py GET across one datacentre takes about 0.2 to 0.5 ms (on loopback
+            about 0.1 ms).
+        op_time_ms: mean time a single-threaded Redis node spends on one operation
+            (exponential), ms. Default 0.01 ms (10 µs): ``redis-benchmark`` measures
+            about 100,000 to 150,000 GETs per second per instance without pipelining
+            (redis.io, "Redis benchmark"), so one operation holds the event loop about 7
+            to 10 µs, of which the command itself is 1 to 2 µs (``usec_per_call`` in
+            ``INFO commandstats``). A SQL session table or an overloaded instance is 10
+            to 100 times slower (see the ``store-saturation`` scenario).
+        pool_size: connections per server to each shard; a worker waits when all are busy.
         on_outage: what a server does when the store cannot be reached: ``fail`` (the
             request fails with ``store_unavailable``) or ``relogin_local`` (degrade to
             local sessions: a login keeps its session in that server's memory, a request
             is accepted if this server's memory holds its session and otherwise forces a
             re-login; once the store is back, sessions made meanwhile are not in it).
+        shards: primaries the keys are hashed over (Redis Cluster's 16,384 hash slots,
+            split evenly); each is its own single-threaded queue. Default 1.
+        replicas: replicas per shard. Default 1: production Redis runs a replica per
+            primary, with Sentinel or Redis Cluster promoting it when the primary fails.
+        failover_s: from a primary's crash to a promoted replica taking writes, seconds.
+            Default 30 s: Sentinel's ``down-after-milliseconds`` is 30,000 by default
+            (``sentinel.conf``) and the election and promotion add about a second;
+            Redis Cluster's ``cluster-node-timeout`` is 15,000 ms by default
+            (``redis.conf``), so 15-16 s there.
+        read_from: where reads go: ``primary`` (the default, read-your-writes) or
+            ``replicas`` (more read capacity, but a read can miss a write younger than
+            the replication lag).
+        replication_lag_ms: how far a replica is behind its primary, ms (replication is
+            asynchronous). Default 1 ms: about one network hop inside a datacentre; a
+            replica under a write burst or a resync falls seconds behind.
     """
 
     rtt_ms: float = Field(0.5, ge=0)
-    op_time_ms: float = Field(0.1, gt=0)
+    op_time_ms: float = Field(0.01, gt=0)
     pool_size: int = Field(10, ge=1)
     on_outage: Literal["fail", "relogin_local"] = "fail"
+    shards: int = Field(1, ge=1, le=1000)
+    replicas: int = Field(1, ge=0, le=10)
+    failover_s: float = Field(30.0, ge=0)
+    read_from: Literal["primary", "replicas"] = "primary"
+    replication_lag_ms: float = Field(1.0, ge=0)
 
 
 class Jwt(Section):
@@ -164,12 +221,19 @@ class Jwt(Section):
         verify_ms: CPU per verification, ms; ``null`` uses the reference cost of the
             algorithm (see :mod:`simulator.costs.reference`).
         sign_ms: CPU to sign a token at login, ms; ``null`` uses the reference cost.
-        ttl_s: lifetime of an access token, seconds; an expired token forces a new login
-            (or, with ``refresh``, a refresh). The default is a day: with no refresh
-            flow, a short lifetime makes every user type a password again each ``ttl_s``.
+        ttl_s: lifetime of an access token, seconds; an expired token is renewed with
+            the refresh token (or, without ``refresh``, forces a new login). Default 900
+            s (15 minutes), as in production: access tokens live minutes (Keycloak's
+            default access token lifespan is 5 minutes; the OWASP JWT cheat sheet and
+            RFC 9700, the OAuth 2.0 security best current practice, advise short-lived
+            access tokens with refresh tokens). A day-long token with no refresh and no
+            revocation is the ``long-lived-jwt`` anti-pattern scenario.
         refresh: keep a refresh token per user in the store; an expired access token is
-            renewed with one store round trip (and a signature) instead of a login.
-        refresh_ttl_s: lifetime of a refresh token, seconds.
+            renewed with one store round trip (and a signature) instead of a login, and
+            a refresh that cannot reach the store forces a login (``refresh_failed``).
+            Default on, as in production OAuth 2.0 / OpenID Connect deployments.
+        refresh_ttl_s: lifetime of a refresh token, seconds. Default 30 days (Keycloak's
+            offline session idle timeout; refresh tokens live days to weeks).
         denylist: how revoked tokens are refused before they expire: ``none`` (they are
             not: the exposure window), ``store`` (every request asks the store) or
             ``local_cache`` (each server keeps a copy, refreshed every ``sync_s``).
@@ -179,8 +243,8 @@ class Jwt(Section):
     algorithm: Literal["HS256", "RS256", "PS256", "ES256", "EdDSA"] = "HS256"
     verify_ms: float | None = Field(None, ge=0)
     sign_ms: float | None = Field(None, ge=0)
-    ttl_s: float = Field(86_400.0, gt=0)
-    refresh: bool = False
+    ttl_s: float = Field(900.0, gt=0)
+    refresh: bool = True
     refresh_ttl_s: float = Field(30 * 86_400.0, gt=0)
     denylist: Literal["none", "store", "local_cache"] = "none"
     sync_s: float = Field(10.0, gt=0)
@@ -246,6 +310,14 @@ class Scenario(Section):
             if event.at_s >= self.duration_s:
                 raise EventError(
                     position, "at_s", f"must be before duration_s ({self.duration_s:g})"
+                )
+            shard = getattr(event, "shard", None)
+            if shard is not None and shard >= self.shared_store.shards:
+                raise EventError(
+                    position,
+                    "shard",
+                    f"no shard {shard} (shared_store.shards is {self.shared_store.shards}, "
+                    f"numbered from 0)",
                 )
             target = getattr(event, "server", None)
             if target is not None:

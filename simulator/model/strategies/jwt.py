@@ -23,9 +23,10 @@ from typing import Any, ClassVar
 import simpy
 
 from simulator.model.cluster import Server
+from simulator.model.store import DENYLIST_KEY
 from simulator.model.strategies.about import StrategyAbout
 from simulator.model.strategies.base import StrategyBase, StrategyContext
-from simulator.outcomes import EXPIRED, KEY_ROTATED, REVOKED, VALID
+from simulator.outcomes import EXPIRED, KEY_ROTATED, REVOKED, STALE_READ, VALID
 
 
 class JwtTokens(StrategyBase):
@@ -90,7 +91,7 @@ class JwtTokens(StrategyBase):
     def issue(self, server: Server, user: int, now_s: float) -> float:
         if self.refresh_round_trips:
             self._refresh_expires_at[user] = now_s + self._refresh_ttl_s
-            self._store.data[user] = 1  # the refresh token, kept in the store
+            self._store.put(user, 1, now_s)  # the refresh token, kept in the store
         return self._new_token(user, now_s)
 
     def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
@@ -99,7 +100,7 @@ class JwtTokens(StrategyBase):
             return KEY_ROTATED, self._verify_s
         if now_s >= self._expires_at[user]:
             return EXPIRED, self._verify_s
-        if self._denylist == "store" and token in self._store.denylist:
+        if self._denylist == "store" and self._store.is_denied(token, now_s):
             return REVOKED, self._verify_s
         if self._denylist == "local_cache" and self._cached(server, token):
             return REVOKED, self._verify_s
@@ -113,8 +114,9 @@ class JwtTokens(StrategyBase):
         """Exchange the refresh token (checked in the store) for a new access token."""
         if not self.refresh_round_trips:
             return EXPIRED, 0.0
-        if self._store.data.get(user) is None:
-            return REVOKED, 0.0
+        if self._store.get(user, now_s) is None:
+            # revoked, or a replica has not yet received the login's refresh token
+            return (REVOKED if self._store.latest(user) is None else STALE_READ), 0.0
         if now_s >= self._refresh_expires_at[user]:
             return EXPIRED, 0.0
         return VALID, self._verify_s + self._new_token(user, now_s)
@@ -137,8 +139,8 @@ class JwtTokens(StrategyBase):
     def revoke(self, user: int, now_s: float) -> None:
         token = self._token_of[user]
         if token >= 0:
-            self._store.denylist.add(token)
-        self._store.data.pop(user, None)  # the refresh token goes too
+            self._store.deny(token, now_s)
+        self._store.delete(user, now_s)  # the refresh token goes too
 
     def rotate_key(self, now_s: float, overlap_s: float) -> None:
         self._key_valid_until[self._key] = now_s + overlap_s
@@ -157,10 +159,10 @@ class JwtTokens(StrategyBase):
                 while len(self._caches) <= server.index:
                     self._caches.append(set())
                 if server.up:
-                    env.process(self._fetch(server))
+                    env.process(self._fetch(env, server))
             yield env.timeout(self._sync_s)
 
-    def _fetch(self, server: Server) -> Generator[simpy.Event, Any, None]:
-        answered = yield from self._store.round_trip(server.index)
+    def _fetch(self, env: simpy.Environment, server: Server) -> Generator[simpy.Event, Any, None]:
+        answered = yield from self._store.round_trip(server.index, DENYLIST_KEY)
         if answered:
-            self._caches[server.index] = set(self._store.denylist)
+            self._caches[server.index] = self._store.denylist(env.now)

@@ -14,7 +14,7 @@ from simulator.costs.reference import SESSION_ID_BYTES
 from simulator.model.cluster import Server
 from simulator.model.strategies.about import StrategyAbout
 from simulator.model.strategies.base import SessionCookies, StrategyBase, StrategyContext
-from simulator.outcomes import REVOKED, SESSION_LOST, VALID
+from simulator.outcomes import REVOKED, SESSION_LOST, STALE_READ, VALID
 
 
 class OutagePolicy(Protocol):
@@ -89,14 +89,18 @@ class SharedStoreSessions(StrategyBase):
         return self.cookies.has(user)
 
     def issue(self, server: Server, user: int, now_s: float) -> float:
-        self._store.data[user] = self.cookies.new(user, server.index, now_s)
+        self._store.put(user, self.cookies.new(user, server.index, now_s), now_s)
         return 0.0
 
     def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
         session = self.cookies.of(user)
-        if self._store.data.get(user) == session:
+        store = self._store
+        if store.get(user, now_s) == session:
             return VALID, 0.0
-        return (REVOKED if session in self.cookies.revoked else SESSION_LOST), 0.0
+        if session in self.cookies.revoked:
+            return REVOKED, 0.0
+        # a replica that has not yet received the login's write
+        return (STALE_READ if store.latest(user) == session else SESSION_LOST), 0.0
 
     def without_store(
         self, server: Server, user: int, now_s: float, login: bool
@@ -111,7 +115,7 @@ class SharedStoreSessions(StrategyBase):
         session = self.cookies.revoke(user)
         if session < 0:
             return
-        if self._store.data.get(user) == session:
-            del self._store.data[user]
+        if self._store.latest(user) == session:
+            self._store.delete(user, now_s)
         if origin >= 0 and self._servers[origin].sessions.get(user) == session:
             del self._servers[origin].sessions[user]  # made while the store was down

@@ -48,6 +48,7 @@ _SWEEP_MARKERS = ("o", "s", "^", "D", "v", "P")
 _SWEEP_UNITS: dict[str, str] = {
     "success_rate": "%",
     "forced_relogins": "requests",
+    "users_logged_out": "users",
     "login_cpu_s": "CPU s",
     "throughput_per_s": "requests/s",
     "load_skew.max_over_mean": "×, 1 = even",
