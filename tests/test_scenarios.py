@@ -21,20 +21,17 @@ The time-series figure with event markers is tested in tests/test_plots.py
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+from scenario_checks import checked_run, success, window
 
 from simulator import (
     RunResult,
-    Scenario,
     StrategyResult,
     builtin_scenarios,
     load_scenario,
-    run,
 )
-from simulator.results.records import Window
 
 SCENARIO_FILES = sorted((Path(__file__).resolve().parent.parent / "scenarios").glob("*.yaml"))
 # Every scenario of the library, each with its lesson test below.
@@ -81,37 +78,6 @@ def test_each_file_is_named_after_itself_and_explains_its_lesson(path: Path) -> 
 # ------------------------------------------------------------------------------ helpers
 
 
-def checked_run(
-    scenario: Scenario | str,
-    overrides: dict[str, Any] | None = None,
-    strategies: list[str] | None = None,
-    *,
-    record_requests: bool = False,
-) -> RunResult:
-    """Run a scenario (no plots) and check what every run must satisfy."""
-    if isinstance(scenario, str):
-        scenario = load_scenario(scenario)
-    if overrides:
-        scenario = scenario.with_overrides(overrides)
-    result = run(scenario, strategies, record_requests=record_requests)
-    expected = strategies or [str(name) for name in scenario.strategies]
-    assert result.strategies == expected
-    assert len(result.events) == len(scenario.events), "one event mark per scenario event"
-    for item in result.results:
-        assert item.requests > 0
-        assert item.served > 0
-        assert sum(item.outcome_counts.values()) == item.requests
-        assert sum(window.requests for window in item.windows) == item.requests
-        assert item.forced_relogins == sum(item.forced_relogins_by_cause.values())
-    return result
-
-
-def window(item: StrategyResult, opened_by: str) -> Window:
-    """The one window whose label starts with ``opened_by`` (``before``, ``during``...)."""
-    (found,) = [found for found in item.windows if found.label.startswith(opened_by)]
-    return found
-
-
 def relogins(item: StrategyResult, cause: str, since_s: float = 0.0) -> int:
     """Forced re-logins of ``cause`` among requests that arrived at or after ``since_s``."""
     return sum(
@@ -139,12 +105,6 @@ def skew(item: StrategyResult) -> float:
     value = item.load_skew["max_over_mean"]
     assert value is not None
     return value
-
-
-def success(item: StrategyResult | Window) -> float:
-    value = item.success_rate
-    assert value is not None
-    return float(value)
 
 
 # ------------------------------------------------------------------ one lesson per scenario
