@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator import __version__
-from simulator.costs.reference import JWT_TOKEN_BYTES, SESSION_ID_BYTES, AuthCosts
+from simulator.costs.reference import JWT_TOKEN_BYTES, LOGIN_PBKDF2_MS, SESSION_ID_BYTES, AuthCosts
 from simulator.experiments import theory
 from simulator.model.run import run
 from simulator.model.strategies import about
@@ -26,12 +26,40 @@ from simulator.present.format import count, number, percent, times
 from simulator.results.records import RunResult, StrategyResult, Window
 from simulator.scenario.calibration import load_profile
 from simulator.scenario.loading import load_scenario
-from simulator.scenario.models import Scenario
+from simulator.scenario.models import Jwt, Scenario, SharedStore, Workload
 
 QUICK_WARMUP_S = 5.0
 """Warm-up of every study in quick mode, seconds."""
 QUICK_TAIL_S = 30.0
 """Quick mode measures this long after the last event ends (or after the warm-up)."""
+
+COST_SOURCES: dict[str, tuple[str, float, str, str]] = {
+    "shared_store.op_time_ms": (
+        "a store operation", SharedStore().op_time_ms, "ms",
+        "redis-benchmark measures about 100,000-150,000 GETs per second per Redis instance "
+        'without pipelining (redis.io, "Redis benchmark"); the command itself is 1-2 µs '
+        "(`INFO commandstats`)",
+    ),
+    "shared_store.rtt_ms": (
+        "the store round trip", SharedStore().rtt_ms, "ms",
+        "a redis-py GET across one datacentre takes about 0.2-0.5 ms",
+    ),
+    "failover.failover_s": (
+        "a store failover", SharedStore().failover_s, "s",
+        "Redis Sentinel's `down-after-milliseconds` is 30,000 by default (`sentinel.conf`), "
+        "plus about a second of election; Redis Cluster's `cluster-node-timeout` is 15,000 ms",
+    ),
+    "jwt.ttl_s": (
+        "an access token's lifetime", Jwt().ttl_s, "s",
+        "Keycloak's default access token lifespan is 5 minutes; the OWASP JWT cheat sheet and "
+        "RFC 9700 advise short-lived access tokens renewed with refresh tokens",
+    ),
+    "relogin_delay_s": (
+        "a forced re-login's delay", Workload().relogin_delay_s.mean_s, "s",
+        "a redirect and a person typing a password (von Zezschwitz et al., CHI 2013)",
+    ),
+}  # fmt: skip
+"""Number key -> (what, production-like default, unit, source: as in the settings' docstrings)."""
 
 CheatsheetProgress = Callable[[str, int, int], None]
 """``progress(scenario, done, total)`` before each study runs."""
@@ -59,31 +87,23 @@ class Study:
     record_requests: bool = False
 
 
+TRIO, PAIR, STICKY = ("sticky", "shared_store", "jwt"), ("shared_store", "jwt"), ("sticky",)
 STUDIES: tuple[Study, ...] = (
-    Study("baseline", "baseline", ("local", "sticky", "shared_store", "jwt"), "the steady state"),
+    Study("baseline", "baseline", ("local", *TRIO), "the steady state"),
     Study("nat", "nat-hotspot", ("sticky", "jwt"), "affinity under NAT"),
+    Study("crash", "server-crash", TRIO, "a server crash", record_requests=True),
+    Study("outage", "store-outage", PAIR, "a store outage"),
+    Study("failover", "store-failover", PAIR, "a store primary's crash", record_requests=True),
+    Study("saturation", "store-saturation", PAIR, "a saturated store"),
+    Study("revocation", "revocation", TRIO, "revocation"),
     Study(
-        "crash",
-        "server-crash",
-        ("sticky", "shared_store", "jwt"),
-        "a server crash",
-        record_requests=True,
+        "denylist", "revocation", ("jwt",), "revocation with a denylist", {"jwt.denylist": "store"}
     ),
-    Study("outage", "store-outage", ("shared_store", "jwt"), "a store outage"),
-    Study("saturation", "store-saturation", ("shared_store", "jwt"), "a saturated store"),
-    Study("revocation", "revocation", ("sticky", "shared_store", "jwt"), "revocation"),
-    Study(
-        "denylist",
-        "revocation",
-        ("jwt",),
-        "revocation with a denylist",
-        settings={"jwt.denylist": "store"},
-    ),
-    Study("modulo", "scale-out-modulo", ("sticky",), "scale-out by modulo", record_requests=True),
+    Study("modulo", "scale-out-modulo", STICKY, "scale-out by modulo", record_requests=True),
     Study(
         "consistent",
         "scale-out-consistent",
-        ("sticky",),
+        STICKY,
         "scale-out on a hash ring",
         record_requests=True,
     ),
@@ -214,6 +234,7 @@ def _numbers(
         )
         numbers[f"{name}.max_over_mean"] = _rate(item.load_skew["max_over_mean"])
         numbers[f"{name}.verify_ms"] = item.auth_cost.verify_ms if item.auth_cost else 0.0
+        numbers[f"{name}.users_logged_out"] = item.users_logged_out
     numbers["login_ms"] = next(
         (item.auth_cost.login_ms for item in base.results if item.auth_cost is not None),
         base_scenario.cluster.login_cpu_ms,
@@ -222,6 +243,10 @@ def _numbers(
         numbers["shared_store.latency_mean_ms"] - numbers["jwt.latency_mean_ms"]
     )
     numbers["shared_store.rtt_ms"] = base_scenario.shared_store.rtt_ms
+    numbers["shared_store.op_time_ms"] = base_scenario.shared_store.op_time_ms
+    numbers["shared_store.capacity_ops_per_s"] = 1000.0 / base_scenario.shared_store.op_time_ms
+    numbers["jwt.ttl_s"] = base_scenario.jwt.ttl_s
+    numbers["relogin_delay_s"] = base_scenario.workload.relogin_delay_s.mean_s
 
     nat, nat_scenario = results["nat"], scenarios["nat"]
     numbers["nat.users_per_ip"] = nat_scenario.workload.users_per_ip
@@ -247,10 +272,27 @@ def _numbers(
     for name in ("shared_store", "jwt"):
         window = _window(outage[name], "during store outage")
         numbers[f"outage.{name}.success_rate"] = _rate(window.success_rate)
+        numbers[f"outage.{name}.users_logged_out"] = window.users_logged_out
+        numbers[f"outage.{name}.refresh_failed"] = window.forced_relogins_by_cause["refresh_failed"]
     numbers["outage.shared_store.forced_relogins"] = outage["shared_store"].forced_relogins
+    # an access token expires once per ttl, so an outage of D seconds meets D / ttl of them
+    numbers["outage.jwt.ttl_s"] = ttl_s = scenarios["outage"].jwt.ttl_s
+    users = scenarios["outage"].workload.users
+    numbers["outage.jwt.expected_logged_out"] = users * numbers["outage.duration_s"] / ttl_s
+
+    failover = results["failover"]
+    numbers["failover.failover_s"] = scenarios["failover"].shared_store.failover_s
+    for name in ("shared_store", "jwt"):
+        window = _window(failover[name], "during")
+        numbers[f"failover.{name}.success_rate"] = _rate(window.success_rate)
+        numbers[f"failover.{name}.users_logged_out"] = window.users_logged_out
+    frame = failover.requests_frame().query("strategy == 'shared_store'")
+    failed = frame.loc[frame["outcome"] == "store_unavailable", "arrival_s"]  # first to last
+    numbers["failover.shared_store.failing_s"] = failed.max() - failed.min()  # NaN: none failed
 
     saturation, saturation_scenario = results["saturation"], scenarios["saturation"]
     store = saturation["shared_store"].store
+    numbers["saturation.op_time_ms"] = saturation_scenario.shared_store.op_time_ms
     numbers["saturation.store_utilisation"] = store.utilisation if store else float("nan")
     numbers["saturation.store_latency_ms"] = _rate(store.mean_latency_ms if store else None)
     numbers["saturation.idle_store_latency_ms"] = (
@@ -312,6 +354,71 @@ def _us(value_ms: float) -> str:
     return f"{number(1000 * value_ms, '.0f')} µs"
 
 
+def _jwt_outage_sentence(sheet: Cheatsheet) -> str:
+    """What the store outage did to ``jwt``: with refresh tokens, the users whose access
+    token expired during it could not renew it."""
+    n, ttl_s = sheet.numbers, sheet.numbers["outage.jwt.ttl_s"]
+    refresh = sheet.scenarios["outage"].jwt.refresh
+    lifetime = f"{ttl_s / 60:g}-minute" if ttl_s % 60 == 0 else f"{ttl_s:g}-second"
+    asks = "only to renew an access token" if refresh else "nothing (no refresh token)"
+    lost = (
+        f"could not refresh it ({count(n['outage.jwt.refresh_failed'])} requests refused, cause "
+        "`refresh_failed`) and were logged out"
+        if refresh
+        else "typed their password again"
+    )
+    return (
+        f"a {n['outage.duration_s']:.0f} s store outage: `jwt` asks the store {asks}, so it "
+        f"served {percent(n['outage.jwt.success_rate'])} during it; the "
+        f"{count(n['outage.jwt.users_logged_out'])} users whose {lifetime} "
+        f"access token expired in it {lost}: about users × outage / ttl = "
+        f"{count(n['outage.jwt.expected_logged_out'])}. Longer outages reach more users."
+    )
+
+
+def _failover_sentence(sheet: Cheatsheet) -> str:
+    """What a crash of the store's primary did, with or without a replica."""
+    n = sheet.numbers
+    how = (
+        f"its replica took over after `failover_s` = {n['failover.failover_s']:g} s"
+        if sheet.scenarios["failover"].shared_store.replicas
+        else "with no replica the shard waited for the process to restart"
+    )
+    return (
+        f"a crash of the store's primary: {how}, so `shared_store` requests failed for "
+        f"{number(n['failover.shared_store.failing_s'], '.0f')} s (success in that window "
+        f"{percent(n['failover.shared_store.success_rate'])}); `jwt` kept "
+        f"{percent(n['failover.jwt.success_rate'])} and logged out "
+        f"{count(n['failover.jwt.users_logged_out'])} users."
+    )
+
+
+def _cost_sources(sheet: Cheatsheet) -> list[str]:
+    """Where each cost the page quotes comes from: the source of a production-like
+    default, or a note that these runs set it."""
+    n = sheet.numbers
+    lines = ["## Where the costs come from", ""]
+    for key, (what, default, unit, src) in COST_SOURCES.items():
+        note = (
+            src if n[key] == default else f"set for these runs (default {default:g} {unit}: {src})"
+        )
+        lines.append(f"- {what}: {n[key]:g} {unit}; {note}.")
+    login = (
+        "calibrated on this machine"
+        if sheet.scenarios["baseline"].calibration
+        else "PBKDF2-SHA256 at OWASP's 600,000 iterations, measured"
+        if n["login_ms"] == LOGIN_PBKDF2_MS
+        else "set for these runs"
+    )
+    return [
+        *lines,
+        f"- a password login: {n['login_ms']:g} ms of CPU; {login}.",
+        f"- `store-saturation`'s {n['saturation.op_time_ms']:g} ms per operation: a slow store on "
+        "purpose, a session table in a SQL database or an overloaded Redis.",
+        "- token costs: the table above (PyJWT 2.15.1 on a 2-core VM, or a calibration).",
+    ]
+
+
 def _sources(sheet: Cheatsheet) -> list[str]:
     lines = ["## Where these numbers come from", ""]
     for study in STUDIES:
@@ -366,13 +473,14 @@ def _strategy_rows(sheet: Cheatsheet) -> list[str]:
         if item.auth_cost is not None and item.auth_cost.verify_ms > 0:
             details.append(f"{algorithm}, {_us(n[f'{name}.verify_ms'])} of CPU")
         if item.store is not None:
-            details.append(f"{n[f'{name}.store_ops_per_request']:.1f} ops/request")
+            details.append(f"{n[f'{name}.store_ops_per_request']:.2f} ops/request")
         costs = described.each_request_costs + (f" ({'; '.join(details)})" if details else "")
         rows.append(
             f"| `{name}` | {described.proof_lives} | {costs} "
             f"| {percent(n[f'{name}.success_rate'])} "
             f"| {_ms(n[f'{name}.latency_mean_ms'])} / {_ms(n[f'{name}.latency_p95_ms'])} "
-            f"| {n[f'{name}.relogins_per_1000']:.0f} |"
+            f"| {n[f'{name}.relogins_per_1000']:.0f} "
+            f"| {count(n[f'{name}.users_logged_out'])} |"
         )
     return rows
 
@@ -394,8 +502,8 @@ def _render(sheet: Cheatsheet) -> str:
         f"{baseline.cluster.service_time_ms.mean:g} ms of work per request.",
         "",
         "| strategy | the login lives in | each request also costs | success | "
-        "mean / p95 latency | forced logins per 1000 requests |",
-        "|---|---|---|---:|---:|---:|",
+        "mean / p95 latency | forced logins per 1000 requests | users logged out |",
+        "|---|---|---|---:|---:|---:|---:|",
     ]
     lines += _strategy_rows(sheet)
     lines += [
@@ -428,21 +536,29 @@ def _render(sheet: Cheatsheet) -> str:
         "",
         "**`shared_store`** wins when any server must serve anyone and logouts must take "
         "effect at once. It pays on every request and adds a critical dependency:",
-        f"- +{_ms(n['shared_store.extra_ms'])} per request against `jwt` on `baseline` "
-        f"({_ms(n['shared_store.rtt_ms'])} round trip plus the store's work and queue).",
-        f"- at {percent(n['saturation.store_utilisation'])} store utilisation a store operation "
-        f"takes {_ms(n['saturation.store_latency_ms'])} instead of "
+        f"- +{_ms(n['shared_store.extra_ms'])} per request against `jwt` on `baseline`: the "
+        f"{_ms(n['shared_store.rtt_ms'])} network round trip is nearly all of it, a healthy Redis "
+        f"spends {_us(n['shared_store.op_time_ms'])} on the operation (one instance serves about "
+        f"{count(n['shared_store.capacity_ops_per_s'])} operations/s).",
+        f"- a slow store (`store-saturation`, {_ms(n['saturation.op_time_ms'])} per operation: a "
+        "SQL session table or an overloaded Redis) at "
+        f"{percent(n['saturation.store_utilisation'])} utilisation: an operation takes "
+        f"{_ms(n['saturation.store_latency_ms'])} instead of "
         f"{_ms(n['saturation.idle_store_latency_ms'])} idle (waits grow like rho/(1-rho)); "
         f"requests average {_ms(n['saturation.shared_store.latency_mean_ms'])} against "
-        f"{_ms(n['saturation.jwt.latency_mean_ms'])} for `jwt`.",
+        f"{_ms(n['saturation.jwt.latency_mean_ms'])} for `jwt`. Shards split the queue.",
         f"- a {n['outage.duration_s']:.0f} s store outage: success during it "
-        f"{percent(n['outage.shared_store.success_rate'])} (`jwt`: "
-        f"{percent(n['outage.jwt.success_rate'])}).",
+        f"{percent(n['outage.shared_store.success_rate'])}, every request fails, but "
+        f"{count(n['outage.shared_store.users_logged_out'])} users were logged out: the sessions "
+        "wait in the store.",
+        f"- {_failover_sentence(sheet)}",
         "",
         "**`jwt`** wins for stateless scale-out and many services: any server verifies "
-        "with the key alone, no store, no affinity. It pays in CPU, bytes and revocation:",
+        "with the key alone, no store lookup per request, no affinity. It pays in CPU, bytes "
+        "and revocation:",
         f"- every request carries {n['jwt.credential_bytes']:.0f} B of token against "
         f"{SESSION_ID_BYTES} B of session cookie.",
+        f"- {_jwt_outage_sentence(sheet)}",
         f"- revoking {int(n['revocation.revoked_users'])} users with no denylist: "
         f"{count(n['revocation.jwt.accepted'])} requests were still accepted, for "
         f"{n['revocation.jwt.window_s']:.1f} s on average (tokens had "
@@ -466,11 +582,16 @@ def _render(sheet: Cheatsheet) -> str:
         f"({percent(n['crash.sticky.relogin_fraction'])}); use a hash ring when scaling "
         f"({percent(n['consistent.remapped'])} moved, not {percent(n['modulo.remapped'])}).",
         f"- A session store costs a round trip per request (+{_ms(n['shared_store.extra_ms'])}"
-        ") and becomes the bottleneck near saturation; its outage is your outage.",
+        ") and becomes the bottleneck near saturation; its outage is your outage, shortened by a "
+        f"replica's failover ({n['failover.failover_s']:g} s) and shrunk by sharding.",
         f"- A JWT costs {_us(n['jwt.verify_ms'])} of CPU and "
         f"{n['jwt.credential_bytes']:.0f} B per request and cannot be taken back before it "
         "expires without a denylist, which brings back a lookup: keep access tokens short "
-        "and refresh them.",
+        f"and refresh them; then a store outage logs out about users × outage / ttl "
+        f"({count(n['outage.jwt.users_logged_out'])} here). Day-long tokens with no refresh "
+        "(`long-lived-jwt`) ride out any outage only because nothing is ever checked.",
+        "",
+        *_cost_sources(sheet),
         "",
         *_sources(sheet),
         "",
