@@ -284,7 +284,11 @@ def calibrate(
         ),
     ] = False,
 ) -> None:
-    """Measure JWT, password-hashing and Redis costs on this machine: a calibration profile."""
+    """Measure JWT, password-hashing and Redis costs on this machine: a calibration profile.
+
+    Signing, verifying and hashing are timed in thread CPU time, Redis round trips in
+    wall time; a busy machine is reported in one warning line on stderr.
+    """
     from simulator.costs import measure  # noqa: PLC0415 (only this command measures)
 
     with user_errors(), status("calibrating", "measuring {}") as progress:
@@ -303,11 +307,16 @@ def calibrate(
         table.add_row(row.operation, row.measured_text(), row.reference_text(), row.ratio_text())
     stdout.print(table)
     stdout.print(
-        f"{profile.machine.get('notes', '')} · reference: simulator/costs/reference.py (Redis: the "
-        "default scenario's shared_store.rtt_ms + op_time_ms) · ratio: measured / reference",
+        f"{profile.machine.get('notes', '')} · sign, verify and login: thread CPU time; Redis: "
+        "wall-time round trips and the server's own time (INFO commandstats) · reference: "
+        "simulator/costs/reference.py (Redis: the default scenario's shared_store.rtt_ms + "
+        "op_time_ms, server time: op_time_ms) · ratio: measured / reference",
         style="dim",
         markup=False,
     )
+    note = measure.contention_note(profile)
+    if note:
+        typer.echo(f"warning: {note}", err=True)
     if out is None:
         stdout.print(
             "Save it with --out profile.yaml, then use it in a scenario: calibration: profile.yaml",

@@ -12,25 +12,39 @@ and returns a :class:`~simulator.scenario.calibration.CalibrationProfile`:
   claims (``sub``, ``iat``, ``exp``, ``iss``, ``aud``, ``jti``) and a header with ``typ``
   and ``kid``, in bytes;
 * one PBKDF2-SHA256 password hash at OWASP's 600,000 iterations, in milliseconds;
-* with a Redis URL, real GET and SET round trips with redis-py, in milliseconds.
+* with a Redis URL, real GET and SET round trips with redis-py, in milliseconds, and the
+  server's own time per GET and SET from Redis itself (``INFO commandstats``: the change
+  in ``usec`` over the change in ``calls`` across the timed loops, so earlier traffic on
+  that server does not count), in milliseconds.
 
-Every figure uses ``time.perf_counter_ns``, a warm-up that is not counted, and the
-median of several timed repeats (garbage collection is paused while timing).
-:func:`compare` sets a profile against the reference costs of :mod:`simulator.costs.reference`.
+The CPU-bound figures (signing, verifying, hashing) are thread CPU time
+(``time.thread_time_ns``), because CPU time is what the simulator charges to a worker
+for that work, and it does not count the time the thread waited for a core: on a busy
+machine a wall clock measures the queue for the CPU as well, and calls the work slower.
+The Redis round trips are wall time (``time.perf_counter_ns``): they are waits, for the
+network and the server, which a CPU clock would not see; on a busy machine they are
+inflated. Every figure has a warm-up that is not counted and is the median of several
+timed repeats (garbage collection is paused while timing); JWT calls are timed in
+batches of about :data:`~simulator.costs.timing.BATCH_CPU_NS` of CPU each, sized from
+the warm-up (the clocks are in :mod:`simulator.costs.timing`).
+
+Each run also records whether the machine was busy (:mod:`simulator.costs.contention`):
+the load average, the cores, and CPU time over wall time across the CPU-bound work;
+:func:`~simulator.costs.contention.contention_note` turns that into one line.
+:func:`~simulator.costs.comparison.compare` sets a profile against the reference costs.
+Both, and :class:`~simulator.costs.comparison.Comparison`, are also importable from here.
 """
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import os
 import platform
 import secrets
-import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -40,14 +54,45 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import cryptography
 import jwt
 
-from simulator.costs import reference as costs
+from simulator.costs.comparison import Comparison, compare
+from simulator.costs.contention import Contention, contention_note, cores, load_average
+from simulator.costs.timing import (
+    BATCH_CPU_NS,
+    CpuTiming,
+    median_round_trip_ns,
+    time_cpu_bound,
+)
 from simulator.errors import AuthsimError
 from simulator.scenario.calibration import CalibrationProfile, JwtCosts, LoginCosts, StoreCosts
-from simulator.scenario.models import SharedStore
 from simulator.tokens import Algorithm, Verifier, generate_key, issue_token
 
 if TYPE_CHECKING:
     import redis
+
+__all__ = [
+    "ALGORITHMS",
+    "AUDIENCE",
+    "BATCH_CPU_NS",
+    "FAST_ENV",
+    "FAST_PBKDF2_ITERATIONS",
+    "ISSUER",
+    "OWASP_PBKDF2_ITERATIONS",
+    "REDIS_KEY_TTL_S",
+    "TOKEN_TTL_S",
+    "CalibrationError",
+    "Comparison",
+    "CpuTiming",
+    "Progress",
+    "commandstats_delta",
+    "compare",
+    "contention_note",
+    "fast_from_env",
+    "measure",
+    "public_url",
+    "server_ms_per_call",
+    "standard_claims",
+    "time_cpu_bound",
+]
 
 ALGORITHMS: Final[tuple[str, ...]] = tuple(algorithm.value for algorithm in Algorithm)
 """The algorithms measured (those of :class:`simulator.tokens.Algorithm`), in this order:
@@ -82,11 +127,11 @@ class CalibrationError(AuthsimError):
 
 @dataclass(frozen=True)
 class _Plan:
-    """How many calls to make: a warm-up, then ``repeats`` timed batches of ``batch``."""
+    """How many calls to make: a warm-up, then ``repeats`` timed batches of
+    :data:`BATCH_CPU_NS` each."""
 
     warmup: int
     repeats: int
-    batch: int
     pbkdf2_iterations: int
     pbkdf2_repeats: int
     redis_warmup: int
@@ -95,17 +140,15 @@ class _Plan:
 
 _FULL = _Plan(
     warmup=50,
-    repeats=15,
-    batch=20,
+    repeats=51,
     pbkdf2_iterations=OWASP_PBKDF2_ITERATIONS,
     pbkdf2_repeats=5,
     redis_warmup=50,
     redis_repeats=500,
 )
 _FAST = _Plan(
-    warmup=5,
-    repeats=5,
-    batch=5,
+    warmup=20,
+    repeats=15,
     pbkdf2_iterations=FAST_PBKDF2_ITERATIONS,
     pbkdf2_repeats=5,
     redis_warmup=10,
@@ -123,9 +166,13 @@ def measure(
 ) -> CalibrationProfile:
     """Measure authentication costs on this machine.
 
-    Each figure is the median of several timed repeats after an untimed warm-up, timed
-    with ``time.perf_counter_ns`` (garbage collection paused). JWT costs time batches of
-    calls and report the median per-call time; PBKDF2 and Redis time single calls.
+    Each figure is the median of several timed repeats after an untimed warm-up (garbage
+    collection paused). Signing, verifying and hashing are thread CPU time
+    (``time.thread_time_ns``: the work itself, not the waits for a core); Redis round
+    trips are wall time (``time.perf_counter_ns``). JWT costs time batches of calls
+    (about 0.2 ms of CPU each) and report the median per-call time; PBKDF2 and Redis
+    time single calls. The profile's
+    ``machine`` notes record the contention check (:mod:`simulator.costs.contention`).
 
     Args:
         redis_url: a Redis server to time GET and SET round trips against (redis-py).
@@ -147,14 +194,17 @@ def measure(
     plan = _FAST if fast else _FULL
     report: Progress = progress or (lambda _step: None)
     machine = _machine(plan, fast)
+    load_at_start = load_average()
     store = None
     if redis_url is not None:
         # First, so a bad URL fails before seconds of CPU measurements.
         store, server = _measure_store(redis_url, plan, report)
         machine.update(server)
-    jwt_costs = _measure_jwt(plan, report)
+    timings: list[CpuTiming] = []
+    jwt_costs = _measure_jwt(plan, report, timings)
     report("PBKDF2-SHA256")
-    login = _measure_login(plan)
+    login = _measure_login(plan, timings)
+    machine.update(_contention(timings, load_at_start).notes())
     return CalibrationProfile(
         machine=machine,
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -167,42 +217,18 @@ def measure(
 # ------------------------------------------------------------------------ timing
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _median_batch_ns(call: Callable[[], object], plan: _Plan) -> float:
-    """Median over ``plan.repeats`` batches of the per-call time, ns, after a warm-up."""
-    for _ in range(plan.warmup):
-        call()
-    samples: list[float] = []
-    with _gc_paused():
-        for _ in range(plan.repeats):
-            start = time.perf_counter_ns()
-            for _ in range(plan.batch):
-                call()
-            samples.append((time.perf_counter_ns() - start) / plan.batch)
-    return statistics.median(samples)
-
-
-def _median_call_ns(call: Callable[[], object], warmup: int, repeats: int) -> float:
-    """Median time of single calls, ns, after ``warmup`` untimed calls."""
-    for _ in range(warmup):
-        call()
-    samples: list[int] = []
-    with _gc_paused():
-        for _ in range(repeats):
-            start = time.perf_counter_ns()
-            call()
-            samples.append(time.perf_counter_ns() - start)
-    return statistics.median(samples)
+def _contention(timings: list[CpuTiming], load_at_start: float | None) -> Contention:
+    """The contention check over ``timings``; the higher of the two load averages."""
+    wall = sum(timing.wall_total_ns for timing in timings)
+    ratio = sum(timing.cpu_total_ns for timing in timings) / wall if wall > 0 else None
+    loads = [load for load in (load_at_start, load_average()) if load is not None]
+    total, usable = cores()
+    return Contention(
+        load_average=max(loads) if loads else None,
+        cores=total,
+        usable_cores=usable,
+        cpu_over_wall=ratio,
+    )
 
 
 # ------------------------------------------------------------------------ JWT
@@ -225,8 +251,9 @@ def standard_claims(now: int | None = None) -> dict[str, Any]:
     }
 
 
-def _measure_jwt(plan: _Plan, report: Progress) -> JwtCosts:
-    """Time the project's issue_token and Verifier.verify on the standard-claims token."""
+def _measure_jwt(plan: _Plan, report: Progress, timings: list[CpuTiming]) -> JwtCosts:
+    """CPU time of the project's issue_token and Verifier.verify on the standard-claims
+    token; each measurement is appended to ``timings``."""
     claims = standard_claims()
     sign_us: dict[str, float] = {}
     verify_us: dict[str, float] = {}
@@ -255,27 +282,36 @@ def _measure_jwt(plan: _Plan, report: Progress) -> JwtCosts:
                 f"({checked.reason}: {checked.detail})"
             )
         token_bytes[algorithm] = len(token.encode("ascii"))
-        sign_us[algorithm] = round(_median_batch_ns(sign, plan) / 1000.0, 3)
+        sign_us[algorithm] = _batched_us(sign, plan, timings)
         report(f"verify {algorithm}")
-        verify_token = partial(verifier.verify, token)
-        verify_us[algorithm] = round(_median_batch_ns(verify_token, plan) / 1000.0, 3)
+        verify_us[algorithm] = _batched_us(partial(verifier.verify, token), plan, timings)
     return JwtCosts(verify_us=verify_us, sign_us=sign_us, token_bytes=token_bytes)
+
+
+def _batched_us(call: Callable[[], object], plan: _Plan, timings: list[CpuTiming]) -> float:
+    """Median per-call CPU time of ``call`` in batches, µs."""
+    timing = time_cpu_bound(call, warmup=plan.warmup, repeats=plan.repeats)
+    timings.append(timing)
+    return round(timing.cpu_ns / 1000.0, 3)
 
 
 # ------------------------------------------------------------------------ login
 
 
-def _measure_login(plan: _Plan) -> LoginCosts:
-    """PBKDF2-SHA256 at ``plan.pbkdf2_iterations``, scaled linearly to 600,000."""
+def _measure_login(plan: _Plan, timings: list[CpuTiming]) -> LoginCosts:
+    """CPU time of PBKDF2-SHA256 at ``plan.pbkdf2_iterations``, scaled linearly to 600,000;
+    the measurement is appended to ``timings``."""
     salt = os.urandom(16)
 
     def hash_password() -> bytes:
         return hashlib.pbkdf2_hmac("sha256", b"correct horse battery", salt, plan.pbkdf2_iterations)
 
-    median_ns = _median_call_ns(hash_password, warmup=1, repeats=plan.pbkdf2_repeats)
+    timing = time_cpu_bound(hash_password, warmup=1, repeats=plan.pbkdf2_repeats, batch=1)
+    timings.append(timing)
     scale = OWASP_PBKDF2_ITERATIONS / plan.pbkdf2_iterations
     return LoginCosts(
-        pbkdf2_sha256_ms=round(median_ns * scale / 1e6, 3), iterations=OWASP_PBKDF2_ITERATIONS
+        pbkdf2_sha256_ms=round(timing.cpu_ns * scale / 1e6, 3),
+        iterations=OWASP_PBKDF2_ITERATIONS,
     )
 
 
@@ -315,7 +351,9 @@ def _import_redis() -> Any:
 
 
 def _measure_store(url: str, plan: _Plan, report: Progress) -> tuple[StoreCosts, dict[str, str]]:
-    """Median GET and SET round trips, ms, and the redis-py and server versions."""
+    """Median GET and SET round trips (wall time), the server's mean time per GET and SET
+    (``INFO commandstats`` across the timed loops), ms, and the redis-py and server
+    versions."""
     redis_module = _import_redis()
     from redis.backoff import NoBackoff  # noqa: PLC0415 (an optional dependency)
     from redis.retry import Retry  # noqa: PLC0415
@@ -344,24 +382,89 @@ def _measure_store(url: str, plan: _Plan, report: Progress) -> tuple[StoreCosts,
                     "redis_server": str(info.get("redis_version", "?")),
                 }
                 client.set(key, value, ex=REDIS_KEY_TTL_S)
+
+                def set_value() -> object:
+                    return client.set(key, value, ex=REDIS_KEY_TTL_S)
+
+                def get_value() -> object:
+                    return client.get(key)
+
+                for _ in range(plan.redis_warmup):
+                    set_value()
+                    get_value()
+                before = _commandstats(client, redis_module)
                 report("Redis SET")
-                set_ns = _median_call_ns(
-                    lambda: client.set(key, value, ex=REDIS_KEY_TTL_S),
-                    warmup=plan.redis_warmup,
-                    repeats=plan.redis_repeats,
-                )
+                set_ns = median_round_trip_ns(set_value, plan.redis_repeats)
                 report("Redis GET")
-                get_ns = _median_call_ns(
-                    lambda: client.get(key), warmup=plan.redis_warmup, repeats=plan.redis_repeats
-                )
+                get_ns = median_round_trip_ns(get_value, plan.redis_repeats)
+                after = _commandstats(client, redis_module)
             finally:
                 # Best effort: an earlier error matters more, and the keys expire anyway.
                 with suppress(redis_module.RedisError):
                     _delete_prefix(client, prefix)
     except redis_module.RedisError as exc:
         raise CalibrationError(f"--redis-url {shown}: {_one_line(exc)}") from None
-    costs_ = StoreCosts(url=shown, get_ms=round(get_ns / 1e6, 6), set_ms=round(set_ns / 1e6, 6))
+    costs_ = StoreCosts(
+        url=shown,
+        get_ms=round(get_ns / 1e6, 6),
+        set_ms=round(set_ns / 1e6, 6),
+        server_get_ms=server_ms_per_call(before, after, "get"),
+        server_set_ms=server_ms_per_call(before, after, "set"),
+    )
     return costs_, server
+
+
+def _commandstats(client: redis.Redis, redis_module: Any) -> dict[str, Any]:
+    """``INFO commandstats`` as redis-py parses it, or ``{}`` where the server refuses it
+    (an ACL without INFO, a managed Redis that renamed it)."""
+    try:
+        stats: dict[str, Any] = client.info("commandstats")
+    except redis_module.ResponseError:
+        return {}
+    return stats
+
+
+def commandstats_delta(
+    before: Mapping[str, Any], after: Mapping[str, Any], command: str
+) -> tuple[int, float]:
+    """Calls of ``command`` and the server's time on them between two ``INFO commandstats``.
+
+    Args:
+        before: ``INFO commandstats`` before the timed calls, as redis-py parses it
+            (``{"cmdstat_get": {"calls": 12, "usec": 30, ...}, ...}``).
+        after: the same after them.
+        command: the command in lower case (``get``, ``set``).
+
+    Returns:
+        ``(calls, usec)``: the changes in ``calls`` and in ``usec`` (microseconds), so
+        calls made before ``before`` do not count; ``(0, 0.0)`` when ``after`` has no
+        statistics for the command. A command missing from ``before`` counts from zero.
+    """
+    name = f"cmdstat_{command}"
+    now = after.get(name)
+    if not isinstance(now, Mapping):
+        return 0, 0.0
+    then = before.get(name)
+    if not isinstance(then, Mapping):
+        then = {}
+    calls = int(now.get("calls", 0)) - int(then.get("calls", 0))
+    usec = float(now.get("usec", 0)) - float(then.get("usec", 0))
+    return calls, usec
+
+
+def server_ms_per_call(
+    before: Mapping[str, Any], after: Mapping[str, Any], command: str
+) -> float | None:
+    """The server's own mean time per call of ``command`` between two ``INFO commandstats``
+    (:func:`commandstats_delta`), in milliseconds rounded to the nanosecond.
+
+    ``None`` when there were no calls in between, or the statistics went backwards (a
+    ``CONFIG RESETSTAT`` or a restart meanwhile).
+    """
+    calls, usec = commandstats_delta(before, after, command)
+    if calls <= 0 or usec < 0:
+        return None
+    return round(usec / calls / 1000.0, 6)
 
 
 def _delete_prefix(client: redis.Redis, prefix: str) -> None:
@@ -381,9 +484,12 @@ def _one_line(exc: BaseException) -> str:
 
 def _machine(plan: _Plan, fast: bool) -> dict[str, str]:
     method = (
-        f"time.perf_counter_ns; JWT: {plan.warmup} warm-up calls, median of {plan.repeats} "
-        f"batches of {plan.batch}; PBKDF2: median of {plan.pbkdf2_repeats}; "
-        f"Redis: median of {plan.redis_repeats} round trips after {plan.redis_warmup}"
+        f"CPU time (time.thread_time_ns) for JWT and PBKDF2; JWT: {plan.warmup} warm-up "
+        f"calls, median of {plan.repeats} batches of about {BATCH_CPU_NS / 1e6:g} ms of CPU "
+        f"each; PBKDF2: median of "
+        f"{plan.pbkdf2_repeats}; Redis: wall time (time.perf_counter_ns), median of "
+        f"{plan.redis_repeats} round trips after {plan.redis_warmup}, and the server's own "
+        "time per call from INFO commandstats"
     )
     notes = (
         f"fast mode: PBKDF2 measured at {plan.pbkdf2_iterations:,} iterations and scaled "
@@ -410,82 +516,3 @@ def _openssl_version() -> str:
     from cryptography.hazmat.backends.openssl.backend import backend  # noqa: PLC0415
 
     return str(backend.openssl_version_text())
-
-
-# ------------------------------------------------------------------------ comparison
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """One measured figure next to its reference cost.
-
-    Attributes:
-        operation: what was measured (``verify RS256``).
-        unit: ``µs``, ``ms`` or ``bytes``.
-        measured: the figure measured here.
-        reference: the reference figure (``None`` when there is none).
-        reference_source: where the reference comes from.
-    """
-
-    operation: str
-    unit: str
-    measured: float
-    reference: float | None
-    reference_source: str = "simulator.costs.reference"
-
-    @property
-    def ratio(self) -> float | None:
-        """Measured over reference (above 1: slower or bigger here)."""
-        if self.reference is None or self.reference == 0:
-            return None
-        return self.measured / self.reference
-
-    def measured_text(self) -> str:
-        return _quantity(self.measured, self.unit)
-
-    def reference_text(self) -> str:
-        return "–" if self.reference is None else _quantity(self.reference, self.unit)
-
-    def ratio_text(self) -> str:
-        return "–" if self.ratio is None else f"{self.ratio:.2f}×"
-
-
-def _quantity(value: float, unit: str) -> str:
-    if unit == "bytes":
-        return f"{value:,.0f} bytes"
-    if unit == "ms" and value < 10:
-        return f"{value:.3f} ms"
-    return f"{value:,.1f} {unit}"
-
-
-def compare(profile: CalibrationProfile) -> list[Comparison]:
-    """Every figure of ``profile`` with the reference cost it would replace.
-
-    JWT and login references come from :mod:`simulator.costs.reference`; Redis round trips are set
-    against the default scenario's store round trip (``rtt_ms + op_time_ms``).
-    """
-    rows: list[Comparison] = []
-    jwt_costs = profile.jwt
-    for name, measured, reference, unit in (
-        ("sign", jwt_costs.sign_us, costs.JWT_SIGN_US, "µs"),
-        ("verify", jwt_costs.verify_us, costs.JWT_VERIFY_US, "µs"),
-        ("token", jwt_costs.token_bytes, costs.JWT_TOKEN_BYTES, "bytes"),
-    ):
-        for algorithm, value in measured.items():
-            rows.append(Comparison(f"{name} {algorithm}", unit, value, reference.get(algorithm)))
-    if profile.login is not None:
-        rows.append(
-            Comparison(
-                f"login PBKDF2-SHA256 {profile.login.iterations:,}",
-                "ms",
-                profile.login.pbkdf2_sha256_ms,
-                costs.LOGIN_PBKDF2_MS,
-            )
-        )
-    if profile.store is not None:
-        default = SharedStore()
-        round_trip = default.rtt_ms + default.op_time_ms
-        source = "scenario default shared_store.rtt_ms + op_time_ms"
-        rows.append(Comparison("Redis GET", "ms", profile.store.get_ms, round_trip, source))
-        rows.append(Comparison("Redis SET", "ms", profile.store.set_ms, round_trip, source))
-    return rows

@@ -49,28 +49,43 @@ class LoginCosts(_Part):
 
 
 class StoreCosts(_Part):
-    """Round trips to a real Redis server.
+    """Round trips to a real Redis server, and the server's own time per operation.
 
     Attributes:
         url: the server measured (credentials removed).
-        get_ms: median GET round trip, milliseconds.
-        set_ms: median SET round trip, milliseconds.
+        get_ms: median GET round trip (wall time, client side), milliseconds.
+        set_ms: median SET round trip (wall time, client side), milliseconds.
+        server_get_ms: mean time the server itself spent on one of the timed GETs
+            (``INFO commandstats``: the change in ``usec`` over the change in ``calls``),
+            milliseconds; ``None`` when the server would not say, or in older profiles.
+        server_set_ms: the same for SET, milliseconds.
     """
 
     url: str
     get_ms: float = Field(gt=0)
     set_ms: float = Field(gt=0)
+    server_get_ms: float | None = Field(default=None, ge=0)
+    server_set_ms: float | None = Field(default=None, ge=0)
+
+    @property
+    def op_time_ms(self) -> float | None:
+        """The server's mean time per operation, GET and SET alike, milliseconds: what a
+        scenario's ``shared_store.op_time_ms`` stands for (``None`` when not measured)."""
+        known = [ms for ms in (self.server_get_ms, self.server_set_ms) if ms is not None]
+        return sum(known) / len(known) if known else None
 
 
 class CalibrationProfile(_Part):
     """Everything ``authsim calibrate`` measured.
 
     Attributes:
-        machine: where it was measured (platform, Python, PyJWT, cryptography versions).
+        machine: where it was measured (platform, Python, PyJWT, cryptography versions),
+            how, and whether under contention (``contended``, ``load_average``,
+            ``cores``, ``cpu_over_wall``: see :mod:`simulator.costs.contention`).
         measured_at: when (ISO 8601).
         jwt: PyJWT sign and verify costs and token sizes per algorithm.
         login: password hashing cost.
-        store: Redis round trips, when a Redis URL was given.
+        store: Redis round trips and server times, when a Redis URL was given.
     """
 
     machine: dict[str, str] = Field(default_factory=dict)
