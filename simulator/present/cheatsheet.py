@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator import __version__
+from simulator.costs import sources
 from simulator.costs.reference import JWT_TOKEN_BYTES, LOGIN_PBKDF2_MS, SESSION_ID_BYTES, AuthCosts
+from simulator.costs.sources import SOURCES
 from simulator.experiments import theory
 from simulator.model.run import run
 from simulator.model.strategies import about
@@ -26,40 +28,21 @@ from simulator.present.format import count, number, percent, times
 from simulator.results.records import RunResult, StrategyResult, Window
 from simulator.scenario.calibration import load_profile
 from simulator.scenario.loading import load_scenario
-from simulator.scenario.models import Jwt, Scenario, SharedStore, Workload
+from simulator.scenario.models import Scenario
 
 QUICK_WARMUP_S = 5.0
 """Warm-up of every study in quick mode, seconds."""
 QUICK_TAIL_S = 30.0
 """Quick mode measures this long after the last event ends (or after the warm-up)."""
 
-COST_SOURCES: dict[str, tuple[str, float, str, str]] = {
-    "shared_store.op_time_ms": (
-        "a store operation", SharedStore().op_time_ms, "ms",
-        "redis-benchmark measures about 100,000-150,000 GETs per second per Redis instance "
-        'without pipelining (redis.io, "Redis benchmark"); the command itself is 1-2 µs '
-        "(`INFO commandstats`)",
-    ),
-    "shared_store.rtt_ms": (
-        "the store round trip", SharedStore().rtt_ms, "ms",
-        "a redis-py GET across one datacentre takes about 0.2-0.5 ms",
-    ),
-    "failover.failover_s": (
-        "a store failover", SharedStore().failover_s, "s",
-        "Redis Sentinel's `down-after-milliseconds` is 30,000 by default (`sentinel.conf`), "
-        "plus about a second of election; Redis Cluster's `cluster-node-timeout` is 15,000 ms",
-    ),
-    "jwt.ttl_s": (
-        "an access token's lifetime", Jwt().ttl_s, "s",
-        "Keycloak's default access token lifespan is 5 minutes; the OWASP JWT cheat sheet and "
-        "RFC 9700 advise short-lived access tokens renewed with refresh tokens",
-    ),
-    "relogin_delay_s": (
-        "a forced re-login's delay", Workload().relogin_delay_s.mean_s, "s",
-        "a redirect and a person typing a password (von Zezschwitz et al., CHI 2013)",
-    ),
-}  # fmt: skip
-"""Number key -> (what, production-like default, unit, source: as in the settings' docstrings)."""
+COST_SOURCES: dict[str, str] = {
+    "shared_store.op_time_ms": "shared_store.op_time_ms",
+    "shared_store.rtt_ms": "shared_store.rtt_ms",
+    "failover.failover_s": "shared_store.failover_s",
+    "jwt.ttl_s": "jwt.ttl_s",
+    "relogin_delay_s": "workload.relogin_delay_s.mean_s",
+}
+"""Number key -> the setting it is (its source in :data:`simulator.costs.sources.SOURCES`)."""
 
 CheatsheetProgress = Callable[[str, int, int], None]
 """``progress(scenario, done, total)`` before each study runs."""
@@ -398,11 +381,14 @@ def _cost_sources(sheet: Cheatsheet) -> list[str]:
     default, or a note that these runs set it."""
     n = sheet.numbers
     lines = ["## Where the costs come from", ""]
-    for key, (what, default, unit, src) in COST_SOURCES.items():
+    for key, dotted in COST_SOURCES.items():
+        entry, usual = SOURCES[dotted], sources.default(dotted)
         note = (
-            src if n[key] == default else f"set for these runs (default {default:g} {unit}: {src})"
+            entry.source
+            if n[key] == usual
+            else f"set for these runs (default {usual:g} {entry.unit}: {entry.source})"
         )
-        lines.append(f"- {what}: {n[key]:g} {unit}; {note}.")
+        lines.append(f"- {entry.what}: {n[key]:g} {entry.unit}; {note}.")
     login = (
         "calibrated on this machine"
         if sheet.scenarios["baseline"].calibration
