@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from simulator.cli.app import app
 from simulator.present.cheatsheet import STUDIES, Cheatsheet, build_cheatsheet, shortened
+from simulator.scenario.calibration import CalibrationProfile, LoginCosts, save_profile
 from simulator.scenario.loading import load_scenario
 
 runner = CliRunner()
@@ -211,3 +212,16 @@ def test_out_pointing_at_a_folder_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert result.stderr.startswith("error: --out: ") and result.stderr.count("\n") == 1
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow  # another cheat sheet (~3.5 s)
+def test_a_calibration_measured_under_contention_is_flagged_on_the_page(tmp_path: Path) -> None:
+    machine = {"contended": "yes", "load_average": "3.9", "cores": "2", "cpu_over_wall": "0.5"}
+    login = LoginCosts(pbkdf2_sha256_ms=150.0, iterations=600_000)
+    save_profile(CalibrationProfile(machine=machine, login=login), tmp_path / "p.yaml")
+    page = build_cheatsheet([f"calibration={tmp_path / 'p.yaml'}"], quick=True).markdown()
+    # baseline.yaml sets login_cpu_ms itself, so the calibrated login is not used (or claimed)
+    assert "- a password login: 140 ms of CPU; PBKDF2-SHA256 at OWASP's 600,000" in page
+    assert (
+        "- the calibration profile was measured under contention: load average 3.90 on 2 cores"
+    ) in page

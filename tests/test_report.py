@@ -451,3 +451,22 @@ def test_unwritable_out_is_one_line(tmp_path: Path) -> None:
     assert code == 2
     assert len(err.strip().splitlines()) == 1
     assert err.startswith(f"error: {blocker / 'r.html'}: cannot write the report")
+
+
+def test_the_store_paragraph_describes_its_layout() -> None:
+    single = topics(explain(summary_run("baseline", SHORT, ["shared_store"])))["The session store"]
+    assert single.startswith(
+        "The store: one single-threaded primary with 1 replica; reads go to the primary, and a "
+        "failed primary is replaced after 30 s."
+    )
+    assert "the store handled" in single and "busiest node" not in single
+    sharded = summary_run(
+        "baseline",
+        [*SHORT, "shared_store.shards=4", "shared_store.replicas=0"],
+        ["shared_store"],
+    )
+    text = topics(explain(sharded))["The session store"]
+    assert text.startswith("The store: 4 shards, each a single-threaded primary with 0 replicas;")
+    assert "replaced after" not in text  # no replica to promote
+    assert "its busiest node was busy" in text
+    assert "For a single-threaded node at this load" in text

@@ -114,6 +114,22 @@ def test_a_crashed_primary_is_replaced_after_failover_s_and_restarts_as_a_replic
     assert all(node.up for node in store.shards[0].nodes)  # the old primary is back
 
 
+def test_busy_time_is_kept_by_role_across_a_failover() -> None:
+    env = simpy.Environment()
+    store = make_store(env, replicas=1, failover_s=5.0)
+    send(env, store, 1, 0.0, write=True)  # on the first primary
+    send(env, store, 1, 10.0, write=True)  # on the promoted replica
+
+    def crash() -> Generator[simpy.Event, Any, None]:
+        yield env.timeout(1.0)
+        store.crash_node(0, primary=True, restart_s=60.0, data_lost=False)
+
+    env.process(crash())
+    env.run(until=20.0)
+    assert store.node_busy_s() == pytest.approx([2 * OP_S, 0.0])  # the primary's role did both
+    assert store.busy_s == pytest.approx(2 * OP_S)
+
+
 def test_without_a_replica_the_shard_waits_for_the_restart() -> None:
     env = simpy.Environment()
     store = make_store(env, replicas=0, failover_s=5.0)

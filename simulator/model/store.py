@@ -270,7 +270,8 @@ class SessionStore:
 
     def node_busy_s(self) -> list[float]:
         """Busy time of every node inside the measured window, seconds, shard by shard
-        (primary first)."""
+        (primary first). It is kept by role: after a failover the promoted replica carries
+        on the primary's count, so a shard's load is not split between two processes."""
         return [node.busy_s for shard in self.shards for node in shard.nodes]
 
     # ---------------------------------------------------------------- servers
@@ -343,6 +344,8 @@ class SessionStore:
             promoted = replicas[0]
             shard.nodes.remove(promoted)
             shard.nodes.insert(0, promoted)
+            # busy time is kept by role: the primary's work goes on under the new primary
+            promoted.busy_s, crashed.busy_s = crashed.busy_s, promoted.busy_s
             self._lose_unreplicated(shard, crashed_at)
         yield from self._restart(crashed, restart_s - self._failover_s)
 

@@ -18,12 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from simulator import __version__
-from simulator.costs import sources
-from simulator.costs.reference import JWT_TOKEN_BYTES, LOGIN_PBKDF2_MS, SESSION_ID_BYTES, AuthCosts
-from simulator.costs.sources import SOURCES
+from simulator.costs.reference import JWT_TOKEN_BYTES, SESSION_ID_BYTES, AuthCosts
 from simulator.experiments import theory
 from simulator.model.run import run
 from simulator.model.strategies import about
+from simulator.present.cheatsheet_costs import cost_source_lines
 from simulator.present.format import count, number, percent, times
 from simulator.results.records import RunResult, StrategyResult, Window
 from simulator.scenario.calibration import load_profile
@@ -34,15 +33,6 @@ QUICK_WARMUP_S = 5.0
 """Warm-up of every study in quick mode, seconds."""
 QUICK_TAIL_S = 30.0
 """Quick mode measures this long after the last event ends (or after the warm-up)."""
-
-COST_SOURCES: dict[str, str] = {
-    "shared_store.op_time_ms": "shared_store.op_time_ms",
-    "shared_store.rtt_ms": "shared_store.rtt_ms",
-    "failover.failover_s": "shared_store.failover_s",
-    "jwt.ttl_s": "jwt.ttl_s",
-    "relogin_delay_s": "workload.relogin_delay_s.mean_s",
-}
-"""Number key -> the setting it is (its source in :data:`simulator.costs.sources.SOURCES`)."""
 
 CheatsheetProgress = Callable[[str, int, int], None]
 """``progress(scenario, done, total)`` before each study runs."""
@@ -376,35 +366,6 @@ def _failover_sentence(sheet: Cheatsheet) -> str:
     )
 
 
-def _cost_sources(sheet: Cheatsheet) -> list[str]:
-    """Where each cost the page quotes comes from: the source of a production-like
-    default, or a note that these runs set it."""
-    n = sheet.numbers
-    lines = ["## Where the costs come from", ""]
-    for key, dotted in COST_SOURCES.items():
-        entry, usual = SOURCES[dotted], sources.default(dotted)
-        note = (
-            entry.source
-            if n[key] == usual
-            else f"set for these runs (default {usual:g} {entry.unit}: {entry.source})"
-        )
-        lines.append(f"- {entry.what}: {n[key]:g} {entry.unit}; {note}.")
-    login = (
-        "calibrated on this machine"
-        if sheet.scenarios["baseline"].calibration
-        else "PBKDF2-SHA256 at OWASP's 600,000 iterations, measured"
-        if n["login_ms"] == LOGIN_PBKDF2_MS
-        else "set for these runs"
-    )
-    return [
-        *lines,
-        f"- a password login: {n['login_ms']:g} ms of CPU; {login}.",
-        f"- `store-saturation`'s {n['saturation.op_time_ms']:g} ms per operation: a slow store on "
-        "purpose, a session table in a SQL database or an overloaded Redis.",
-        "- token costs: the table above (PyJWT 2.15.1 on a 2-core VM, or a calibration).",
-    ]
-
-
 def _sources(sheet: Cheatsheet) -> list[str]:
     lines = ["## Where these numbers come from", ""]
     for study in STUDIES:
@@ -577,7 +538,7 @@ def _render(sheet: Cheatsheet) -> str:
         f"({count(n['outage.jwt.users_logged_out'])} here). Day-long tokens with no refresh "
         "(`long-lived-jwt`) ride out any outage only because nothing is ever checked.",
         "",
-        *_cost_sources(sheet),
+        *cost_source_lines(sheet.numbers, sheet.scenarios["baseline"]),
         "",
         *_sources(sheet),
         "",

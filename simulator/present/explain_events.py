@@ -27,6 +27,7 @@ from simulator.present.format import (
     words,
 )
 from simulator.results.records import RunResult, Window
+from simulator.scenario.models import SharedStore
 
 
 def explain_events(result: RunResult) -> Paragraph | None:
@@ -190,14 +191,16 @@ def explain_store(result: RunResult) -> Paragraph | None:
     if not users:
         return None
     config = result.scenario.shared_store
-    sentences = []
+    several = config.shards > 1 or (config.replicas > 0 and config.read_from == "replicas")
+    sentences = [_topology(config)]
     for item, store in users:
         rho = store.utilisation
         sentence = (
             f"With {item.strategy}{_store_use(result, item.strategy)} the store handled "
             f"{store.ops:,} operations"
             + (f" ({store.ops_per_request:.2f} per request)" if store.ops_per_request else "")
-            + f" and was busy {percent(rho)} of the time (utilisation ρ = {rho:.2f})"
+            + (" and its busiest node" if several else " and")
+            + f" was busy {percent(rho)} of the time (utilisation ρ = {rho:.2f})"
         )
         if store.mean_latency_ms is not None:
             sentence += f"; an operation took {ms(store.mean_latency_ms)} from send to reply"
@@ -207,7 +210,8 @@ def explain_store(result: RunResult) -> Paragraph | None:
                 rho / config.op_time_ms, 1 / config.op_time_ms
             )
             sentences.append(
-                f"For a single-threaded store at this load, M/M/1 theory gives "
+                f"For a single-threaded {'node' if several else 'store'} at this load, "
+                f"M/M/1 theory gives "
                 f"{ms(config.rtt_ms)} + {ms(config.op_time_ms)}/(1 − ρ) = {ms(expected_ms)}"
                 + (
                     ": it is close to saturation, where every extra request adds a lot of waiting."
@@ -216,6 +220,23 @@ def explain_store(result: RunResult) -> Paragraph | None:
                 )
             )
     return Paragraph("The session store", tuple(sentences))
+
+
+def _topology(config: SharedStore) -> str:
+    """The store's layout in one sentence."""
+    replicas = count_noun(config.replicas, "replica")
+    layout = (
+        f"one single-threaded primary with {replicas}"
+        if config.shards == 1
+        else f"{config.shards} shards, each a single-threaded primary with {replicas}"
+    )
+    reads = "its replicas" if config.read_from == "replicas" and config.replicas else "the primary"
+    failover = (
+        f", and a failed primary is replaced after {config.failover_s:g} s"
+        if config.replicas
+        else ""
+    )
+    return f"The store: {layout}; reads go to {reads}{failover}."
 
 
 def _store_use(result: RunResult, strategy: str) -> str:
