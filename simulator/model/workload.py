@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from simulator.model.rng import DrawBuffer, Streams, splitmix64
 from simulator.scenario.events import TrafficSpike
-from simulator.scenario.models import ReloginDelay, ServiceTime, Workload
+from simulator.scenario.models import Latency, ReloginDelay, ServiceTime, Workload
 from simulator.scenario.profiles import ConstantRate, RateProfile
 
 CHUNK_REQUESTS = 8192
@@ -100,6 +100,18 @@ def draw(
     # lognormal with the requested mean: E[X] = exp(mu + sigma^2 / 2)
     mu = math.log(mean) - sigma**2 / 2
     return generator.lognormal(mu, sigma, size)
+
+
+def latencies_s(streams: Streams, name: str, latency: Latency) -> DrawBuffer | None:
+    """Draws of ``latency`` in seconds from the stream ``name`` (``None``: it is always 0,
+    so callers can skip it and stay exactly as fast and as deterministic as without it)."""
+    if latency.mean == 0:
+        return None
+    generator = streams.generator(name)
+    mean_s = latency.mean / 1000.0
+    return DrawBuffer(
+        lambda size: draw(generator, latency.distribution, mean_s, latency.sigma, size)
+    )
 
 
 def relogin_delays_s(streams: Streams, delay: ReloginDelay) -> DrawBuffer:

@@ -59,6 +59,50 @@ class ServiceTime(Section):
     sigma: float = Field(1.0, gt=0)
 
 
+Z_99 = 2.3263478740408408
+"""The standard normal's 99th percentile."""
+
+
+class Latency(Section):
+    """A time that varies from one request (or operation) to the next, in ms.
+
+    Attributes:
+        distribution: ``constant`` (the default), ``exponential`` or ``lognormal`` (a
+            long right tail, set by ``p99``).
+        mean: mean time, ms (0: nothing is added).
+        p99: 99th percentile, ms, for ``lognormal`` (required there; ignored otherwise):
+            the tail measured in production, at most about 15 times the mean (beyond it
+            no lognormal has that mean and that p99).
+    """
+
+    distribution: Literal["constant", "exponential", "lognormal"] = "constant"
+    mean: float = Field(0.0, ge=0)
+    p99: float | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _tail_fits(self) -> Latency:
+        if self.distribution == "lognormal" and self.mean > 0:
+            if self.p99 is None:
+                raise ValueError("a lognormal needs p99 (its 99th percentile, ms)")
+            if self.p99 <= self.mean:
+                raise ValueError(f"p99 ({self.p99:g}) must be above the mean ({self.mean:g})")
+            if math.log(self.p99 / self.mean) > Z_99**2 / 2:
+                raise ValueError(
+                    f"p99 ({self.p99:g}) is more than {math.exp(Z_99**2 / 2):.1f} times the "
+                    f"mean ({self.mean:g}): no lognormal has both"
+                )
+        return self
+
+    @property
+    def sigma(self) -> float:
+        """The lognormal's log-space standard deviation that gives ``mean`` and ``p99``
+        (0 for the other distributions): the smaller root of
+        ``sigma**2 / 2 - Z_99 * sigma + ln(p99 / mean) = 0``."""
+        if self.distribution != "lognormal" or self.mean == 0 or self.p99 is None:
+            return 0.0
+        return Z_99 - math.sqrt(Z_99**2 - 2 * math.log(self.p99 / self.mean))
+
+
 class ReloginDelay(Section):
     """How long a person takes to log in again after a rejected credential, seconds.
 
