@@ -4,20 +4,25 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from simulator.model.balancer import (
+    ADDRESS_HASHES,
     SPREADING_POLICIES,
     ClusterView,
     ConsistentHash,
     CookieAffinity,
     IpHash,
     LeastConnections,
+    MixedHash,
+    ModuloHash,
     PowerOfTwo,
     RandomChoice,
     RoundRobin,
+    Subnet24Hash,
     spreading_policy,
 )
 from simulator.model.rng import DrawBuffer, Streams, splitmix64, uniform_buffer
@@ -320,3 +325,174 @@ def test_consistent_hash_users_of_one_ip_share_a_server():
     for user in range(600):
         by_ip.setdefault(user_ip[user], set()).add(balancer.choose(user))
     assert all(len(servers) == 1 for servers in by_ip.values())
+
+
+# ------------------------------------------------------------ client-address hashes
+
+
+def address(text: str) -> int:
+    first, second, third, fourth = (int(part) for part in text.split("."))
+    return (first << 24) | (second << 16) | (third << 8) | fourth
+
+
+def addresses(*texts: str) -> np.ndarray:
+    return np.array([address(text) for text in texts], dtype=np.uint64)
+
+
+def consecutive(count: int, first: str = "10.0.0.0") -> np.ndarray:
+    return np.arange(count, dtype=np.uint64) + np.uint64(address(first))
+
+
+def clients(client: np.ndarray) -> SimpleNamespace:
+    """One client IP per address (what an address hash reads of a population)."""
+    index = np.arange(len(client), dtype=np.uint64)
+    return SimpleNamespace(ip_hash=splitmix64(index), addresses=client.astype(np.uint64))
+
+
+def nginx_ip_hash(value: int) -> int:
+    """nginx's ngx_http_upstream_get_ip_hash_peer, first try, in plain Python."""
+    key = 89
+    for octet in ((value >> 24) & 255, (value >> 16) & 255, (value >> 8) & 255):
+        key = (key * 113 + octet) % 6271
+    return key
+
+
+def ip_hash_balancer(view: ClusterView, name: str, client: np.ndarray) -> IpHash:
+    """One user per client address, routed by ``ip_hash`` with hash ``name``."""
+    keys = ADDRESS_HASHES[name].keys(clients(client)).tolist()
+    return IpHash(view, list(range(len(client))), keys)
+
+
+def test_address_hashes_are_named_as_in_the_scenario():
+    assert sorted(ADDRESS_HASHES) == ["mixed", "modulo", "subnet24"]
+    assert isinstance(ADDRESS_HASHES["mixed"], MixedHash)
+    assert isinstance(ADDRESS_HASHES["modulo"], ModuloHash)
+    assert isinstance(ADDRESS_HASHES["subnet24"], Subnet24Hash)
+    for name, address_hash in ADDRESS_HASHES.items():
+        assert address_hash.name == name
+
+
+def test_mixed_hash_is_splitmix_of_the_ip_index_whatever_the_addresses():
+    assert MixedHash().keys(clients(consecutive(50))).tolist() == hashes(50)
+    scattered = addresses("203.0.113.9", "198.51.100.7", "192.0.2.200")
+    assert MixedHash().keys(clients(scattered)).tolist() == hashes(3)
+    assert MixedHash().ring_keys(clients(scattered)).tolist() == hashes(3)
+
+
+def test_modulo_hash_is_the_address_modulo_the_live_servers():
+    client = addresses("10.0.0.7", "192.168.1.10", "203.0.113.200", "1.2.3.4")
+    view = idle_cluster(6)
+    balancer = ip_hash_balancer(view, "modulo", client)
+    values = [int(v) for v in client]
+    assert [balancer.choose(u) for u in range(4)] == [v % 6 for v in values]
+    # 192.168.1.10 = 3232235786 = 6 * 538705964 + 2
+    assert balancer.choose(1) == 2
+
+
+def test_modulo_hash_splits_consecutive_addresses_exactly_evenly():
+    balancer = ip_hash_balancer(idle_cluster(3), "modulo", consecutive(30))
+    counts = Counter(balancer.choose(u) for u in range(30))
+    assert counts == {0: 10, 1: 10, 2: 10}
+    # and neighbours go round robin
+    assert [balancer.choose(u) for u in range(6)] == [1, 2, 0, 1, 2, 0]  # 10.0.0.0 % 3 == 1
+
+
+def test_subnet24_hash_is_nginx_ip_hash():
+    # worked by hand: 89 -> (89*113 + 192) % 6271 = 3978 -> (3978*113 + 168) % 6271 = 4441
+    # -> (4441*113 + 1) % 6271 = 154
+    assert Subnet24Hash().keys(clients(addresses("192.168.1.77"))).tolist() == [154]
+    rng = np.random.default_rng(5)
+    client = rng.integers(0, 2**32, 500, dtype=np.uint64)
+    assert Subnet24Hash().keys(clients(client)).tolist() == [nginx_ip_hash(int(v)) for v in client]
+    assert int(Subnet24Hash().keys(clients(client)).max()) < 6271
+
+
+def test_subnet24_hash_ignores_the_last_octet():
+    view = idle_cluster(3)
+    balancer = ip_hash_balancer(view, "subnet24", consecutive(256))  # all of 10.0.0.0/24
+    assert {balancer.choose(u) for u in range(256)} == {nginx_ip_hash(address("10.0.0.0")) % 3}
+    other = ip_hash_balancer(view, "subnet24", addresses("10.0.0.1", "10.0.1.1", "10.0.2.1"))
+    # consecutive /24s differ by one in nginx's hash: they go round robin
+    assert sorted(other.choose(u) for u in range(3)) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("name", ["mixed", "modulo", "subnet24"])
+def test_address_hashes_route_only_to_live_servers(name):
+    index = np.arange(600, dtype=np.uint64)
+    client = np.uint64(address("10.0.0.0")) + (index << np.uint64(8)) + index % np.uint64(7)
+    view = idle_cluster(6)
+    balancer = ip_hash_balancer(view, name, client)
+    keys = ADDRESS_HASHES[name].keys(clients(client)).tolist()
+    assert {balancer.choose(u) for u in range(600)} == set(range(6))
+    view.set_live([0, 2, 5])
+    assert [balancer.choose(u) for u in range(600)] == [[0, 2, 5][k % 3] for k in keys]
+    view.set_live([4])
+    assert {balancer.choose(u) for u in range(600)} == {4}
+
+
+def moved_on_scale_out(balancer_for, client: np.ndarray, servers: int) -> list[tuple[int, int]]:
+    """Route one user per address on ``servers`` servers, add one, return (before, after)."""
+    view = idle_cluster(servers + 1)
+    view.set_live(range(servers))
+    balancer = balancer_for(view)
+    before = [balancer.choose(u) for u in range(len(client))]
+    view.set_live(range(servers + 1))
+    after = [balancer.choose(u) for u in range(len(client))]
+    return list(zip(before, after, strict=True))
+
+
+@pytest.mark.parametrize("layout", ["consecutive", "random"])
+def test_modulo_hash_remaps_most_addresses_on_scale_out(layout):
+    rng = np.random.default_rng(2)
+    client = consecutive(5000) if layout == "consecutive" else rng.integers(0, 2**32, 5000)
+    client = client.astype(np.uint64)
+    pairs = moved_on_scale_out(lambda view: ip_hash_balancer(view, "modulo", client), client, 9)
+    moved = sum(before != after for before, after in pairs) / len(pairs)
+    assert moved == pytest.approx(9 / 10, abs=0.02)
+    if layout == "consecutive":  # a % 9 == a % 10 exactly when a % 90 < 9
+        assert moved == pytest.approx(81 / 90, abs=0.002)
+
+
+def test_subnet24_hash_remaps_most_subnets_on_scale_out_and_keeps_each_together():
+    rng = np.random.default_rng(3)
+    subnets = rng.choice(2**24, 3000, replace=False).astype(np.uint64) << np.uint64(8)
+    client = np.repeat(subnets, 4) + np.tile(np.array([1, 50, 100, 254], np.uint64), 3000)
+    pairs = moved_on_scale_out(lambda view: ip_hash_balancer(view, "subnet24", client), client, 9)
+    by_subnet: dict[int, set[tuple[int, int]]] = {}
+    for value, pair in zip(client.tolist(), pairs, strict=True):
+        by_subnet.setdefault(value >> 8, set()).add(pair)
+    assert all(len(moves) == 1 for moves in by_subnet.values())  # a /24 moves as one
+    moved = sum(before != after for before, after in pairs) / len(pairs)
+    assert moved == pytest.approx(9 / 10, abs=0.03)
+
+
+def ring_balancer(view: ClusterView, name: str, client: np.ndarray, nodes: int = 200):
+    keys = ADDRESS_HASHES[name].ring_keys(clients(client)).tolist()
+    return ConsistentHash(view, list(range(len(client))), keys, virtual_nodes=nodes)
+
+
+def test_ring_with_subnet24_keeps_each_subnet_together_and_moves_few():
+    rng = np.random.default_rng(4)
+    subnets = rng.choice(2**24, 2000, replace=False).astype(np.uint64) << np.uint64(8)
+    client = np.repeat(subnets, 3) + np.tile(np.array([7, 8, 200], np.uint64), 2000)
+    pairs = moved_on_scale_out(lambda view: ring_balancer(view, "subnet24", client), client, 9)
+    by_subnet: dict[int, set[int]] = {}
+    for value, (before, _) in zip(client.tolist(), pairs, strict=True):
+        by_subnet.setdefault(value >> 8, set()).add(before)
+    assert all(len(servers) == 1 for servers in by_subnet.values())
+    moved = [(before, after) for before, after in pairs if before != after]
+    assert len(moved) / len(pairs) == pytest.approx(1 / 10, abs=0.03)
+    assert {after for _, after in moved} == {9}
+
+
+def test_ring_with_modulo_puts_neighbouring_addresses_on_one_arc():
+    # unmixed: 30 consecutive addresses span 30 / 2**32 of the ring, so one server
+    balancer = ring_balancer(idle_cluster(3), "modulo", consecutive(30), nodes=100)
+    assert len({balancer.choose(u) for u in range(30)}) == 1
+    # scattered addresses still spread
+    rng = np.random.default_rng(6)
+    spread = rng.integers(2**24, 224 * 2**24, 3000).astype(np.uint64)
+    ring = ring_balancer(idle_cluster(3), "modulo", spread)
+    counts = Counter(ring.choose(u) for u in range(3000))
+    assert set(counts) == {0, 1, 2}
+    assert max(counts.values()) < 0.5 * 3000

@@ -28,7 +28,9 @@ from simulator.scenario.loading import validate_scenario
 from simulator.scenario.models import (
     Cluster,
     Jwt,
+    Latency,
     LoadBalancer,
+    Region,
     ServiceTime,
     SharedStore,
     Sticky,
@@ -50,6 +52,8 @@ CHECKS = examples(150)
 
 POLICIES = ["round_robin", "random", "least_connections", "power_of_two"]
 AFFINITIES = ["cookie", "ip_hash", "consistent_hash"]
+ADDRESS_HASHES = ["mixed", "modulo", "subnet24"]
+CLIENT_ADDRESSES = ["scattered", "consecutive"]
 ALGORITHMS = ["HS256", "RS256", "PS256", "ES256", "EdDSA"]
 DENYLISTS = ["none", "store", "local_cache"]
 STRATEGIES = ["local", "sticky", "shared_store", "jwt"]
@@ -158,6 +162,29 @@ def test_the_generators_cover_every_event_kind() -> None:
 
 
 @st.composite
+def latencies(draw: st.DrawFn, high_ms: float) -> dict[str, Any]:
+    """A :class:`~simulator.scenario.models.Latency`: mostly none, else any of its shapes."""
+    mean = draw(st.just(0.0) | small_floats(0.01, high_ms))
+    distribution = draw(st.sampled_from(["constant", "exponential", "lognormal"]))
+    p99 = (mean or 1.0) * draw(small_floats(1.1, 12))
+    return {"distribution": distribution, "mean": mean, "p99": p99}
+
+
+@st.composite
+def region_lists(draw: st.DrawFn, servers: int) -> list[dict[str, Any]]:
+    """Up to three regions (none, most often), at most one per server."""
+    count = draw(st.integers(0, min(3, servers)))
+    return [
+        {
+            "name": f"r{index}",
+            "users": draw(small_floats(0.1, 5)),
+            "servers": draw(small_floats(0.1, 5)),
+        }
+        for index in range(count)
+    ]
+
+
+@st.composite
 def valid_scenarios(draw: st.DrawFn, service: str | None = None) -> dict[str, Any]:
     """A small valid scenario as a plain mapping (what a YAML file holds)."""
     duration_s = draw(small_floats(1, 8))
@@ -174,9 +201,13 @@ def valid_scenarios(draw: st.DrawFn, service: str | None = None) -> dict[str, An
             max_size=6,
         )
     )
+    rtt_ms = draw(small_floats(0, 5))
+    regions = draw(region_lists(servers))
+    store_region = draw(st.none() | st.sampled_from([r["name"] for r in regions] or [None]))
     return {
         "name": "property",
         "seed": draw(st.integers(0, 2**32)),
+        "regions": regions,
         "duration_s": duration_s,
         "warmup_s": draw(st.floats(0, duration_s / 2)),
         "strategies": draw(st.permutations(STRATEGIES)),
@@ -187,6 +218,7 @@ def valid_scenarios(draw: st.DrawFn, service: str | None = None) -> dict[str, An
             "user_weights": draw(st.sampled_from(["uniform", "zipf"])),
             "zipf_exponent": draw(small_floats(0.3, 2.5)),
             "users_per_ip": draw(st.integers(1, 60)),
+            "client_addresses": draw(st.sampled_from(CLIENT_ADDRESSES)),
             "logged_in_at_start": draw(st.booleans()),
             "relogin_delay_s": {
                 "distribution": draw(st.sampled_from(["exponential", "constant", "lognormal"])),
@@ -203,21 +235,26 @@ def valid_scenarios(draw: st.DrawFn, service: str | None = None) -> dict[str, An
                 "distribution": distribution,
                 "mean": draw(small_floats(0.5, 30)),
                 "sigma": draw(small_floats(0.1, 1.5)),
+                "cpu_fraction": draw(st.floats(0, 1)),
             },
             "login_cpu_ms": draw(small_floats(0, 300)),
             "request_timeout_ms": draw(small_floats(20, 5000)),
             "network_mbps": draw(st.none() | small_floats(0.5, 100)),
+            "overhead_ms": draw(latencies(3)),
+            "cpu_cores": draw(st.none() | st.integers(1, 4)),
         },
         "load_balancer": {
             "policy": draw(st.sampled_from(POLICIES)),
             "health_check_interval_s": draw(small_floats(0.2, 5)),
+            "hop_ms": draw(latencies(5)),
         },
         "sticky": {
             "affinity": draw(st.sampled_from(AFFINITIES)),
             "virtual_nodes": draw(st.integers(1, 200)),
+            "hash": draw(st.sampled_from(ADDRESS_HASHES)),
         },
         "shared_store": {
-            "rtt_ms": draw(small_floats(0, 5)),
+            "rtt_ms": rtt_ms,
             "op_time_ms": draw(small_floats(0.01, 2)),
             "pool_size": draw(st.integers(1, 10)),
             "shards": draw(st.integers(1, 3)),
@@ -225,6 +262,10 @@ def valid_scenarios(draw: st.DrawFn, service: str | None = None) -> dict[str, An
             "failover_s": draw(small_floats(0, 3)),
             "read_from": draw(st.sampled_from(["primary", "replicas"])),
             "replication_lag_ms": draw(small_floats(0, 500)),
+            "rtt_distribution": draw(st.sampled_from(["constant", "exponential", "lognormal"])),
+            "rtt_p99_ms": (rtt_ms or 1.0) * draw(small_floats(1.1, 12)),
+            "region": store_region,
+            "cross_region_rtt_ms": draw(small_floats(0, 100)),
         },
         "jwt": {
             "algorithm": draw(st.sampled_from(ALGORITHMS)),
@@ -255,13 +296,18 @@ def latency_floor_ms(scenario: Scenario, result: RunResult, strategy: str) -> fl
     item = result[strategy]
     if cluster.network_mbps:
         floor += item.credential_bytes * 8 / (cluster.network_mbps * 1e6) * 1000.0
+    store = scenario.shared_store
+    # a varying round trip can be shorter than its mean; a remote server's only longer
+    store_rtt_ms = store.rtt_ms if store.rtt_distribution == "constant" else 0.0
     if strategy == "jwt":
         assert item.auth_cost is not None
         floor += item.auth_cost.verify_ms
         if scenario.jwt.denylist == "store":
-            floor += scenario.shared_store.rtt_ms
+            floor += store_rtt_ms
     if strategy == "shared_store":
-        floor += scenario.shared_store.rtt_ms
+        floor += store_rtt_ms
+    if scenario.load_balancer.hop_ms.distribution == "constant":
+        floor += scenario.load_balancer.hop_ms.mean
     return floor
 
 
@@ -631,7 +677,16 @@ FLOAT_FIELDS: list[tuple[str, ...]] = [
     ("cluster", "login_cpu_ms"),
     ("cluster", "request_timeout_ms"),
     ("cluster", "network_mbps"),
+    ("cluster", "service_time_ms", "cpu_fraction"),
+    ("cluster", "overhead_ms", "mean"),
+    ("cluster", "overhead_ms", "p99"),
     ("load_balancer", "health_check_interval_s"),
+    ("load_balancer", "hop_ms", "mean"),
+    ("load_balancer", "hop_ms", "p99"),
+    ("shared_store", "rtt_p99_ms"),
+    ("shared_store", "cross_region_rtt_ms"),
+    ("regions", "users"),
+    ("regions", "servers"),
     ("shared_store", "rtt_ms"),
     ("shared_store", "op_time_ms"),
     ("shared_store", "failover_s"),
@@ -679,7 +734,10 @@ EVENT_BASE: dict[str, dict[str, Any]] = {
 
 def set_float(data: dict[str, Any], path: tuple[str, ...], value: float) -> None:
     """Put ``value`` at ``path`` (see :data:`FLOAT_FIELDS`), adding the section it needs."""
-    if path[:2] == ("workload", "rate_profile"):
+    if path[0] == "regions":
+        data["regions"] = [{"name": "here", path[1]: value}]
+        data.setdefault("cluster", {})["servers"] = 1
+    elif path[:2] == ("workload", "rate_profile"):
         profile = dict(PROFILE_BASE[path[2]], **{path[3]: value})
         data.setdefault("workload", {})["rate_profile"] = profile
     elif path[0] == "events":
@@ -693,7 +751,7 @@ def test_every_float_field_is_listed() -> None:
     listed = {path[-1] for path in FLOAT_FIELDS}
     floats = {
         key
-        for model in [Scenario, *MODELS.values(), *EVENT_MODELS, *PROFILE_MODELS]
+        for model in [Scenario, *MODELS.values(), *EVENT_MODELS, *PROFILE_MODELS, Latency, Region]
         if isinstance(model, type) and issubclass(model, BaseModel)
         for key, field in model.model_fields.items()
         if "float" in str(field.annotation)

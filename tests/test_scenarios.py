@@ -53,6 +53,8 @@ LIBRARY = {
     "store-failover",
     "store-sharded",
     "read-replica-lag",
+    # its lesson test is in tests/test_regions.py
+    "multi-region",
 }
 
 

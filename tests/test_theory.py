@@ -292,3 +292,75 @@ def test_integer_arguments_accept_numpy_integers() -> None:
     assert theory.modulo_remap_fraction(np.int64(9), np.int32(10)) == pytest.approx(0.9)
     with pytest.raises(ValueError):
         theory.local_success_rate(np.float64(2.0))  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------ M/G/1
+
+
+def test_mg1_ps_by_hand() -> None:
+    # λ = 20/s, S = 10 ms: ρ = 0.2, W = S / (1 - ρ) = 0.01 / 0.8 = 12.5 ms
+    assert theory.mg1_ps_mean_response(20, 0.01) == pytest.approx(0.0125)
+    # ρ = 0.5, S = 1: W = 2; ρ = 0.9: W = 10 S
+    assert theory.mg1_ps_mean_response(0.5, 1.0) == pytest.approx(2.0)
+    assert theory.mg1_ps_mean_response(9, 0.1) == pytest.approx(1.0)
+    # the unit is the service time's: the same queue in ms
+    assert theory.mg1_ps_mean_response(0.02, 10.0) == pytest.approx(12.5)
+    # no arrivals: a job is alone, W = S
+    assert theory.mg1_ps_mean_response(0, 0.01) == pytest.approx(0.01)
+
+
+def test_mg1_fcfs_by_hand() -> None:
+    # λ = 20/s, S = 10 ms, ρ = 0.2: W = S + λ S² (1 + scv) / (2 (1 - ρ))
+    # constant (M/D/1): 0.01 + 20 x 0.0001 / 1.6 = 11.25 ms
+    assert theory.mg1_fcfs_mean_response(20, 0.01, 0.0) == pytest.approx(0.01125)
+    # exponential: 0.01 + 20 x 0.0002 / 1.6 = 12.5 ms, the M/M/1 response 1 / (100 - 20)
+    assert theory.mg1_fcfs_mean_response(20, 0.01, 1.0) == pytest.approx(0.0125)
+    assert theory.mg1_fcfs_mean_response(20, 0.01, 1.0) == pytest.approx(
+        theory.mm1_mean_response(20, 100)
+    )
+    # ρ = 0.5, S = 1: 1 + 0.5 (1 + scv) / 1
+    assert theory.mg1_fcfs_mean_response(0.5, 1.0, 0.0) == pytest.approx(1.5)
+    assert theory.mg1_fcfs_mean_response(0.5, 1.0, 3.0) == pytest.approx(3.0)
+    assert theory.mg1_fcfs_mean_response(0, 0.01, 5.0) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize(("lam", "mu"), [(1, 4), (20, 100), (7.5, 10), (0.099, 0.1)])
+def test_mg1_exponential_service_is_the_mm1_both_ways(lam: float, mu: float) -> None:
+    # PS with exponential service has the M/M/1 mean (PS is insensitive, so any service
+    # of that mean does), and so has FCFS with scv = 1
+    mm1 = theory.mm1_mean_response(lam, mu)
+    assert theory.mg1_ps_mean_response(lam, 1 / mu) == pytest.approx(mm1)
+    assert theory.mg1_fcfs_mean_response(lam, 1 / mu, 1.0) == pytest.approx(mm1)
+
+
+def test_mg1_fcfs_against_ps_by_variability() -> None:
+    # FCFS beats PS for service less variable than exponential, loses for more variable
+    ps = theory.mg1_ps_mean_response(60, 0.01)
+    assert theory.mg1_fcfs_mean_response(60, 0.01, 0.0) < ps
+    assert theory.mg1_fcfs_mean_response(60, 0.01, 0.5) < ps
+    assert theory.mg1_fcfs_mean_response(60, 0.01, math.expm1(1.0)) > ps  # lognormal σ = 1
+    # and FCFS grows linearly in scv
+    values = [theory.mg1_fcfs_mean_response(60, 0.01, scv) for scv in (0.0, 1.0, 2.0)]
+    assert values[2] - values[1] == pytest.approx(values[1] - values[0])
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: theory.mg1_ps_mean_response(100, 0.01),  # ρ = 1
+        lambda: theory.mg1_ps_mean_response(150, 0.01),
+        lambda: theory.mg1_ps_mean_response(20, 0.0),
+        lambda: theory.mg1_ps_mean_response(20, -0.01),
+        lambda: theory.mg1_ps_mean_response(-1, 0.01),
+        lambda: theory.mg1_ps_mean_response(20, math.nan),
+        lambda: theory.mg1_fcfs_mean_response(100, 0.01, 0.0),  # ρ = 1
+        lambda: theory.mg1_fcfs_mean_response(120, 0.01, 1.0),
+        lambda: theory.mg1_fcfs_mean_response(20, 0.0, 1.0),
+        lambda: theory.mg1_fcfs_mean_response(20, 0.01, -0.5),
+        lambda: theory.mg1_fcfs_mean_response(20, 0.01, math.inf),
+        lambda: theory.mg1_fcfs_mean_response(math.inf, 0.01, 1.0),
+    ],
+)
+def test_mg1_rejects_invalid_input(call: Callable[[], float]) -> None:
+    with pytest.raises(ValueError):
+        call()

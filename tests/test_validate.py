@@ -147,3 +147,13 @@ def test_pass_rule(mean: float, half_width: float, passed: bool) -> None:
     row = CaseResult("x", "q", "checks", interval(mean, half_width), 100.0, "ms")
     assert row.passed is passed
     assert row.relative_error == pytest.approx((mean - 100.0) / 100.0)
+
+
+def test_an_exact_quantity_is_held_to_its_own_tolerance_only() -> None:
+    # the hop case: the same in every replication, its interval is float rounding
+    exact = CaseResult("hop", "q", "checks", interval(5.0 + 1e-12, 1e-14), 5.0, "ms", 1e-6)
+    assert exact.exact and exact.passed and not exact.theory_in_ci
+    off = CaseResult("hop", "q", "checks", interval(5.001, 1e-14), 5.0, "ms", 1e-6)
+    assert off.exact and not off.passed  # 2e-4 relative: beyond its 1e-6
+    noisy = CaseResult("x", "q", "checks", interval(5.0, 0.01), 5.0, "ms")
+    assert not noisy.exact

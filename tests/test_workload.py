@@ -11,10 +11,12 @@ import pytest
 from simulator.model.rng import Streams, hash64, splitmix64
 from simulator.model.workload import (
     CHUNK_REQUESTS,
+    CONSECUTIVE_FIRST,
     ArrivalRate,
     Population,
     RequestStream,
     draw_service_s,
+    format_address,
     ip_address,
 )
 from simulator.scenario.models import ServiceTime, Workload
@@ -94,6 +96,14 @@ def test_ip_address_is_readable():
     assert ip_address(0) == "10.0.0.0"
     assert ip_address(258) == "10.0.1.2"
     assert ip_address(65536 + 3) == "10.1.0.3"
+
+
+def test_ip_address_is_the_consecutive_layouts_address():
+    workload = Workload(users=70_000, client_addresses="consecutive")
+    population = Population.from_config(workload, Streams(1))
+    for ip in (0, 1, 255, 256, 258, 65536 + 3, 69_999):
+        assert population.address(ip) == ip_address(ip) == format_address(CONSECUTIVE_FIRST + ip)
+    assert format_address(0xC0A8010A) == "192.168.1.10"
 
 
 # -------------------------------------------------------------------- population

@@ -325,7 +325,7 @@ def print_validation(
             validation_value(row.simulated.mean, row.unit, row.simulated.half_width),
             validation_value(row.theory, row.unit),
             f"{row.relative_error * 100:+.2f}%",
-            "yes" if row.theory_in_ci else "no",
+            "exact" if row.exact else "yes" if row.theory_in_ci else "no",
             "[green]PASS[/]" if row.passed else "[bold red]FAIL[/]",
         )
     console.print(table)

@@ -55,6 +55,12 @@ SOURCES: Final[dict[str, Source]] = {
         "Redis replicates asynchronously: about a network hop inside a datacentre, seconds "
         "under a write burst or a resync",
     ),
+    "shared_store.cross_region_rtt_ms": Source(
+        "the round trip between regions",
+        "ms",
+        "US East to Western Europe is about 60-90 ms in cloud providers' published "
+        "inter-region round trips (across the Pacific 100-150 ms)",
+    ),
     "jwt.ttl_s": Source(
         "an access token's lifetime",
         "s",

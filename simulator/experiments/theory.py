@@ -12,6 +12,9 @@ References:
     - M. Harchol-Balter, *Performance Modeling and Design of Computer Systems: Queueing
       Theory in Action*, Cambridge University Press, 2013 (Little's law: chapter 6;
       M/M/1: chapter 13; M/M/k and Erlang C: chapter 14).
+    - L. Kleinrock, *Queueing Systems, Volume 2: Computer Applications*, Wiley, 1976
+      (processor sharing: chapter 4); Harchol-Balter (2013), chapter 22 (processor
+      sharing) and chapter 23 (M/G/1, the Pollaczek-Khinchine formula).
     - J. D. C. Little, "A proof for the queuing formula: L = λW", *Operations Research*
       9(3):383-387, 1961.
     - D. Karger, E. Lehman, T. Leighton, R. Panigrahy, M. Levine and D. Lewin,
@@ -37,6 +40,8 @@ __all__ = [
     "littles_time",
     "local_served_fraction",
     "local_success_rate",
+    "mg1_fcfs_mean_response",
+    "mg1_ps_mean_response",
     "mm1_mean_number",
     "mm1_mean_queue_length",
     "mm1_mean_response",
@@ -189,6 +194,41 @@ def mm1_mean_response(arrival_rate: float, service_rate: float) -> float:
     """
     _stable_rho(arrival_rate, service_rate)
     return 1.0 / (service_rate - arrival_rate)
+
+
+# ------------------------------------------------------------------------ M/G/1
+
+
+def mg1_ps_mean_response(arrival_rate: float, mean_service: float) -> float:
+    """Mean response time of an M/G/1 processor-sharing queue, ``S / (1 - ρ)``, ρ = λS.
+
+    Insensitive: the same for every service distribution of mean ``S`` (with n jobs
+    present each is served at rate 1/n). In the unit of ``mean_service``.
+
+    Raises:
+        ValueError: invalid inputs or ρ >= 1.
+
+    References:
+        Kleinrock (1976), chapter 4; Harchol-Balter (2013), chapter 22.
+    """
+    _stable_rho(arrival_rate, 1.0 / _positive("mean_service", mean_service))
+    return mean_service / (1.0 - arrival_rate * mean_service)
+
+
+def mg1_fcfs_mean_response(arrival_rate: float, mean_service: float, scv: float) -> float:
+    """Mean response time of an M/G/1 first-come-first-served queue (Pollaczek-Khinchine):
+    ``S + λ E[S²] / (2 (1 - ρ))`` with ``E[S²] = S² (1 + scv)``.
+
+    Args:
+        scv: squared coefficient of variation of the service time (0: constant, 1:
+            exponential, ``exp(σ²) - 1``: lognormal of log-space deviation σ).
+
+    References:
+        Kleinrock (1975), chapter 5; Harchol-Balter (2013), chapter 23.
+    """
+    rho = _stable_rho(arrival_rate, 1.0 / _positive("mean_service", mean_service))
+    second_moment = mean_service**2 * (1.0 + _non_negative("scv", scv))
+    return mean_service + arrival_rate * second_moment / (2.0 * (1.0 - rho))
 
 
 # ------------------------------------------------------------------------ M/M/c

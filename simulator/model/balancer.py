@@ -5,15 +5,24 @@ health check (:class:`ClusterView`), not the servers' true state. Policies that 
 load (``round_robin``, ``random``, ``least_connections``, ``power_of_two``) route
 ``local``, ``shared_store`` and ``jwt``; affinity policies (``cookie``, ``ip_hash``,
 ``consistent_hash``) route ``sticky``.
+
+The hash-based affinities do not see a client's address itself but a key made from it
+by one of the address hashes of ``sticky.hash`` (:data:`ADDRESS_HASHES`): ``mixed``
+(SplitMix64, well spread whatever the addresses), ``modulo`` (the address as a number,
+HAProxy's ``balance source``) or ``subnet24`` (the first three octets, nginx's
+``ip_hash``). Keys are computed once per run, so routing costs the same for each.
 """
 
 from __future__ import annotations
 
 import bisect
 from collections.abc import Sequence
-from typing import Protocol
+from typing import ClassVar, Protocol
 
-from simulator.model.rng import DrawBuffer, hash64
+import numpy as np
+import numpy.typing as npt
+
+from simulator.model.rng import DrawBuffer, hash64, splitmix64
 
 
 class Loaded(Protocol):
@@ -169,10 +178,19 @@ class CookieAffinity:
 
 
 class IpHash:
-    """Hash of the client IP modulo the number of live servers.
+    """The key of the client IP modulo the number of live servers.
 
     Every change in the number of live servers remaps most IPs (``N/(N+1)`` of them when
-    one server is added).
+    one server is added): HAProxy's map-based hashing says so ("most mappings are
+    changed when the server count changes", ``hash-type map-based``), and nginx's
+    ``ip_hash`` divides by the configured servers' total weight, so adding one does the
+    same. (When a server fails, nginx re-hashes only the clients of that server, over
+    the servers it still has; here, as in HAProxy, the live servers are renumbered.)
+
+    Args:
+        view: the balancer's view of the cluster.
+        user_ip: client IP index of each user.
+        ip_hash: key of each client IP (an :class:`AddressHash`'s ``keys``).
     """
 
     name = "ip_hash"
@@ -192,6 +210,13 @@ class ConsistentHash:
 
     When a server joins or leaves, only the IPs on the arcs it gains or loses move
     (about ``1/(N+1)`` of them when one server is added).
+
+    Args:
+        view: the balancer's view of the cluster.
+        user_ip: client IP index of each user.
+        ip_hash: ring position of each client IP, 64-bit (an :class:`AddressHash`'s
+            ``ring_keys``).
+        virtual_nodes: ring points per live server.
     """
 
     name = "consistent_hash"
@@ -247,6 +272,139 @@ class ConsistentHash:
             server = self.owner(self._ip_hash[ip])
             self._cache[ip] = server
         return server
+
+
+# ------------------------------------------------------------ client-address hashes
+
+
+class Clients(Protocol):
+    """The client IPs of a run, as the address hashes read them (a run's
+    :class:`~simulator.model.workload.Population`)."""
+
+    @property
+    def ip_hash(self) -> npt.NDArray[np.uint64]:
+        """SplitMix64 of each client IP's index."""
+        ...
+
+    @property
+    def addresses(self) -> npt.NDArray[np.uint64]:
+        """The IPv4 address of each client IP, as a 32-bit integer."""
+        ...
+
+
+class AddressHash(Protocol):
+    """How ``ip_hash`` and ``consistent_hash`` turn client addresses into keys.
+
+    A hash reads the run's :class:`Clients` (a client IP's index, or its IPv4 address
+    as a 32-bit integer, drawn only when a hash reads it); the keys are computed once per run, so
+    every hash costs the same per job.
+    """
+
+    name: str
+
+    def keys(self, clients: Clients) -> npt.NDArray[np.uint64]:
+        """``ip_hash`` key of each client IP: its server is ``live[key % len(live)]``."""
+        ...
+
+    def ring_keys(self, clients: Clients) -> npt.NDArray[np.uint64]:
+        """Position of each client IP on the 64-bit ``consistent_hash`` ring."""
+        ...
+
+
+class MixedHash:
+    """``mixed``: SplitMix64 of the client's number, well spread whatever its address.
+
+    The key is SplitMix64 of the client's IP index, not of its address: a mixing hash
+    gives neighbouring inputs unrelated keys, so how the addresses are laid out changes
+    nothing, and every layout routes exactly as authsim always has. Real balancers that
+    mix: HAProxy ``balance source`` with ``hash-type consistent`` (which applies Bob
+    Jenkins' full avalanche hash to the address unless a hash function is named: "hash-type
+    consistent: consistent hashing using sdbm with avalanche", HAProxy commit b6c0ac94,
+    1.5-dev20; ``get_server_sh`` in ``src/backend.c``) or with ``hash-type map-based
+    sdbm avalanche``, and nginx ``hash $remote_addr`` (CRC32 of the address,
+    ``ngx_http_upstream_hash_module``).
+    """
+
+    name = "mixed"
+
+    def keys(self, clients: Clients) -> npt.NDArray[np.uint64]:
+        """SplitMix64 of each client IP's index (no address is drawn)."""
+        return clients.ip_hash
+
+    def ring_keys(self, clients: Clients) -> npt.NDArray[np.uint64]:
+        """The same 64-bit mix: it already spreads over the whole ring."""
+        return clients.ip_hash
+
+
+class ModuloHash:
+    """``modulo``: the address as a number, unmixed (HAProxy ``balance source``).
+
+    HAProxy's default ``hash-type map-based`` XORs the source address into one 32-bit
+    word (for IPv4, the address itself) and takes it modulo the running servers' total
+    weight ("The source IP address is hashed and divided by the total weight of the
+    running servers", ``balance source`` in the HAProxy configuration manual;
+    ``get_server_sh`` and ``map_get_server_hash``: ``srv[hash % tot_weight]``). So
+    consecutive addresses go round robin over the servers: a lab's 30 consecutive
+    clients split exactly 10/10/10 over 3 servers, while public clients, whose
+    addresses are scattered, split as unevenly as any hash would.
+
+    On the ring (``consistent_hash``) the address is the position itself, scaled to the
+    64-bit ring, as HAProxy does with ``hash-type consistent`` when a hash function is
+    named without ``avalanche``: neighbouring addresses sit on one arc of the ring, so a
+    block of consecutive clients lands on one server.
+    """
+
+    name = "modulo"
+
+    def keys(self, clients: Clients) -> npt.NDArray[np.uint64]:
+        """The addresses themselves."""
+        return clients.addresses
+
+    def ring_keys(self, clients: Clients) -> npt.NDArray[np.uint64]:
+        """The 32-bit address in the top half of the 64-bit ring position."""
+        return clients.addresses << np.uint64(32)
+
+
+class Subnet24Hash:
+    """``subnet24``: nginx ``ip_hash``, a hash of the first three octets only.
+
+    "The first three octets of the client IPv4 address, or the entire IPv6 address, are
+    used as a hashing key" (nginx ``ngx_http_upstream_module``, ``ip_hash``), so every
+    address of a /24 lands on one server: a lab's clients on one subnet all on one
+    server, a campus or an ISP's address pool on one server. The key is nginx's own
+    hash (``ngx_http_upstream_ip_hash_module.c``): ``h = 89``, then
+    ``h = (h * 113 + octet) % 6271`` for each of the three octets; nginx takes it modulo
+    the total weight of the servers, so with equal weights server ``h % N``.
+
+    On the ring the key is SplitMix64 of the /24 (nginx has no consistent ``ip_hash``;
+    this is ``hash $subnet consistent`` with the /24 as key): a /24 still stays
+    together, and a scale-out moves about ``1/(N+1)`` of the /24s.
+    """
+
+    name = "subnet24"
+
+    SEED: ClassVar[int] = 89
+    MULTIPLIER: ClassVar[int] = 113
+    MODULUS: ClassVar[int] = 6271
+
+    def keys(self, clients: Clients) -> npt.NDArray[np.uint64]:
+        """nginx's ``ip_hash`` of the first three octets (0 to 6270)."""
+        address = clients.addresses
+        key = np.full(address.shape, self.SEED, dtype=np.uint64)
+        for shift in (24, 16, 8):
+            octet = (address >> np.uint64(shift)) & np.uint64(255)
+            key = (key * np.uint64(self.MULTIPLIER) + octet) % np.uint64(self.MODULUS)
+        return key
+
+    def ring_keys(self, clients: Clients) -> npt.NDArray[np.uint64]:
+        """SplitMix64 of the /24 (the address without its last octet)."""
+        return splitmix64(clients.addresses >> np.uint64(8))
+
+
+ADDRESS_HASHES: dict[str, AddressHash] = {
+    address_hash.name: address_hash for address_hash in (MixedHash(), ModuloHash(), Subnet24Hash())
+}
+"""The hashes of ``sticky.hash``, by name."""
 
 
 SPREADING_POLICIES: dict[str, type[RoundRobin | RandomChoice | LeastConnections | PowerOfTwo]] = {

@@ -18,6 +18,7 @@ from typing import Any
 
 import simpy
 
+from simulator.model.cpu import ProcessorSharingCpu
 from simulator.outcomes import DOWN, DRAINING, OVERLOAD, RESTARTING, RETIRED, SERVER_DOWN, UP
 
 Handler = Callable[["Server", Any], Generator[simpy.Event, Any, int]]
@@ -45,6 +46,9 @@ class Server:
         bucket_jobs: the same, per time-series bucket.
         busy_s: worker time held by jobs started while measuring (CPU and waits on the
             store alike: a worker blocked on the store serves nobody else), seconds.
+        cpu: the cores the workers share, when there are fewer than workers (a
+            :class:`~simulator.model.cpu.ProcessorSharingCpu`, attached on first use by
+            :class:`~simulator.model.cpu.SharedCpus`); ``None``: a core per worker.
     """
 
     __slots__ = (
@@ -58,6 +62,7 @@ class Server:
         "_up_intervals",
         "bucket_jobs",
         "busy_s",
+        "cpu",
         "crashed",
         "in_rotation",
         "in_system",
@@ -99,6 +104,7 @@ class Server:
         self.jobs = 0
         self.bucket_jobs: list[int] = []
         self.busy_s = 0.0
+        self.cpu: ProcessorSharingCpu | None = None
         self._up_intervals: list[tuple[float, float | None]] = [(env.now, None)]
         self._processes = [env.process(self._worker(slot)) for slot in range(workers)]
 
@@ -202,6 +208,8 @@ class Server:
                 self._current[slot] = None
                 self._processes[slot].interrupt("crash")
         self.in_system -= len(failed)
+        if self.cpu is not None:
+            self.cpu.clear()  # the failed jobs compute no more
         self.crashed = True
         self.stop()
         for waiter in self._drain_waiters:

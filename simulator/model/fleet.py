@@ -20,10 +20,12 @@ from simulator.costs.reference import AuthCosts
 from simulator.model.balancer import ClusterView
 from simulator.model.cluster import Done, Handler, Server
 from simulator.model.recorder import Recorder
+from simulator.model.regions import RegionalClusterView, RegionMap
 from simulator.model.rng import Streams, exponential_buffer, uniform_buffer
 from simulator.model.store import SessionStore
 from simulator.model.strategies import Strategy, StrategyContext, build_strategy
-from simulator.model.workload import Population
+from simulator.model.workload import Population, latencies_s
+from simulator.results.regions import RegionTally
 from simulator.scenario.models import Scenario
 
 
@@ -64,7 +66,16 @@ class Fleet:
         self.servers: list[Server] = []
         for _ in range(cluster.servers):
             self._new_server()
-        self.view = ClusterView(self.servers)
+        self.regions = RegionMap.build(scenario, streams)
+        if self.regions is not None:
+            recorder.regions = RegionTally(
+                self.regions.names, self.regions.user_region.tolist(), self.regions.store_region
+            )
+        self.view = (
+            RegionalClusterView(self.servers, self.regions)
+            if self.regions is not None
+            else ClusterView(self.servers)
+        )
         store_config = scenario.shared_store
         self.store = SessionStore(
             env,
@@ -83,6 +94,13 @@ class Fleet:
             read_from=store_config.read_from,
             replication_lag_ms=store_config.replication_lag_ms,
             failover_s=store_config.failover_s,
+            rtt_draws_s=(
+                latencies_s(streams, "store_rtt", store_config.round_trip)
+                if store_config.rtt_distribution != "constant"
+                else None
+            ),
+            cross_region_rtt_ms=store_config.cross_region_rtt_ms,
+            remote=self.regions.remote if self.regions is not None else None,
         )
         context = StrategyContext(
             scenario=scenario,
@@ -92,6 +110,7 @@ class Fleet:
             balancer_uniform=uniform_buffer(streams.generator("balancer")),
             store=self.store,
             costs=costs,
+            regions=self.regions,
         )
         self.strategy: Strategy = build_strategy(strategy_name, context)
         self.health_checked = env.event()
@@ -149,6 +168,8 @@ class Fleet:
 
     def add_server(self) -> int:
         """Start a new server; the balancer adds it at its next health check."""
+        if self.regions is not None:
+            self.regions.add_server()
         server = self._new_server()
         self.store.add_pool()
         return server.index

@@ -28,6 +28,7 @@ from simulator.results.records import (
     StoreStats,
     StrategyResult,
 )
+from simulator.results.regions import RegionTally
 from simulator.results.timeseries import (
     SAMPLES_PER_BUCKET,
     Buckets,
@@ -77,6 +78,7 @@ class Recorder:
         self._exposed_requests = 0
         self._exposed_until: dict[int, float] = {}
         self._remaining_s: dict[int, float] = {}  # credential lifetime left at revocation
+        self.regions: RegionTally | None = None
 
     # ----------------------------------------------------------- what happened
 
@@ -95,6 +97,8 @@ class Recorder:
         ``user`` was logged out, whatever the final outcome)."""
         self.counts[outcome] += 1
         self.tally.record(arrival_s, user, outcome, latency_ms, cause)
+        if self.regions is not None:
+            self.regions.record(user, outcome, latency_ms)
         if self.record_requests:
             self.log.record(arrival_s, user, server, outcome, latency_ms, cause)
 
@@ -233,6 +237,7 @@ class Recorder:
             ),
             refreshes=self.refreshes,
             exposure=self.exposure(),
+            regions=self.regions.stats() if self.regions is not None else None,
             auth_cost=AuthCost(verify_ms, login_s * 1000.0, source),
             series=StrategySeries.from_tally(
                 self.tally, [server.bucket_jobs for server in servers], self.sampler

@@ -12,12 +12,17 @@ A request's life, read top to bottom in :class:`StrategyRun`:
 1. **It arrives** (:meth:`~StrategyRun.arrivals`). A client without a credential logs in
    first: its first job is a login. With ``workload.logged_in_at_start`` (the default)
    every user already holds one at time 0.
-2. **The balancer routes the job** (:meth:`~StrategyRun.send`) using what it learnt at
-   its last health check; a server that is actually down answers ``server_down``, a full
-   queue answers ``overload``.
-3. **A worker serves it** (:meth:`~StrategyRun.serve`): for a login the password hash
-   first (a session is stored only for a good password), then the strategy's store round
-   trips, then its check (or login, or refresh), then the business work.
+2. **The balancer routes the job** (:attr:`~StrategyRun.send`, then
+   :meth:`~StrategyRun.route`), each job a ``load_balancer.hop_ms`` later when that is
+   set (the way through the balancer and back, held by no worker), using what it learnt
+   at its last health check; a server that is actually down answers ``server_down``, a
+   full queue answers ``overload``.
+3. **A worker serves it** (:meth:`~StrategyRun.serve`): the per-job
+   ``cluster.overhead_ms`` and, for a login, the password hash first (a session is
+   stored only for a good password), then the strategy's store round trips, then its
+   check (or login, or refresh), then the business work. With fewer
+   ``cluster.cpu_cores`` than workers, the CPU work among these runs on the server's
+   shared cores (:mod:`simulator.model.cpu`); otherwise each worker has a core.
 4. **The client takes the next step** (:meth:`~StrategyRun.on_done`). A rejected
    credential forces a re-login (another job, sent once the person has logged in again,
    ``workload.relogin_delay_s`` later, routed again and charged ``login_cpu_ms`` on the
@@ -40,10 +45,17 @@ import simpy
 from simulator import outcomes
 from simulator.costs.reference import AuthCosts
 from simulator.model.cluster import Server
+from simulator.model.cpu import SharedCpus
 from simulator.model.fleet import Fleet
 from simulator.model.recorder import Recorder
-from simulator.model.rng import Streams, uniform_buffer
-from simulator.model.workload import ArrivalRate, Population, RequestStream, relogin_delays_s
+from simulator.model.rng import DrawBuffer, Streams, uniform_buffer
+from simulator.model.workload import (
+    ArrivalRate,
+    Population,
+    RequestStream,
+    latencies_s,
+    relogin_delays_s,
+)
 from simulator.results.records import RequestLog, RunResult, StrategyResult
 from simulator.scenario import budget
 from simulator.scenario.calibration import load_profile
@@ -177,6 +189,12 @@ class StrategyRun:
         self._relogin_delays_s = (
             relogin_delays_s(inputs.streams, delay) if delay.mean_s > 0 else None
         )
+        # each None (the defaults) skips its step: no event, no draw
+        self._overheads_s = latencies_s(inputs.streams, "overhead", cluster.overhead_ms)
+        self._cpus = SharedCpus.build(self.env, cluster)
+        hops = latencies_s(inputs.streams, "hop", scenario.load_balancer.hop_ms)
+        self.send: Callable[[Request], None] = self.route if hops is None else self._hop(hops)
+        """Send the request's current job through the balancer (see :meth:`route`)."""
         self.recorder = Recorder(scenario, record_requests)
         self.fleet = Fleet(
             self.env,
@@ -234,7 +252,16 @@ class StrategyRun:
         if not self._in_flight:
             self._drained.succeed()
 
-    def send(self, request: Request) -> None:
+    def _hop(self, hops_s: DrawBuffer) -> Callable[[Request], None]:
+        """:attr:`send` with the balancer hop: each job is routed a hop later."""
+        env, route = self.env, self.route
+
+        def send(request: Request) -> None:
+            env.timeout(hops_s.next()).callbacks.append(lambda _: route(request))
+
+        return send
+
+    def route(self, request: Request) -> None:
         """Route the request's current job and hand it to a server."""
         if not self.fleet.view.live:
             # no healthy upstream: the balancer itself answers with an error
@@ -259,8 +286,12 @@ class StrategyRun:
             round_trips = strategy.refresh_round_trips
         else:
             round_trips = strategy.check_round_trips
-        if login and self._login_s:
-            yield env.timeout(self._login_s)  # check the password before storing a session
+        cpus = self._cpus
+        first_s = self._login_s if login else 0.0  # the password, before storing a session
+        if self._overheads_s is not None:
+            first_s += self._overheads_s.next()
+        if first_s:
+            yield env.timeout(first_s) if cpus is None else cpus.run(server, first_s)
         without: tuple[int, float] | None = None  # served without the store (it is down)
         for _ in range(round_trips):
             answered = yield from self.store.round_trip(server.index, request.user, login)
@@ -277,6 +308,7 @@ class StrategyRun:
         now = env.now
         user = request.user
         result: int
+        transfer_s = business_s = 0.0
         if login:
             cpu_s = without[1] if without else strategy.issue(server, user, now)
             result = LOGGED_IN
@@ -289,9 +321,9 @@ class StrategyRun:
                 result = REJECTED
         else:
             verdict, cpu_s = without or strategy.check(server, user, now)
-            cpu_s += self._transfer_s
+            transfer_s = self._transfer_s
             if verdict == outcomes.VALID:
-                cpu_s += request.service_s
+                business_s = request.service_s
                 result = ACCEPTED
                 revoked_s = self.recorder.revoked_at.get(user)
                 if revoked_s is not None and strategy.issued_at(user) < revoked_s:
@@ -300,8 +332,12 @@ class StrategyRun:
                 if phase == REQUEST:
                     request.cause = verdict
                 result = REJECTED
-        if cpu_s > 0:
-            yield env.timeout(cpu_s)
+        if cpus is not None:
+            yield from cpus.work(server, cpu_s, transfer_s, business_s)
+        else:
+            work_s = cpu_s + transfer_s + business_s  # summed in this order, as ever
+            if work_s > 0:
+                yield env.timeout(work_s)
         self._charge(server, started_s)
         return result
 
@@ -457,13 +493,25 @@ class StrategyRun:
         # Every request has an answer by then: one still in flight has timed out. A
         # person logging in again is not the system's time, so the stop waits for them.
         relogin_s = 20 * self.scenario.workload.relogin_delay_s.mean_s
-        hard_stop_s = self.scenario.duration_s + 2 * self._timeout_s + relogin_s
-        env.run(until=env.any_of([self._drained, env.timeout(hard_stop_s)]))
+        stop_s = self.scenario.duration_s + 2 * self._timeout_s + relogin_s
+        while stop_s > env.now and not self._drained.triggered:
+            env.run(until=env.any_of([self._drained, env.timeout(stop_s - env.now)]))
+            # a request that waited long for its client's login (or a person slower
+            # than 20 mean delays) may not have timed out yet: wait until it has
+            stop_s = max(stop_s, self._last_deadline_s())
         self._login_owner.clear()  # nothing waits any more: every request ends here
         self._waiting.clear()
         for request in sorted(self._in_flight, key=lambda request: request.arrival_s):
             self.finish(request, outcomes.TIMEOUT)
         return self.recorder.result(self.strategy, self.servers, self.store, self._login_s)
+
+    def _last_deadline_s(self) -> float:
+        """When the last request in flight times out (its person's time excluded), or
+        now when none is left."""
+        if not self._in_flight:
+            return self.env.now
+        timeout_s = self._timeout_s
+        return max(r.arrival_s + r.client_s + timeout_s for r in self._in_flight)
 
 
 def run(

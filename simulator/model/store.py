@@ -18,7 +18,11 @@ Every operation travels half a round trip to its node, waits for the operations 
 it, takes an exponential ``op_time_ms``, and travels half a round trip back. Because a
 node is one FIFO server and every operation reaches it ``rtt/2`` after it is sent, the
 start of an operation is known when it is sent (Lindley's recursion:
-``start = max(arrival, previous end)``), so one operation costs a single timeout.
+``start = max(arrival, previous end)``), so one operation costs a single timeout. With a
+varying round trip (``rtt_distribution``), or from a server in another region than the
+store (``regions``: ``cross_region_rtt_ms`` more each way and back), operations no longer
+arrive in the order they were sent: each then travels first and queues on arrival (two
+timeouts per operation).
 
 Each server reaches each shard through a pool of ``pool_size`` connections; a worker
 that finds every connection busy waits for one.
@@ -27,7 +31,7 @@ that finds every connection busy waits for one.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any, Final
 
 import simpy
@@ -123,6 +127,11 @@ class SessionStore:
         read_from: ``primary`` or ``replicas``.
         replication_lag_ms: how far replicas lag behind their primary, ms.
         failover_s: from a primary's crash to a promoted replica serving, seconds.
+        rtt_draws_s: draws of each operation's round trip, seconds (``None``: always
+            ``rtt_ms``); split evenly between the way there and the way back.
+        cross_region_rtt_ms: added to the round trip of a server outside the store's
+            region, ms.
+        remote: whether a server (by index) is outside the store's region.
 
     Attributes:
         up: whether the store is reachable at all (``False`` during a store outage).
@@ -148,9 +157,16 @@ class SessionStore:
         read_from: str = "primary",
         replication_lag_ms: float = 0.0,
         failover_s: float = 30.0,
+        rtt_draws_s: DrawBuffer | None = None,
+        cross_region_rtt_ms: float = 0.0,
+        remote: Callable[[int], bool] | None = None,
     ) -> None:
         self._env = env
         self._half_rtt_s = rtt_ms / 2000.0
+        self._rtt_draws_s = rtt_draws_s
+        self._cross_half_s = cross_region_rtt_ms / 2000.0
+        self._remote = remote
+        self._extra_half_s: list[float] = [self._server_extra_s(i) for i in range(servers)]
         self._extra_s = 0.0
         self._op_times_s = op_times_s
         self._pool_size = pool_size
@@ -202,20 +218,32 @@ class SessionStore:
             wait = env.event()
             pool.waiters.append(wait)
             yield wait
-        now = env.now
         measured = self._warmup_s <= sent < self._end_s
+        draws, extra_half_s = self._rtt_draws_s, self._extra_half_s[server]
+        if draws is None and not extra_half_s:
+            # Every operation takes the same way there: they reach the node in the order
+            # they are sent, so the queue is known now (one timeout per operation).
+            half_s = self._half_rtt_s
+            now = env.now
+            arrival_s = now + half_s
+        else:
+            # Ways that differ (a drawn round trip, another region) reorder operations:
+            # travel first, then queue in the order of arrival.
+            half_s = (draws.next() / 2 if draws is not None else self._half_rtt_s) + extra_half_s
+            yield env.timeout(half_s)
+            now = arrival_s = env.now
         node = shard.node_for(write, self._from_replicas) if self.up else None
         if node is not None:
             epoch, store_epoch = node.epoch, self._epoch
-            start = max(now + self._half_rtt_s, node.free_at_s)
+            start = max(arrival_s, node.free_at_s)
             node.free_at_s = end = start + self._op_times_s.next()
             if measured:
                 self.ops += 1
             node.busy_s += max(0.0, min(end, self._end_s) - max(start, self._warmup_s))
-            yield env.timeout(end + self._half_rtt_s + self._extra_s - now)
+            yield env.timeout(end + half_s + self._extra_s - now)
             answered = node.epoch == epoch and self._epoch == store_epoch
         else:
-            yield env.timeout(2 * self._half_rtt_s + self._extra_s)
+            yield env.timeout(arrival_s + half_s + self._extra_s - now)
             answered = False
         if pool.waiters:
             pool.waiters.popleft().succeed()
@@ -279,6 +307,11 @@ class SessionStore:
     def add_pool(self) -> None:
         """Give a new server its connection pools (scale-out)."""
         self._pools.append(self._new_pools())
+        self._extra_half_s.append(self._server_extra_s(len(self._extra_half_s)))
+
+    def _server_extra_s(self, server: int) -> float:
+        """Half the cross-region round trip for a server outside the store's region, s."""
+        return self._cross_half_s if self._remote is not None and self._remote(server) else 0.0
 
     def reset_pool(self, server: int) -> None:
         """Drop every connection of a crashed server (its operations were abandoned)."""

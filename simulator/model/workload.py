@@ -2,14 +2,16 @@
 
 The request stream is generated in fixed-size chunks from three named streams
 (``arrivals``, ``users``, ``service``), so it is identical for every strategy in a run
-(common random numbers) and memory does not grow with the number of requests.
+(common random numbers) and memory does not grow with the number of requests. Client
+addresses are laid out by ``workload.client_addresses`` (stream ``addresses``).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -23,9 +25,77 @@ CHUNK_REQUESTS = 8192
 """Requests generated per chunk of the arrival stream."""
 
 
+CONSECUTIVE_FIRST = 10 << 24
+"""10.0.0.0: the address of client IP 0 in the ``consecutive`` layout (RFC 1918 space)."""
+
+
 def ip_address(ip_index: int) -> str:
-    """A readable private address for client IP number ``ip_index`` (for display)."""
+    """The ``consecutive`` layout's address of client IP number ``ip_index``: 10.0.0.0
+    plus the index (for display; :meth:`Population.address` gives any layout's)."""
     return f"10.{(ip_index >> 16) & 255}.{(ip_index >> 8) & 255}.{ip_index & 255}"
+
+
+def format_address(address: int) -> str:
+    """Dotted-quad text of an IPv4 address held as a 32-bit integer."""
+    return ".".join(str((address >> shift) & 255) for shift in (24, 16, 8, 0))
+
+
+def consecutive_addresses(count: int, streams: Streams) -> npt.NDArray[np.uint64]:
+    """``consecutive``: 10.0.0.0, 10.0.0.1, 10.0.0.2, ... (a lab, or a load generator on
+    one subnet); a /24 holds 256 consecutive client IPs. Draws nothing."""
+    return np.arange(count, dtype=np.uint64) + np.uint64(CONSECUTIVE_FIRST)
+
+
+SCATTERED_PER_SUBNET = 3.0
+"""Mean client addresses per /24 in the ``scattered`` layout (an illustrative figure)."""
+SCATTERED_FIRST_SUBNET = 1 << 16
+"""1.0.0.0/24, the first /24 the ``scattered`` layout may use."""
+SCATTERED_END_SUBNET = 224 << 16
+"""224.0.0.0/24, where multicast starts: the ``scattered`` layout stays below it."""
+
+
+def scattered_addresses(count: int, streams: Streams) -> npt.NDArray[np.uint64]:
+    """``scattered``: client addresses as public clients have them (stream ``addresses``).
+
+    Addresses come in small clusters spread over the unicast space: each cluster is a
+    /24 drawn uniformly, without repeats, from 1.0.0.0/24 to 223.255.255.0/24; it holds
+    a geometric number of addresses of mean :data:`SCATTERED_PER_SUBNET` (most /24s one
+    to three clients, about 1 in 40 ten or more, as an ISP pool, a campus or an office
+    gives), at distinct host numbers 1 to 254 drawn uniformly. Real client addresses
+    are clustered at every prefix length rather than uniform (Kohler, Li, Paxson and
+    Shenker, "Observed Structure of Addresses in IP Traffic", IEEE/ACM Transactions on
+    Networking 14(6), 2006); the mean of 3 per /24 is a round figure chosen to show
+    that clustering, not a measurement. Consecutive client IP indices share a /24, and
+    users are shuffled over the indices (stream ``ips``), so a /24's users are random.
+    """
+    if count == 0:
+        return np.zeros(0, dtype=np.uint64)
+    generator = streams.generator("addresses")
+    sizes = np.minimum(generator.geometric(1.0 / SCATTERED_PER_SUBNET, count), 254)
+    ends = np.cumsum(sizes)
+    subnets = int(np.searchsorted(ends, count)) + 1
+    sizes = sizes[:subnets]
+    sizes[-1] -= int(ends[subnets - 1]) - count
+    span = SCATTERED_END_SUBNET - SCATTERED_FIRST_SUBNET
+    prefixes = generator.choice(span, size=subnets, replace=False) + SCATTERED_FIRST_SUBNET
+    network: npt.NDArray[np.uint64] = np.repeat(prefixes.astype(np.uint64) << np.uint64(8), sizes)
+    addresses: npt.NDArray[np.uint64] = network + generator.integers(1, 255, count, np.uint64)
+    while True:  # draw again the host numbers taken twice in one /24
+        _, first = np.unique(addresses, return_index=True)
+        repeated = np.ones(count, dtype=bool)
+        repeated[first] = False
+        if not repeated.any():
+            return addresses
+        hosts = generator.integers(1, 255, int(repeated.sum()), np.uint64)
+        addresses[repeated] = network[repeated] + hosts
+
+
+ADDRESS_LAYOUTS: dict[str, Callable[[int, Streams], npt.NDArray[np.uint64]]] = {
+    "consecutive": consecutive_addresses,
+    "scattered": scattered_addresses,
+}
+"""The layouts of ``workload.client_addresses``: ``layout(count, streams)`` gives the
+address of each of ``count`` client IPs."""
 
 
 @dataclass(frozen=True)
@@ -35,18 +105,34 @@ class Population:
     Attributes:
         users: number of users.
         weights: relative request rate of each user (sums to 1).
-        user_ip: client IP index of each user; ``users_per_ip`` users share one IP.
-        ip_hash: stable 64-bit hash of each IP index (what affinity hashing sees).
+        user_ip: client IP index of each user; ``users_per_ip`` users share one IP (one
+            NAT address).
+        ip_hash: SplitMix64 of each IP index (the ``mixed`` key of ``sticky.hash``).
+        address_layout: ``workload.client_addresses``, the layout of :attr:`addresses`.
+        streams: the run's streams (the layout draws from ``addresses``).
     """
 
     users: int
     weights: npt.NDArray[np.float64]
     user_ip: npt.NDArray[np.int64]
     ip_hash: npt.NDArray[np.uint64]
+    address_layout: str
+    streams: Streams = field(repr=False, compare=False)
+
+    @cached_property
+    def addresses(self) -> npt.NDArray[np.uint64]:
+        """IPv4 address of each client IP as a 32-bit integer, laid out by
+        ``workload.client_addresses`` (what the ``modulo`` and ``subnet24`` hashes see).
+
+        Drawn on first use: only those hashes need them, and a ``scattered`` layout
+        costs about 1 CPU-second per million client IPs.
+        """
+        return ADDRESS_LAYOUTS[self.address_layout](self.ips, self.streams)
 
     @classmethod
     def from_config(cls, workload: Workload, streams: Streams) -> Population:
-        """Build the population: weights by rank, users shuffled over IPs (stream ``ips``)."""
+        """Build the population: weights by rank, users shuffled over IPs (stream
+        ``ips``), IPs given addresses by ``workload.client_addresses``."""
         users = workload.users
         if workload.user_weights == "zipf":
             ranks = np.arange(1, users + 1, dtype=np.float64)
@@ -58,12 +144,23 @@ class Population:
         user_ip = (order // workload.users_per_ip).astype(np.int64)
         ip_count = math.ceil(users / workload.users_per_ip)
         ip_hash = splitmix64(np.arange(ip_count, dtype=np.uint64))
-        return cls(users=users, weights=weights, user_ip=user_ip, ip_hash=ip_hash)
+        return cls(
+            users=users,
+            weights=weights,
+            user_ip=user_ip,
+            ip_hash=ip_hash,
+            address_layout=workload.client_addresses,
+            streams=streams,
+        )
 
     @property
     def ips(self) -> int:
         """Number of distinct client IPs."""
         return len(self.ip_hash)
+
+    def address(self, ip: int) -> str:
+        """The dotted-quad address of client IP ``ip``."""
+        return format_address(int(self.addresses[ip]))
 
 
 @dataclass(frozen=True)

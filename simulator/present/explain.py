@@ -36,7 +36,7 @@ from simulator.present.explain_base import (
     Paragraph,
     event_when,
 )
-from simulator.present.explain_costs import explain_costs
+from simulator.present.explain_costs import explain_costs, explain_regions
 from simulator.present.explain_events import (
     explain_events,
     explain_exposure,
@@ -77,8 +77,8 @@ def explain(result: RunResult) -> list[Paragraph]:
     Returns:
         The paragraphs, in reading order: what was run, success, latency, load, errors,
         events (only when the run had events), forced re-logins, the store (only for a
-        strategy that used it), revocation (only when users were revoked) and where the
-        figures come from. Empty for a result with no strategy.
+        strategy that used it), revocation (only when users were revoked), regions (only
+        with regions) and where the figures come from. Empty for a result with no strategy.
     """
     if not result.results:
         return []
@@ -92,6 +92,7 @@ def explain(result: RunResult) -> list[Paragraph]:
         explain_relogins,
         explain_store,
         explain_exposure,
+        explain_regions,
         explain_costs,
     )
     return [paragraph for make in makers if (paragraph := make(result)) is not None]

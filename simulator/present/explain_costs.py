@@ -6,6 +6,7 @@ from __future__ import annotations
 from simulator.costs.contention import contention_note
 from simulator.costs.sources import describe
 from simulator.present.explain_base import Paragraph
+from simulator.present.format import ms
 from simulator.results.records import RunResult
 from simulator.scenario.calibration import load_profile
 
@@ -51,6 +52,8 @@ def explain_costs(result: RunResult) -> Paragraph | None:
             items.append(describe(scenario, "shared_store.failover_s"))
         if store.replicas and ("store_node_crash" in kinds or store.read_from == "replicas"):
             items.append(describe(scenario, "shared_store.replication_lag_ms"))
+        if len(scenario.regions) > 1:
+            items.append(describe(scenario, "shared_store.cross_region_rtt_ms"))
     if "jwt" in result.strategies:
         items.append(describe(scenario, "jwt.ttl_s"))
     if any(item.forced_relogins for item in result.results):
@@ -62,3 +65,39 @@ def explain_costs(result: RunResult) -> Paragraph | None:
     if note:
         sentences.append(f"The calibration profile was {note}.")
     return Paragraph("Where the figures come from", tuple(sentences))
+
+
+def explain_regions(result: RunResult) -> Paragraph | None:
+    """What each region's users saw, strategy by strategy (``None``: no regions)."""
+    scenario = result.scenario
+    sentences: list[str] = []
+    for item in result.results:
+        regions = item.regions
+        if not regions:
+            continue
+        asks_store = item.store is not None
+        home = next((region for region in regions if region.store_local), None)
+        parts = [
+            f"{region.name}{' (the store)' if region.store_local and asks_store else ''} "
+            f"{ms(region.mean_latency_ms)}"
+            for region in regions
+            if region.mean_latency_ms is not None
+        ]
+        sentence = f"{item.strategy}: mean latency " + ", ".join(parts)
+        if asks_store and home is not None and home.mean_latency_ms is not None:
+            gaps = [
+                region.mean_latency_ms - home.mean_latency_ms
+                for region in regions
+                if not region.store_local and region.mean_latency_ms is not None
+            ]
+            if gaps:
+                sentence += f" (+{ms(max(gaps))} away from the store)"
+        sentences.append(sentence + ".")
+    if not sentences:
+        return None
+    sentences.append(
+        f"A server outside the store's region adds {ms(scenario.shared_store.cross_region_rtt_ms)} "
+        "to every store operation: a session looked up in the store pays it on every "
+        "request, a token verified where it lands only on a refresh."
+    )
+    return Paragraph("Regions", tuple(sentences))

@@ -17,6 +17,7 @@ import pandas as pd
 
 from simulator import outcomes
 from simulator.results.metrics import clean_float, load_skew, success_rate
+from simulator.results.regions import RegionStats
 from simulator.results.timeseries import StrategySeries
 from simulator.scenario.models import Scenario
 
@@ -341,6 +342,8 @@ class StrategyResult:
         refreshes: expired access tokens renewed with a refresh token.
         exposure: requests accepted after their user was revoked (``None``: nobody was).
         auth_cost: the authentication costs used.
+        regions: what each region's users saw (``None``: a scenario without regions; then
+            the JSON has no ``regions`` key).
         series: the time series (not part of the JSON; see
             :meth:`RunResult.timeseries_frame`).
     """
@@ -370,6 +373,7 @@ class StrategyResult:
     exposure: Exposure | None = None
     auth_cost: AuthCost | None = None
     series: StrategySeries | None = field(default=None, compare=False, repr=False)
+    regions: list[RegionStats] | None = None
 
     @property
     def success_rate(self) -> float | None:
@@ -434,7 +438,7 @@ class StrategyResult:
             "refreshes": self.refreshes,
             "exposure": self.exposure.to_dict() if self.exposure else None,
             "auth_cost": self.auth_cost.to_dict() if self.auth_cost else None,
-        }
+        } | ({"regions": [region.to_dict() for region in self.regions]} if self.regions else {})
 
     def summary_row(self) -> dict[str, Any]:
         """One flat row for :meth:`RunResult.summary_frame`."""

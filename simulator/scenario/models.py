@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -47,16 +48,25 @@ class Section(BaseModel):
 class ServiceTime(Section):
     """Business work per request on a server, in milliseconds of one worker's time.
 
+    A fraction ``cpu_fraction`` of it is CPU work (rendering, serialising, computing),
+    which competes for the server's cores when ``cluster.cpu_cores`` is set; the rest is
+    waiting (a database query, a call to another service), which holds the worker but
+    no core. With one core per worker (``cluster.cpu_cores`` null, the default) the split
+    changes nothing: the worker is busy for the whole service time either way.
+
     Attributes:
         distribution: ``exponential`` (memoryless, the M/M/c case), ``constant`` or
             ``lognormal`` (heavy-ish tail; ``sigma`` is the log-space standard deviation).
         mean: mean service time in ms.
         sigma: shape of the lognormal distribution (ignored by the others).
+        cpu_fraction: share of the service time that is CPU work, 0 to 1 (default 1:
+            all of it); the remaining ``1 - cpu_fraction`` is waiting, served after it.
     """
 
     distribution: Literal["exponential", "constant", "lognormal"] = "exponential"
     mean: float = Field(10.0, gt=0)
     sigma: float = Field(1.0, gt=0)
+    cpu_fraction: float = Field(1.0, ge=0, le=1)
 
 
 Z_99 = 2.3263478740408408
@@ -136,6 +146,13 @@ class Workload(Section):
             (user k gets weight 1 / k**zipf_exponent).
         zipf_exponent: skew of the Zipf weights (larger = a few users dominate).
         users_per_ip: users sharing one client IP address (behind one NAT).
+        client_addresses: how the client IP addresses are laid out, which only the
+            ``modulo`` and ``subnet24`` values of ``sticky.hash`` see: ``scattered`` (the
+            default: small clusters, 3 addresses per /24 on average, spread over the
+            whole unicast space, as a public site's clients are; stream ``addresses``)
+            or ``consecutive`` (10.0.0.0, 10.0.0.1, ...: a lab or a load generator on one
+            subnet, 256 clients per /24). Users behind one NAT share one address either
+            way.
         logged_in_at_start: every user holds a credential at time 0, as on a site that
             has been running for a while; otherwise each user's first request logs in.
         rate_profile: how the arrival rate changes over time (``constant``, ``ramp`` or
@@ -149,6 +166,7 @@ class Workload(Section):
     user_weights: Literal["uniform", "zipf"] = "uniform"
     zipf_exponent: float = Field(1.0, gt=0)
     users_per_ip: int = Field(1, ge=1)
+    client_addresses: Literal["scattered", "consecutive"] = "scattered"
     logged_in_at_start: bool = True
     rate_profile: RateProfile = ConstantRate()
     relogin_delay_s: ReloginDelay = ReloginDelay()
@@ -168,6 +186,23 @@ class Cluster(Section):
         network_mbps: client-to-server bandwidth, megabits per second; each request
             spends ``credential bytes / bandwidth`` receiving its credential (``null``:
             not modelled).
+        overhead_ms: CPU time every job (request, login, retry, refresh) costs a worker
+            before its own work: HTTP parsing, routing and the framework, ms (a
+            :class:`Latency`, stream ``overhead``; default 0: not modelled). Measured on
+            a real cluster (HAProxy, Python servers, Redis on loopback): the balancer hop,
+            HTTP parsing and loopback together cost 2 to 7 ms at p50 on a loaded 2-core
+            machine and well under 1 ms on a quiet one; split it between this and
+            ``load_balancer.hop_ms``.
+        cpu_cores: CPU cores per server, shared by its workers (``null``, the default:
+            one core per worker, so workers never compete). With fewer cores than
+            workers, the CPU work of a server's jobs (password hashing at login, token
+            signing and verifying, ``overhead_ms`` and the CPU part of the business work,
+            see :class:`ServiceTime`) is served by a processor-sharing CPU: with n jobs
+            computing on c cores each progresses at min(1, c/n) times full speed, so a
+            login storm slows every request on that server. Store round trips and the
+            waiting part of the business work hold the worker but no core. On a real
+            2-core host, ``local`` under a login storm had a p99 of 541 ms against 129 ms
+            simulated with one core per worker.
     """
 
     servers: int = Field(5, ge=1)
@@ -177,6 +212,8 @@ class Cluster(Section):
     login_cpu_ms: float = Field(140.0, ge=0)
     request_timeout_ms: float = Field(10_000.0, gt=0)
     network_mbps: float | None = Field(None, gt=0)
+    overhead_ms: Latency = Latency()
+    cpu_cores: int | None = Field(None, ge=1)
 
 
 class LoadBalancer(Section):
@@ -185,10 +222,19 @@ class LoadBalancer(Section):
     Attributes:
         policy: ``round_robin``, ``random``, ``least_connections`` or ``power_of_two``.
         health_check_interval_s: how often the balancer learns which servers are up.
+        hop_ms: time each job (request, login, retry, refresh) spends going through the
+            balancer, client to balancer to server and back, outside any worker, ms (a
+            :class:`Latency`, stream ``hop``; default 0: not modelled). It is latency,
+            not load: no worker is held. On a real cluster (HAProxy, Python servers,
+            Redis on loopback) the hop, HTTP parsing and loopback together cost 2 to 7
+            ms at p50 on a loaded 2-core machine and well under 1 ms on a quiet one
+            (the model's p50 was 8 to 12 ms below the real one without them); split it
+            between this and ``cluster.overhead_ms``.
     """
 
     policy: Literal["round_robin", "random", "least_connections", "power_of_two"] = "round_robin"
     health_check_interval_s: float = Field(5.0, gt=0)
+    hop_ms: Latency = Latency()
 
 
 class Sticky(Section):
@@ -199,10 +245,19 @@ class Sticky(Section):
             it), ``ip_hash`` (hash of the client IP modulo the live servers) or
             ``consistent_hash`` (a hash ring of the client IP).
         virtual_nodes: points per server on the consistent-hash ring.
+        hash: how ``ip_hash`` and ``consistent_hash`` turn a client address into a key
+            (see :mod:`simulator.model.balancer`): ``mixed`` (the default: SplitMix64,
+            well spread whatever the addresses; HAProxy ``hash-type consistent``, nginx
+            ``hash $remote_addr``), ``modulo`` (the address itself modulo the live
+            servers: HAProxy ``balance source``, map-based, so consecutive addresses
+            split exactly evenly) or ``subnet24`` (nginx ``ip_hash``: only the first
+            three octets, so every address of a /24 lands on one server). The
+            addresses are laid out by ``workload.client_addresses``.
     """
 
     affinity: Literal["cookie", "ip_hash", "consistent_hash"] = "cookie"
     virtual_nodes: int = Field(100, ge=1, le=10_000)
+    hash: Literal["mixed", "modulo", "subnet24"] = "mixed"
 
 
 class SharedStore(Section):
@@ -244,6 +299,18 @@ class SharedStore(Section):
         replication_lag_ms: how far a replica is behind its primary, ms (replication is
             asynchronous). Default 1 ms: about one network hop inside a datacentre; a
             replica under a write burst or a resync falls seconds behind.
+        rtt_distribution: how the round trip varies from one operation to the next:
+            ``constant`` (the default), ``exponential`` or ``lognormal`` (mean ``rtt_ms``,
+            99th percentile ``rtt_p99_ms``). A Redis GET measured inside loaded Python
+            servers on loopback had p50 0.6 ms, mean 1.7-2.1 ms and p95 5.6-7.4 ms: a
+            long tail a constant does not have.
+        rtt_p99_ms: the round trip's 99th percentile, ms (``lognormal`` only).
+        region: the region whose datacentre holds the store (one of ``regions``; default:
+            the first). Servers in other regions add ``cross_region_rtt_ms`` to every
+            store operation.
+        cross_region_rtt_ms: the round trip between regions, ms. Default 70 ms: about US
+            East to Western Europe (cloud providers publish inter-region round trips of
+            about 60-90 ms between them; across the Pacific 100-150 ms).
     """
 
     rtt_ms: float = Field(0.5, ge=0)
@@ -255,6 +322,25 @@ class SharedStore(Section):
     failover_s: float = Field(30.0, ge=0)
     read_from: Literal["primary", "replicas"] = "primary"
     replication_lag_ms: float = Field(1.0, ge=0)
+    rtt_distribution: Literal["constant", "exponential", "lognormal"] = "constant"
+    rtt_p99_ms: float | None = Field(None, gt=0)
+    region: str | None = None
+    cross_region_rtt_ms: float = Field(70.0, ge=0)
+
+    @model_validator(mode="after")
+    def _rtt_tail_fits(self) -> SharedStore:
+        try:
+            Latency(distribution=self.rtt_distribution, mean=self.rtt_ms, p99=self.rtt_p99_ms)
+        except ValidationError as exc:
+            message = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            message = message.replace("p99", "rtt_p99_ms").replace("the mean", "rtt_ms")
+            raise EventError(-1, "rtt_p99_ms", message, "shared_store") from None
+        return self
+
+    @property
+    def round_trip(self) -> Latency:
+        """The round trip to the store as a :class:`Latency` (mean ``rtt_ms``)."""
+        return Latency(distribution=self.rtt_distribution, mean=self.rtt_ms, p99=self.rtt_p99_ms)
 
 
 class Jwt(Section):
@@ -294,6 +380,21 @@ class Jwt(Section):
     sync_s: float = Field(10.0, gt=0)
 
 
+class Region(Section):
+    """A geographic region: its own servers behind its own balancer (users are sent to
+    their region's servers, as geo-DNS or an anycast front door does).
+
+    Attributes:
+        name: the region's name (``us-east``).
+        users: its share of the users (relative: shares are normalised).
+        servers: its share of the servers (relative; every region gets at least one).
+    """
+
+    name: str = Field(min_length=1)
+    users: float = Field(1.0, gt=0)
+    servers: float = Field(1.0, gt=0)
+
+
 class Scenario(Section):
     """One complete simulation setup: traffic, cluster, balancer and strategy options.
 
@@ -309,6 +410,8 @@ class Scenario(Section):
         events: the timeline of faults and changes (see :mod:`simulator.scenario.events`).
         calibration: a profile written by ``authsim calibrate`` (a path, relative to the
             scenario file); its measured costs replace the reference ones.
+        regions: the regions users and servers are split over (empty: one region, the
+            store's). See :class:`Region` and ``shared_store.region``.
     """
 
     name: str = "scenario"
@@ -326,6 +429,7 @@ class Scenario(Section):
     bucket_s: float | None = Field(None, gt=0)
     events: list[Event] = Field(default_factory=list)
     calibration: str | None = None
+    regions: list[Region] = Field(default_factory=list)
 
     @field_validator("warmup_s")
     @classmethod
@@ -344,6 +448,26 @@ class Scenario(Section):
                 raise ValueError(f"lists {str(name)!r} twice")
             seen.add(name)
         return strategies
+
+    @model_validator(mode="after")
+    def _regions_fit(self) -> Scenario:
+        names = [region.name for region in self.regions]
+        for position, name in enumerate(names):
+            if name in names[:position]:
+                raise EventError(position, "name", f"names region {name!r} twice", "regions")
+        if len(names) > self.cluster.servers:
+            raise EventError(
+                len(names) - 1,
+                "servers",
+                f"{len(names)} regions need at least {len(names)} servers "
+                f"(cluster.servers is {self.cluster.servers})",
+                "regions",
+            )
+        store_region = self.shared_store.region
+        if store_region is not None and store_region not in names:
+            hint = f" (regions: {', '.join(names)})" if names else " (no regions are defined)"
+            raise EventError(-1, "region", f"no region {store_region!r}{hint}", "shared_store")
+        return self
 
     @model_validator(mode="after")
     def _events_fit_the_run(self) -> Scenario:
@@ -410,10 +534,11 @@ class Scenario(Section):
 
 
 class EventError(ValueError):
-    """A problem with one event that only the whole scenario can see."""
+    """A problem with one event (or region, or other list item, or with ``position`` -1 a
+    key of ``section``) that only the whole scenario can see."""
 
-    def __init__(self, position: int, key: str, problem: str) -> None:
-        self.key_path = f"events.{position}.{key}"
+    def __init__(self, position: int, key: str, problem: str, section: str = "events") -> None:
+        self.key_path = f"{section}.{key}" if position < 0 else f"{section}.{position}.{key}"
         self.problem = problem
         super().__init__(f"{self.key_path}: {problem}")
 

@@ -46,12 +46,27 @@ The cases (``authsim validate`` prints them as a table):
     server, each check lands on a uniformly random server, so it succeeds with
     probability 1/N; a miss forces a login and one retry, which finds the new session
     with probability 1/N, so ``(2N - 1)/N²`` of the requests are served at all.
+``ps``
+    One server whose 4 workers share 1 core (``cluster.cpu_cores = 1``): the shared CPU is
+    processor sharing, so with constant (not exponential) service its mean response time
+    is the M/G/1-PS ``S/(1 - ρ)``, which holds for every service distribution, where
+    first-come-first-served would give the lower M/D/1 value. At ρ = 0.2 more than 4
+    jobs are present with probability ρ⁵ = 0.03%, so the worker slots (a first-come queue
+    in front of the CPU) almost never matter (at ρ = 0.25 they already pulled the mean
+    0.2% towards first-come-first-served, as much as the interval's half-width).
+``hop``
+    The ``mm1`` traffic again with a constant ``load_balancer.hop_ms``: the hop holds no
+    worker, so the mean latency is the M/M/1 one plus the hop, and the paired difference
+    with the ``mm1`` runs (the same requests) is the hop exactly, to float rounding
+    (that row's tolerance is 1e-6, and its interval is float noise, see
+    :data:`~simulator.experiments.validation.lab.FLOAT_NOISE`).
 
 Pass rule (documented tolerance): a row passes when its relative error
 ``|simulated - theory| / |theory|`` is at most :data:`TOLERANCE` (3%) *and* the theory
 lies within :data:`CI_SLACK` (2) times the 95% half-width of the simulated mean (about a
 99.99% interval for a normal mean): a model bias larger than the simulation's own noise
-fails even when it is under 3%. Seeds are fixed (the ``baseline`` seed), so the verdict
+fails even when it is under 3%. An exact quantity (the same in every replication) is held
+to its own, much smaller tolerance instead. Seeds are fixed (the ``baseline`` seed), so the verdict
 is reproducible.
 """
 
@@ -60,10 +75,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from simulator.experiments.validation.costs import case_hop, case_ps
 from simulator.experiments.validation.lab import (
     CI_SLACK,
     EXACT,
     FAST,
+    FLOAT_NOISE,
     FULL,
     SERVICE_MS,
     TOLERANCE,
@@ -99,6 +116,8 @@ CASES: tuple[Case, ...] = (
     Case("store", "the shared store: M/M/1 plus a round trip", case_store),
     Case("remap", "keys remapped from 9 to 10 servers: modulo vs consistent hashing", case_remap),
     Case("local", "local sessions under random routing: success 1/N", case_local),
+    Case("ps", "workers sharing one core: M/G/1 processor sharing", case_ps),
+    Case("hop", "a constant balancer hop adds exactly its value", case_hop),
 )
 """Every case, in the order they run."""
 
@@ -149,6 +168,7 @@ __all__ = [
     "CI_SLACK",
     "EXACT",
     "FAST",
+    "FLOAT_NOISE",
     "FULL",
     "SERVICE_MS",
     "TOLERANCE",

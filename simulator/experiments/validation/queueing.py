@@ -9,18 +9,19 @@ from simulator.experiments import theory
 from simulator.experiments.replications import ReplicatedResult
 from simulator.experiments.validation.lab import SERVICE_MS, CaseResult, Lab, interval
 
-_MM1_SERVERS = 4
-_MM1_RATE = 200.0  # requests/s over the cluster: 50/s per server, rho = 0.5
+MM1_SERVERS = 4
+MM1_RATE = 200.0  # requests/s over the cluster: 50/s per server, rho = 0.5
+MM1_OVERRIDES: dict[str, object] = {
+    "cluster.servers": MM1_SERVERS,
+    "cluster.workers_per_server": 1,
+    "workload.arrival_rate_per_s": MM1_RATE,
+}
+"""The ``mm1`` scenario (the ``hop`` case runs it again with a hop)."""
 
 
 def case_mm1(lab: Lab) -> list[CaseResult]:
-    servers, rate = _MM1_SERVERS, _MM1_RATE
-    overrides = {
-        "cluster.servers": servers,
-        "cluster.workers_per_server": 1,
-        "workload.arrival_rate_per_s": rate,
-    }
-    runs = lab.replicate("mm1", overrides, ["jwt"], lab.budget.mm1_s)
+    servers, rate = MM1_SERVERS, MM1_RATE
+    runs = lab.replicate("mm1", MM1_OVERRIDES, ["jwt"], lab.budget.mm1_s)
     mu = 1000.0 / SERVICE_MS
     per_server = rate / servers
     response_ms = theory.mm1_mean_response(per_server, mu) * 1000.0

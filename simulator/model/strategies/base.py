@@ -9,8 +9,8 @@ store round trips a strategy asks for and charges the CPU time it returns.
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from dataclasses import dataclass
+from collections.abc import Callable, Generator
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol
 
 import simpy
@@ -18,6 +18,7 @@ import simpy
 from simulator.costs.reference import AuthCosts
 from simulator.model.balancer import Balancer, ClusterView, spreading_policy
 from simulator.model.cluster import Server
+from simulator.model.regions import RegionalBalancer, RegionalClusterView, RegionMap
 from simulator.model.rng import DrawBuffer
 from simulator.model.store import SessionStore
 from simulator.model.strategies.about import StrategyAbout
@@ -38,6 +39,7 @@ class StrategyContext:
         balancer_uniform: the balancer's random stream.
         store: the shared session store (present for every strategy; unused by most).
         costs: the authentication costs of this run (reference, calibrated or set).
+        regions: who is in which region (``None``: one region).
     """
 
     scenario: Scenario
@@ -47,12 +49,23 @@ class StrategyContext:
     balancer_uniform: DrawBuffer
     store: SessionStore
     costs: AuthCosts
+    regions: RegionMap | None = None
 
     def spreading_balancer(self) -> Balancer:
         """The ``load_balancer.policy`` balancer of this scenario."""
         return spreading_policy(
             self.scenario.load_balancer.policy, self.view, self.balancer_uniform
         )
+
+    def route(self, build: Callable[[StrategyContext], Balancer]) -> Balancer:
+        """The strategy's balancer, made by ``build`` from a context: one for the whole
+        cluster, or, with regions, one per region (each seeing only its region's
+        servers) behind a :class:`~simulator.model.regions.RegionalBalancer`."""
+        view = self.view
+        if self.regions is None or not isinstance(view, RegionalClusterView):
+            return build(self)
+        balancers = [build(replace(self, view=regional)) for regional in view.regions]
+        return RegionalBalancer(balancers, view.regions, build(self), self.regions.user_region)
 
 
 class Strategy(Protocol):

@@ -48,7 +48,7 @@ class JwtTokens(StrategyBase):
         jwt = context.scenario.jwt
         costs = context.costs
         self.context = context
-        self.balancer = context.spreading_balancer()
+        self.balancer = context.route(StrategyContext.spreading_balancer)
         self.credential_bytes = costs.token_bytes(jwt.algorithm)
         self._verify_s = costs.verify_ms(jwt.algorithm, jwt.verify_ms) / 1000.0
         self._sign_s = costs.sign_ms(jwt.algorithm, jwt.sign_ms) / 1000.0

@@ -30,7 +30,7 @@ class LocalSessions(StrategyBase):
 
     def __init__(self, context: StrategyContext) -> None:
         self.context = context
-        self.balancer: Balancer = self.make_balancer(context)
+        self.balancer: Balancer = context.route(self.make_balancer)
         self.cookies = SessionCookies(context.population.users)
         self._servers = context.servers
 

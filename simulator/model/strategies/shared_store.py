@@ -75,7 +75,7 @@ class SharedStoreSessions(StrategyBase):
 
     def __init__(self, context: StrategyContext) -> None:
         self.context = context
-        self.balancer = context.spreading_balancer()
+        self.balancer = context.route(StrategyContext.spreading_balancer)
         self._store = context.store
         self._servers = context.servers
         self.cookies = SessionCookies(context.population.users)

@@ -1,9 +1,10 @@
 """``sticky``: local sessions plus load-balancer affinity.
 
 Each user keeps going to the server that holds its session, chosen by a cookie, a hash
-of the client IP (modulo N) or a consistent-hash ring of the client IP. It costs uneven
-load (hash imbalance, heavy users, many users behind one NAT address) and loses sessions
-when a server goes away.
+of the client IP (modulo N) or a consistent-hash ring of the client IP; ``sticky.hash``
+says how the address becomes a key (:data:`~simulator.model.balancer.ADDRESS_HASHES`).
+It costs uneven load (hash imbalance, heavy users, many users behind one NAT address or
+one /24) and loses sessions when a server goes away.
 """
 
 from __future__ import annotations
@@ -11,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
-from simulator.model.balancer import Balancer, ConsistentHash, CookieAffinity, IpHash
+from simulator.model.balancer import (
+    ADDRESS_HASHES,
+    AddressHash,
+    Balancer,
+    ConsistentHash,
+    CookieAffinity,
+    IpHash,
+)
 from simulator.model.strategies.about import StrategyAbout
 from simulator.model.strategies.base import StrategyContext
 from simulator.model.strategies.local import LocalSessions
@@ -21,17 +29,23 @@ def _cookie(context: StrategyContext) -> Balancer:
     return CookieAffinity(context.view, context.spreading_balancer())
 
 
+def _address_hash(context: StrategyContext) -> AddressHash:
+    return ADDRESS_HASHES[context.scenario.sticky.hash]
+
+
 def _ip_hash(context: StrategyContext) -> Balancer:
     population = context.population
-    return IpHash(context.view, population.user_ip.tolist(), population.ip_hash.tolist())
+    keys = _address_hash(context).keys(population)
+    return IpHash(context.view, population.user_ip.tolist(), keys.tolist())
 
 
 def _consistent_hash(context: StrategyContext) -> Balancer:
     population = context.population
+    positions = _address_hash(context).ring_keys(population)
     return ConsistentHash(
         context.view,
         population.user_ip.tolist(),
-        population.ip_hash.tolist(),
+        positions.tolist(),
         context.scenario.sticky.virtual_nodes,
     )
 
