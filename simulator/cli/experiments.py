@@ -245,7 +245,7 @@ def validate_command(
     fast: Annotated[
         bool,
         typer.Option(
-            "--fast", help="A smaller set (about 10 s instead of 30): same cases, same tolerance."
+            "--fast", help="A smaller set (about 30 s instead of 80): same cases, same tolerance."
         ),
     ] = False,
     case: Annotated[
@@ -258,7 +258,8 @@ def validate_command(
         ),
     ] = None,
 ) -> None:
-    """Check the model against theory: M/M/1, M/M/c, Little's law, the store, hashing, 1/N.
+    """Check the model against theory: M/M/1, M/M/c, Little's law, the store, hashing, 1/N,
+    processor sharing, the balancer hop.
 
     Prints one row per checked quantity: the simulated mean over independent
     replications with its 95% interval, the closed-form value, the relative error and
