@@ -24,7 +24,8 @@ LAYERS: dict[str, set[str]] = {
     "model": {"scenario", "costs", "results"},
     "experiments": {"scenario", "costs", "results", "model"},
     "present": {"scenario", "costs", "results", "model", "experiments", "tokens"},
-    "cli": {"scenario", "costs", "results", "model", "experiments", "present", "tokens"},
+    "testbed": {"scenario", "costs", "results", "model", "experiments", "tokens"},
+    "cli": {"scenario", "costs", "results", "model", "experiments", "present", "tokens", "testbed"},
 }
 """Allowed imports between the packages under ``simulator/`` (the layers, bottom up).
 ``errors``, ``atomic`` and ``outcomes`` are the core every layer may use; the package's
