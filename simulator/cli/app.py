@@ -22,7 +22,7 @@ import typer
 from typer.core import TyperGroup
 
 from simulator import __version__
-from simulator.cli import documents, experiments, run, token
+from simulator.cli import documents, experiments, run, testbed, token
 from simulator.errors import one_line
 
 # Click's UsageError (typer may vendor its own click): the base of typer.BadParameter.
@@ -111,6 +111,7 @@ COMMANDS: tuple[tuple[str, Callable[..., None]], ...] = (
     ("report", documents.report_command),
     ("cheatsheet", documents.cheatsheet_command),
     ("animate", documents.animate_command),
+    ("testbed", testbed.testbed_command),
 )
 """Every command, in the order ``authsim --help`` lists them (the ``token`` group last)."""
 

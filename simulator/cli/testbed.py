@@ -1,0 +1,156 @@
+"""``authsim testbed``: the scenario on a real cluster on this machine, beside the model."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.table import Table
+
+from simulator.atomic import write_folder
+from simulator.cli.options import (
+    ScenarioArgument,
+    SetOption,
+    StrategyOption,
+    fail_to_write,
+    load,
+    stdout_console,
+    strategy_names,
+    user_errors,
+    writable_folder,
+)
+
+if TYPE_CHECKING:
+    from simulator.testbed.compare import Row
+    from simulator.testbed.runner import TestbedResult
+
+QUICK_STRATEGIES = ["local", "shared_store", "jwt"]
+"""``--quick`` runs these (the question the model is most often asked)."""
+
+
+def _value(value: float, unit: str) -> str:
+    if math.isnan(value):
+        return "–"
+    if unit == "%":
+        return f"{value * 100:.1f}%"
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    return f"{value:.3g}"
+
+
+def _model(row: Row) -> str:
+    interval, unit = row.model, row.metric.unit
+    if math.isnan(interval.half_width):
+        return _value(interval.mean, unit)
+    scale = 100.0 if unit == "%" else 1.0
+    suffix = "%" if unit == "%" else (" ms" if unit == "ms" else "")
+    return f"{interval.mean * scale:.3g} ± {interval.half_width * scale:.2g}{suffix}"
+
+
+def _print(result: TestbedResult) -> None:
+    console = stdout_console()
+    scenario, machine = result.scenario, result.machine
+    console.print(
+        f"testbed · {scenario.name} · {scenario.cluster.servers} servers × "
+        f"{scenario.cluster.workers_per_server} workers · "
+        f"{scenario.workload.arrival_rate_per_s:g} req/s · {scenario.workload.users} users · "
+        f"{scenario.duration_s - scenario.warmup_s:g} s measured · load average "
+        f"{machine.load_average:.1f} on {machine.cores} cores"
+    )
+    for item in result.strategies:
+        table = Table(title=f"{item.strategy}: real (one run) vs model (95% CI)")
+        for column in ("metric", "real", "model", "verdict", "likely cause"):
+            table.add_column(column, overflow="fold")
+        for row in item.rows:
+            table.add_row(
+                row.metric.label,
+                _value(row.real, row.metric.unit),
+                _model(row),
+                row.verdict,
+                row.cause,
+            )
+        console.print(table)
+        costs = item.costs
+        console.print(
+            f"measured: login {costs.login_ms:.1f} ms (hash, CPU time) · check "
+            f"{costs.check_ms:.3f} ms · outside the servers {costs.overhead_mean_ms:.1f} ms "
+            f"mean, {costs.overhead_p99_ms:.1f} ms p99 (given to the model as "
+            "load_balancer.hop_ms)"
+        )
+        if item.warning:
+            console.print(f"[yellow]warning: {item.warning}[/]")
+
+
+def _write(result: TestbedResult, work: Path, staging: Path) -> None:
+    (staging / "results.json").write_text(
+        json.dumps(result.to_dict(), indent=1, allow_nan=False, default=str), encoding="utf-8"
+    )
+    for item in result.strategies:
+        item.requests.to_csv(staging / f"requests-{item.strategy}.csv", index=False)
+        shutil.copyfile(
+            work / item.strategy / "haproxy.cfg", staging / f"haproxy-{item.strategy}.cfg"
+        )
+
+
+def testbed_command(
+    scenario: ScenarioArgument = None,
+    overrides: SetOption = None,
+    strategy: StrategyOption = None,
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="About a minute: 20 s runs of local, shared_store and jwt."),
+    ] = False,
+    replications: Annotated[
+        int, typer.Option("--replications", "-r", min=2, help="Model replications.")
+    ] = 10,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            file_okay=False,
+            callback=writable_folder("the results"),
+            help="Write results.json, each strategy's requests CSV and HAProxy config here.",
+        ),
+    ] = None,
+) -> None:
+    """Run the scenario on a real cluster here (HAProxy, Python servers, redis-server on
+    127.0.0.1) and print it beside the model run with the costs measured in it.
+
+    Needs haproxy (and redis-server for shared_store). Every process it starts is
+    stopped when it ends, also on Ctrl-C; nothing is written until it has finished.
+    """
+    # pandas, redis and the model's replications: only this command needs them
+    from simulator.testbed.costs import FULL, QUICK  # noqa: PLC0415
+    from simulator.testbed.runner import run_testbed  # noqa: PLC0415
+
+    loaded = load(scenario, overrides)
+    names = strategy_names(strategy, loaded) if strategy else None
+    if names is None:
+        names = QUICK_STRATEGIES if quick else list(loaded.strategies)
+    progress = None if json_output else (lambda text: typer.echo(text, err=True))
+    with user_errors(), tempfile.TemporaryDirectory(prefix="authsim-testbed-") as work:
+        folder = Path(work)
+        result = run_testbed(
+            loaded,
+            names,
+            QUICK if quick else FULL,
+            folder,
+            replications=replications,
+            progress=progress,
+        )
+        if out is not None:
+            try:
+                write_folder(out, lambda staging: _write(result, folder, staging))
+            except OSError as exc:
+                fail_to_write(out, "results", exc)
+    if json_output:
+        typer.echo(json.dumps(result.to_dict(), indent=1, allow_nan=False, default=str))
+    else:
+        _print(result)
