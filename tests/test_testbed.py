@@ -73,15 +73,10 @@ def test_one_strategy_runs_on_a_real_cluster_and_stops_every_process(tmp_path: P
     assert document["strategies"][0]["comparison"][0]["metric"] == "success_rate"
 
 
-def test_a_scenario_with_fault_events_is_refused_in_one_line(tmp_path: Path) -> None:
-    with pytest.raises(AuthsimError, match="does not play fault events yet"):
-        run_testbed(load_scenario("server-crash"), ["jwt"], TINY, tmp_path)
-
-
 def test_cli_refusal_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> None:
     # (a missing haproxy takes the same path: tests/test_testbed_haproxy.py checks its hint)
     done = subprocess.run(
-        [sys.executable, "-m", "simulator", "testbed", "server-crash", "-o", str(tmp_path / "o")],
+        [sys.executable, "-m", "simulator", "testbed", "rolling-deploy", "-o", str(tmp_path / "o")],
         capture_output=True,
         text=True,
         timeout=120,
@@ -89,5 +84,42 @@ def test_cli_refusal_is_one_line_exit_2_and_writes_nothing(tmp_path: Path) -> No
     )
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1
-    assert "does not play fault events yet" in done.stderr
+    assert "cannot play 'rolling_restart'" in done.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_crash_and_a_recovery_are_played_on_the_real_processes(tmp_path: Path) -> None:
+    before = children()
+    events = [
+        {"kind": "server_crash", "at_s": 4.0, "server": 1},
+        {"kind": "server_recover", "at_s": 8.0, "server": 1},
+    ]
+    scenario = load_scenario(
+        "baseline",
+        {
+            "events": events,
+            "duration_s": 14,
+            "warmup_s": 2,
+            "load_balancer.health_check_interval_s": 1,
+        },
+    )
+    said: list[str] = []
+    result = run_testbed(scenario, ["sticky"], TINY, tmp_path, replications=3, progress=said.append)
+    assert children() == before
+    assert any("at 4 s, crash server 1" in line for line in said)
+    assert any("at 8 s, recover server 1" in line for line in said)
+    (item,) = result.strategies
+    # the users pinned to server 1 lost their sessions with it: real and model alike
+    assert item.real["forced_relogins"] > 0
+    assert item.model["forced_relogins"].mean > 0
+    served_by = item.requests.loc[item.requests["arrival_s"] >= 9.5, "server"]
+    assert (served_by == 1).any()  # back in rotation after its recovery
+
+
+def test_an_event_the_testbed_cannot_play_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    before = children()
+    with pytest.raises(AuthsimError, match="cannot play 'rolling_restart'"):
+        run_testbed(load_scenario("rolling-deploy"), ["jwt"], TINY, tmp_path)
+    assert children() == before

@@ -85,8 +85,12 @@ def scaled_scenario(scenario: Scenario, scale: Scale, login_ms: float) -> Scenar
     """The scenario as the testbed runs it (and the model with it), its login costing
     ``login_ms`` (see :func:`pbkdf2_iterations`)."""
     data = scenario.model_dump(mode="python")
-    data["duration_s"] = min(scenario.duration_s, scale.duration_s)
-    data["warmup_s"] = min(scale.warmup_s, data["duration_s"] / 2)
+    # a timeline is kept whole (its times are what the lesson is about): the run lasts
+    # until 15 s after its last event, the scenario's duration at most
+    last_s = max((_event_end_s(event) + 15.0 for event in data["events"]), default=0.0)
+    data["duration_s"] = min(scenario.duration_s, max(scale.duration_s, last_s))
+    first_s = min((event["at_s"] for event in data["events"]), default=math.inf)
+    data["warmup_s"] = min(scale.warmup_s, data["duration_s"] / 2, first_s)
     data["events"] = [event for event in data["events"] if event["at_s"] < data["duration_s"]]
     workload, cluster = data["workload"], data["cluster"]
     workload["users"] = min(workload["users"], scale.max_users)
@@ -94,6 +98,10 @@ def scaled_scenario(scenario: Scenario, scale: Scale, login_ms: float) -> Scenar
     cluster["servers"] = min(cluster["servers"], scale.max_servers)
     cluster["login_cpu_ms"] = login_ms
     return Scenario.model_validate(data)
+
+
+def _event_end_s(event: dict[str, Any]) -> float:
+    return float(event["at_s"]) + float(event.get("duration_s") or 0.0)
 
 
 @dataclass(frozen=True)

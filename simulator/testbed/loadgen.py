@@ -32,6 +32,7 @@ import asyncio
 import ipaddress
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -411,6 +412,7 @@ async def run_load(
     timeout_s: float = 10.0,
     max_in_flight: int = 4096,
     progress: Callable[[float], None] | None = None,
+    on_start: Callable[[float], None] | None = None,
 ) -> LoadResult:
     """Send ``plan`` to ``host:port`` on schedule; one :class:`Row` per planned request.
 
@@ -424,6 +426,8 @@ async def run_load(
             wait for another request's login left out) is a ``timeout``, seconds.
         max_in_flight: requests in flight at once; more wait (and count as lag).
         progress: called with the fraction of the plan sent so far.
+        on_start: called once, when the plan's clock is set, with its time 0 on
+            :func:`time.monotonic`'s clock (what a fault player schedules from).
 
     Raises:
         ValueError: a non-loopback address, or a plan user without an address.
@@ -449,6 +453,8 @@ async def run_load(
         result.initial_logins = len(done)
         result.initial_login_failures = done.count(False)
     start = loop.time() + 0.05
+    if on_start is not None:
+        on_start(start - loop.time() + time.monotonic())
     deadline = start + (plan[-1].arrival_s if plan else 0.0) + 2 * timeout_s
     tasks: set[asyncio.Task[None]] = set()
     step = max(1, len(plan) // 100)

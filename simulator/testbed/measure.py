@@ -33,12 +33,20 @@ def _server_requests(frame: pd.DataFrame, servers: int) -> list[int]:
     return counts
 
 
+def _rates(jobs: list[int], up_s: list[float] | None) -> list[float]:
+    """Jobs per second of up time (servers never up left out), or the counts."""
+    if up_s is None:
+        return [float(count) for count in jobs]
+    return [count / up for count, up in zip(jobs, up_s, strict=True) if up > 0]
+
+
 def real_metrics(
     frame: pd.DataFrame,
     servers: int,
     *,
     warmup_s: float = 0.0,
     measured_s: float | None = None,
+    up_s: list[float] | None = None,
 ) -> dict[str, Any]:
     """The model's metrics of a real run (see :class:`~simulator.results.records.StrategyResult`).
 
@@ -53,13 +61,17 @@ def real_metrics(
             warm-up is.
         measured_s: length of the measured window, seconds (for ``throughput_per_s``;
             ``None``: left out).
+        up_s: seconds each server was up in the measured window; with it, the skew is
+            over jobs per second of up time, as the model's is (a crashed server is not
+            "underloaded" while it is down).
 
     Returns:
         A plain dict with the keys of ``StrategyResult.to_dict()`` that a real run can
         measure: ``requests``, ``served``, ``succeeded``, ``success_rate``,
         ``forced_relogins``, ``users_logged_out``, ``logins`` (when the frame has them),
         ``errors``, ``latency_ms`` (mean, p50, p95, p99 of served requests, ms),
-        ``load_skew`` (over job counts; the model's rates per second of up time are
+        ``load_skew`` (over jobs per second of up time with ``up_s``, else over job
+        counts; the model's rates per second of up time are
         proportional to them when every server is up throughout), ``server_requests``,
         ``throughput_per_s`` and ``forced_relogins_by_cause``; and ``outcome_counts``.
     """
@@ -79,6 +91,7 @@ def real_metrics(
         by_cause[cause] = int((causes == cause).sum())  # a reason the model does not know
     latency = latency_summary(measured.loc[served_mask, "latency_ms"].to_numpy(np.float64))
     jobs = _server_requests(measured, servers)
+    skew = load_skew(_rates(jobs, up_s))
     result: dict[str, Any] = {
         "requests": requests,
         "served": served,
@@ -88,7 +101,7 @@ def real_metrics(
         "users_logged_out": int(measured.loc[forced, "user"].nunique()),
         "errors": {name: counts[name] for name in (*outcomes.ERRORS, "unauthorized")},
         "latency_ms": {key: clean_float(value) for key, value in latency.items()},
-        "load_skew": {key: clean_float(value) for key, value in load_skew(jobs).items()},
+        "load_skew": {key: clean_float(value) for key, value in skew.items()},
         "server_requests": jobs,
         "throughput_per_s": clean_float(served / measured_s) if measured_s else None,
         "forced_relogins_by_cause": by_cause,

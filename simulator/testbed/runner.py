@@ -9,7 +9,8 @@ runs the model on the same scaled scenario with the costs the servers reported
 (:mod:`simulator.testbed.costs`), ``replications`` times. Every process it started is
 stopped on the way out, also on Ctrl-C or an error.
 
-Fault events are not played on the real cluster yet: a scenario with events is refused.
+The timeline's crashes, recoveries and store outages are played on the real processes
+(:mod:`simulator.testbed.faults`); other event kinds are refused before anything starts.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from simulator.testbed.costs import (
     pbkdf2_iterations,
     scaled_scenario,
 )
+from simulator.testbed.faults import FaultPlayer, actions, up_seconds
 from simulator.testbed.haproxy import check_config, haproxy_config, haproxy_version
 from simulator.testbed.loadgen import plan_requests, run_load_sync, source_addresses
 from simulator.testbed.measure import real_metrics
@@ -205,22 +207,38 @@ def run_strategy(
     streams = Streams(scenario.seed)
     plan = plan_requests(scenario, streams)
     population = Population.from_config(scenario.workload, streams)
+    store = strategy in STORE_STRATEGIES
+    timeline = [action for action in actions(scenario) if store or not action.on_store]
     with Processes(folder / "logs") as processes:
         say(f"{strategy}: starting {scenario.cluster.servers} servers and HAProxy")
         port = _start_cluster(processes, scenario, strategy, iterations, folder, haproxy)
         say(f"{strategy}: {len(plan)} requests over {scenario.duration_s:g} s")
-        load = run_load_sync(
-            plan,
-            host="127.0.0.1",
-            port=port,
-            addresses=source_addresses(population),
-            logged_in_at_start=scenario.workload.logged_in_at_start,
-            timeout_s=scenario.cluster.request_timeout_ms / 1000.0,
-        )
+        player = FaultPlayer(processes, timeline)
+        player.start()
+        try:
+            load = run_load_sync(
+                plan,
+                host="127.0.0.1",
+                port=port,
+                addresses=source_addresses(population),
+                logged_in_at_start=scenario.workload.logged_in_at_start,
+                timeout_s=scenario.cluster.request_timeout_ms / 1000.0,
+                on_start=player.begin,
+            )
+        finally:
+            player.stop()
+    for at_s, label, late_s in player.done:
+        say(f"{strategy}: at {at_s:g} s, {label} ({late_s * 1000:.0f} ms late)")
+    if player.error:
+        raise TestbedError(f"{strategy}: {player.error}")
     frame = load.to_frame()
     measured_s = scenario.duration_s - scenario.warmup_s
     real = real_metrics(
-        frame, scenario.cluster.servers, warmup_s=scenario.warmup_s, measured_s=measured_s
+        frame,
+        scenario.cluster.servers,
+        warmup_s=scenario.warmup_s,
+        measured_s=measured_s,
+        up_s=up_seconds(scenario),
     )
     costs = measure_costs(
         frame[frame["arrival_s"] >= scenario.warmup_s],
@@ -251,11 +269,7 @@ def run_testbed(
         TestbedError: HAProxy or redis-server missing, a process that would not start,
             or a scenario with fault events.
     """
-    if scenario.events:
-        raise TestbedError(
-            f"{scenario.name}: the testbed does not play fault events yet; "
-            "choose a scenario without events (baseline, nat-hotspot, heavy-users)"
-        )
+    actions(scenario)  # an event the testbed cannot play: refused before anything starts
     haproxy = find_binary("haproxy", "haproxy")
     iterations, login_ms = pbkdf2_iterations(scale)
     scaled = scaled_scenario(scenario, scale, login_ms)
