@@ -123,3 +123,22 @@ def test_an_event_the_testbed_cannot_play_is_refused_before_anything_starts(
     with pytest.raises(AuthsimError, match="cannot play 'rolling_restart'"):
         run_testbed(load_scenario("rolling-deploy"), ["jwt"], TINY, tmp_path)
     assert children() == before
+
+
+def test_cli_writes_the_results_the_figure_and_the_configs(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "simulator", "testbed", "--quick", "-s", "jwt", "-r", "2"]
+    done = subprocess.run(
+        [*command, "--json", "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    printed = json.loads(done.stdout)
+    assert [item["strategy"] for item in printed["strategies"]] == ["jwt"]
+    names = sorted(path.name for path in out.iterdir())
+    assert names == ["comparison.png", "haproxy-jwt.cfg", "requests-jwt.csv", "results.json"]
+    assert json.loads((out / "results.json").read_text()) == printed
+    assert (out / "comparison.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -86,10 +86,20 @@ def _print(result: TestbedResult) -> None:
             console.print(f"[yellow]warning: {item.warning}[/]")
 
 
+COMPARISON_PNG = "comparison.png"
+"""The figure of ``--out``: real against model, one panel per metric."""
+
+
 def _write(result: TestbedResult, work: Path, staging: Path) -> None:
+    # matplotlib: only when a folder is written
+    from simulator.present.plots.style import save_png  # noqa: PLC0415
+    from simulator.present.plots.testbed import real_vs_model_figure  # noqa: PLC0415
+
+    document = result.to_dict()
     (staging / "results.json").write_text(
-        json.dumps(result.to_dict(), indent=1, allow_nan=False, default=str), encoding="utf-8"
+        json.dumps(document, indent=1, allow_nan=False, default=str), encoding="utf-8"
     )
+    save_png(real_vs_model_figure(document), staging / COMPARISON_PNG)
     for item in result.strategies:
         item.requests.to_csv(staging / f"requests-{item.strategy}.csv", index=False)
         shutil.copyfile(
@@ -116,7 +126,8 @@ def testbed_command(
             "-o",
             file_okay=False,
             callback=writable_folder("the results"),
-            help="Write results.json, each strategy's requests CSV and HAProxy config here.",
+            help="Write results.json, comparison.png, each strategy's requests CSV and "
+            "HAProxy config here.",
         ),
     ] = None,
 ) -> None:
