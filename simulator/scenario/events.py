@@ -127,6 +127,15 @@ class _Targeted(_Event):
             raise ValueError("give server or count, not both")
         return self
 
+    def choose(self, candidates: list[int], default: list[int]) -> list[int]:
+        """The servers it aims at among ``candidates``: ``server`` if it is one of them,
+        the first ``count`` of them, or else ``default``."""
+        if self.server is not None:
+            return [self.server] if self.server in candidates else []
+        if self.count is not None:
+            return candidates[: self.count]
+        return default
+
 
 class ServerCrash(_Targeted):
     """A server dies: jobs on it fail (``server_down``), its in-memory sessions are lost.
@@ -145,7 +154,7 @@ class ServerCrash(_Targeted):
     def run(self, world: World) -> Generator[simpy.Event, Any, None]:
         """Crash the chosen servers."""
         running = world.running_servers()
-        chosen = _choose(running, self.server, self.count, default=running[:1])
+        chosen = self.choose(running, default=running[:1])
         for server in chosen:
             world.crash(server)
         world.mark(self.kind, f"crash {_names(chosen)}", world.env.now, None)
@@ -164,7 +173,7 @@ class ServerRecover(_Targeted):
     def run(self, world: World) -> Generator[simpy.Event, Any, None]:
         """Recover the chosen servers."""
         crashed = world.crashed_servers()
-        chosen = _choose(crashed, self.server, self.count, default=crashed)
+        chosen = self.choose(crashed, default=crashed)
         for server in chosen:
             world.recover(server)
         world.mark(self.kind, f"recover {_names(chosen)}", world.env.now, None)
@@ -445,16 +454,6 @@ def _target(server: int | None, count: int | None) -> str:
     if count is not None:
         return f"{count} servers"
     return "server 0"
-
-
-def _choose(
-    candidates: list[int], server: int | None, count: int | None, default: list[int]
-) -> list[int]:
-    if server is not None:
-        return [server] if server in candidates else []
-    if count is not None:
-        return candidates[:count]
-    return default
 
 
 def _names(servers: list[int]) -> str:

@@ -73,14 +73,14 @@ def actions(scenario: Scenario) -> list[Action]:
     for position, event in enumerate(sorted(scenario.events, key=lambda event: event.at_s)):
         if isinstance(event, ServerCrash):
             running = [index for index in range(servers) if index not in crashed]
-            chosen = _choose(running, event.server, event.count, running[:1])
+            chosen = event.choose(running, running[:1])
             crashed += chosen
             found += [
                 Action(event.at_s, f"crash server {index}", _kill(index), server=index, up=False)
                 for index in chosen
             ]
         elif isinstance(event, ServerRecover):
-            chosen = _choose(list(crashed), event.server, event.count, list(crashed))
+            chosen = event.choose(list(crashed), list(crashed))
             crashed = [index for index in crashed if index not in chosen]
             found += [
                 Action(
@@ -125,16 +125,6 @@ def up_seconds(scenario: Scenario) -> list[float]:
     for index, since in down_since.items():
         down_s[index] += max(0.0, end_s - max(since, start_s))
     return [end_s - start_s - down for down in down_s]
-
-
-def _choose(
-    candidates: list[int], server: int | None, count: int | None, default: list[int]
-) -> list[int]:
-    if server is not None:
-        return [server] if server in candidates else []
-    if count is not None:
-        return candidates[:count]
-    return default
 
 
 def _kill(index: int) -> Callable[[Processes], None]:
