@@ -113,7 +113,7 @@ def testbed_command(
     strategy: StrategyOption = None,
     quick: Annotated[
         bool,
-        typer.Option("--quick", help="About a minute: 20 s runs of local, shared_store and jwt."),
+        typer.Option("--quick", help="About 70 s: 20 s runs of local, shared_store and jwt."),
     ] = False,
     replications: Annotated[
         int, typer.Option("--replications", "-r", min=2, help="Model replications.")
