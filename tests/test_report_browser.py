@@ -4,7 +4,8 @@ The report is written once by ``authsim report`` (a short server-crash run, so e
 kind of content is there: events, windows, hatched servers) and opened through
 ``file://``. It must load with no console error and no failed request, every image must
 decode, the page must not be blank, fit a 390 px wide phone screen, and keep a WCAG AA
-contrast (4.5:1) for text in both colour schemes.
+contrast (4.5:1) for text in both colour schemes. A second report, with a testbed
+section (``--testbed``), must show that section on a phone with no table scrolling sideways.
 
 Chromium comes from the system (Debian's ``chromium`` package): Playwright cannot
 download its own browser without a network. ``AUTHSIM_CHROMIUM`` names another binary.
@@ -23,9 +24,11 @@ from typing import Any
 import pytest
 from PIL import Image, ImageStat
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, sync_playwright
+from test_report_testbed import TINY, make_result, write_testbed_folder
 from typer.testing import CliRunner
 
 from simulator.cli.app import app
+from simulator.present import report
 from simulator.present.plots import TIMESERIES_METRICS
 
 pytestmark = pytest.mark.slow  # starts a headless Chromium
@@ -73,6 +76,24 @@ def report_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     result = CliRunner().invoke(app, ["report", *CRASH, "-o", str(target)])
     assert result.exit_code == 0, result.stderr
     assert target.is_file()
+    return target.resolve().as_uri()
+
+
+@pytest.fixture(scope="module")
+def testbed_report_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A short run's report with a testbed section (its own figures not drawn: the
+    section is what is looked at)."""
+    folder = tmp_path_factory.mktemp("testbed")
+    warning = "the load generator fell behind its schedule by 40 ms (p99)"
+    write_testbed_folder(folder / "tb", make_result(warning=warning))
+    target = folder / "report.html"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(report, "figure_groups", lambda result, progress=None: [])
+        result = CliRunner().invoke(
+            app,
+            ["report", *TINY, "--testbed", str(folder / "tb"), "-o", str(target)],
+        )
+    assert result.exit_code == 0, result.stderr
     return target.resolve().as_uri()
 
 
@@ -254,4 +275,38 @@ def test_text_contrast_meets_wcag_aa(browser: Browser | None, report_url: str, s
             c * alpha + b * (1 - alpha) for c, b in zip(colour, background, strict=False)
         )
         ratio = contrast(blended[:3], tuple(background[:3]))
+        assert ratio >= AA_CONTRAST, (scheme, pair, round(ratio, 2))
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_testbed_section_fits_a_phone_screen(
+    browser: Browser | None, testbed_report_url: str, scheme: str
+) -> None:
+    page, problems = open_page(browser, testbed_report_url, viewport=PHONE, color_scheme=scheme)
+    try:
+        section = page.locator("section[aria-labelledby=testbed]")
+        assert section.is_visible()
+        tables = section.locator(".table-wrap").evaluate_all(
+            "(wraps) => wraps.map((wrap) => [wrap.scrollWidth, wrap.clientWidth])"
+        )
+        image = section.locator("img").evaluate(
+            "async (img) => { await img.decode(); "
+            "return [img.naturalWidth, img.getBoundingClientRect().right]; }"
+        )
+        width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        pairs = section.evaluate(
+            f"(section) => ({_COLOURS_JS})('section[aria-labelledby=testbed] :is(p, th, td, "
+            "caption > span, h2, h3, strong, figcaption)')"
+        )
+    finally:
+        page.close()
+    assert len(tables) == 2  # local and jwt
+    for scroll, client in tables:
+        assert scroll <= client, (scheme, scroll, client)  # no sideways scrolling
+    assert image[0] > 0 and image[1] <= inner
+    assert width <= inner
+    assert not problems["console"] and not problems["page"]
+    assert {pair["tag"] for pair in pairs} >= {"p", "th", "td", "h2", "h3", "strong"}
+    for pair in pairs:
+        ratio = contrast(tuple(pair["colour"][:3]), tuple(pair["background"][:3]))
         assert ratio >= AA_CONTRAST, (scheme, pair, round(ratio, 2))

@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from simulator import load_scenario
+from simulator.cli import INTERRUPTED_EXIT_CODE
 from simulator.errors import AuthsimError
 from simulator.testbed.compare import COMPARED, INSIDE, OFF, WITHIN
 from simulator.testbed.costs import Scale
@@ -56,7 +59,13 @@ def test_one_strategy_runs_on_a_real_cluster_and_stops_every_process(tmp_path: P
     assert children() == before  # every server, HAProxy and redis-server stopped
     (item,) = result.strategies
     assert item.strategy == "local"
-    assert [row.metric.key for row in item.rows] == [metric.key for metric in COMPARED]
+    keys = [row.metric.key for row in item.rows]
+    assert keys[: len(COMPARED)] == [metric.key for metric in COMPARED]
+    # no event: every forced re-login is a session on another server, on both sides
+    assert keys[len(COMPARED) :] == ["forced_relogins_by_cause.wrong_server"]
+    by_cause = item.real["forced_relogins_by_cause"]
+    assert by_cause["wrong_server"] == item.real["forced_relogins"]
+    assert item.model["forced_relogins_by_cause.wrong_server"].mean > 0
     assert {row.verdict for row in item.rows} <= {INSIDE, WITHIN, OFF}
     assert item.real["requests"] == len(item.requests[item.requests["arrival_s"] >= 2.0])
     assert item.real["requests"] > 50
@@ -67,7 +76,7 @@ def test_one_strategy_runs_on_a_real_cluster_and_stops_every_process(tmp_path: P
     config = (tmp_path / "local" / "haproxy.cfg").read_text()
     assert "balance roundrobin" in config
     assert all(
-        "127.0.0.1" in line for line in config.splitlines() if line.strip().startswith("server")
+        "127.0.0.1" in line for line in config.splitlines() if line.strip().startswith("server ")
     )
     document = json.loads(json.dumps(result.to_dict(), allow_nan=False))
     assert document["strategies"][0]["comparison"][0]["metric"] == "success_rate"
@@ -114,6 +123,83 @@ def test_a_crash_and_a_recovery_are_played_on_the_real_processes(tmp_path: Path)
     assert item.model["forced_relogins"].mean > 0
     served_by = item.requests.loc[item.requests["arrival_s"] >= 9.5, "server"]
     assert (served_by == 1).any()  # back in rotation after its recovery
+    # named as the model names it, and compared window by window
+    assert item.real["forced_relogins_by_cause"]["session_lost"] > 0
+    assert item.model["forced_relogins_by_cause.session_lost"].mean > 0
+    labels = [row.metric.label for row in item.rows]
+    assert "success, after crash server 1" in labels
+    assert [window["label"] for window in item.real["windows"]] == [
+        "before crash server 1",
+        "after crash server 1",
+        "after recover server 1",
+    ]
+
+
+def test_a_scale_out_starts_a_server_and_reloads_haproxy(tmp_path: Path) -> None:
+    before = children()
+    scenario = load_scenario(
+        "baseline",
+        {
+            "events": [{"kind": "scale_out", "at_s": 5.0}],
+            "duration_s": 12,
+            "warmup_s": 2,
+            "sticky.affinity": "ip_hash",
+            "workload.users_per_ip": 1,
+            "load_balancer.health_check_interval_s": 1,
+        },
+    )
+    said: list[str] = []
+    result = run_testbed(scenario, ["sticky"], TINY, tmp_path, replications=3, progress=said.append)
+    assert children() == before
+    assert any("at 5 s, scale out 2→3" in line for line in said)
+    (item,) = result.strategies
+    # the new server serves, and `balance source` over 3 servers moved users off their
+    # old one (modulo: about 2 in 3), as the model's modulo hash does
+    assert (item.requests.loc[item.requests["arrival_s"] >= 7, "server"] == 2).any()
+    assert item.real["forced_relogins_by_cause"]["wrong_server"] > 0
+    assert item.model["forced_relogins_by_cause.wrong_server"].mean > 0
+    assert len(item.real["server_requests"]) == 3
+    assert "server s2 127.0.0.1:" in (tmp_path / "sticky" / "haproxy.cfg").read_text()
+
+
+def _gone(pid: int, within_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_ctrl_c_stops_every_process_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "testbed", "--quick", "-s", "local", "-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stderr is not None
+    seen: list[str] = []
+    for line in process.stderr:
+        seen.append(line)
+        if "requests over" in line:  # the cluster is up and the load has begun
+            break
+    else:
+        pytest.fail("the load never began:\n" + "".join(seen))
+    started = children() - {process.pid}
+    assert len(started) >= 4  # three servers and HAProxy, at least
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=60)
+    assert process.returncode == INTERRUPTED_EXIT_CODE, "".join(seen) + rest
+    assert "Traceback" not in rest
+    assert all(_gone(pid) for pid in started), "a process of the testbed is still running"
+    assert not out.exists()
 
 
 def test_an_event_the_testbed_cannot_play_is_refused_before_anything_starts(

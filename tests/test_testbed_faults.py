@@ -8,7 +8,7 @@ import pytest
 
 from simulator import load_scenario
 from simulator.errors import AuthsimError
-from simulator.testbed.faults import PLAYED, actions, up_seconds
+from simulator.testbed.faults import PLAYED, actions, memory_losses, up_seconds
 from simulator.testbed.measure import real_metrics
 
 
@@ -42,7 +42,7 @@ def test_a_crash_without_recovery_counts_down_to_the_end() -> None:
     assert up_seconds(scenario) == [10.0, 10.0, 20.0, 20.0, 20.0]
 
 
-@pytest.mark.parametrize("name", ["rolling-deploy", "revocation", "key-rotation", "traffic-spike"])
+@pytest.mark.parametrize("name", ["rolling-deploy", "revocation", "key-rotation"])
 def test_events_the_testbed_cannot_play_are_refused_naming_the_event(name: str) -> None:
     with pytest.raises(AuthsimError, match=r"events\.\d+\.kind: the testbed cannot play"):
         actions(load_scenario(name))
@@ -67,3 +67,38 @@ def test_skew_is_over_jobs_per_second_of_up_time() -> None:
     assert even["load_skew"]["jain"] == pytest.approx(1.0)
     counted = real_metrics(frame, 3)
     assert counted["load_skew"]["jain"] < 0.95
+
+
+def test_a_scale_out_starts_servers_after_the_last_one_and_counts_their_up_time() -> None:
+    scenario = load_scenario("scale-out-modulo")  # 9 servers, one more at 37 s
+    timeline = actions(scenario)
+    assert [(a.at_s, a.server, a.adds) for a in timeline] == [(37.0, 9, 1)]
+    assert timeline[0].label.startswith("scale out 9→10")
+    # measured from 20 s to 90 s: the tenth server was up from 37 s
+    assert up_seconds(scenario) == [70.0] * 9 + [53.0]
+
+
+def test_a_crash_after_a_scale_out_can_hit_the_new_server() -> None:
+    events = [
+        {"kind": "scale_out", "at_s": 10, "count": 2},
+        {"kind": "server_crash", "at_s": 20, "server": 5},
+    ]
+    scenario = load_scenario("baseline", {"duration_s": 30, "warmup_s": 0, "events": events})
+    assert scenario.cluster.servers == 5  # servers 5 and 6 join at 10 s; 5 dies at 20 s
+    assert [a.label for a in actions(scenario)][1] == "crash server 5"
+    assert up_seconds(scenario)[4:] == [30.0, 10.0, 20.0]
+
+
+def test_a_traffic_spike_is_played_by_the_request_stream_alone() -> None:
+    assert actions(load_scenario("traffic-spike")) == []
+    assert "traffic_spike" in PLAYED
+
+
+def test_memory_losses_are_crashes_and_a_store_that_comes_back_empty() -> None:
+    assert memory_losses(load_scenario("server-crash")) == [(42.0, 2)]
+    assert memory_losses(load_scenario("store-outage")) == []  # frozen, not emptied
+    lost = load_scenario(
+        "store-outage",
+        {"events": [{"kind": "store_outage", "at_s": 5, "duration_s": 3, "data_lost": True}]},
+    )
+    assert memory_losses(lost) == [(5.0, None)]

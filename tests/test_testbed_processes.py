@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from simulator.scenario.models import Scenario
+from simulator.testbed.config import HaproxyFiles
 from simulator.testbed.haproxy import haproxy_config
 from simulator.testbed.processes import (
     Processes,
@@ -239,3 +240,42 @@ def test_a_failed_reload_keeps_the_old_haproxy(tmp_path: Path) -> None:
             reload_haproxy(processes, haproxy, bad)
         assert processes.pids()["haproxy"] == old.pid
         assert get(frontend) == "a"
+
+
+def test_a_seamless_reload_keeps_a_dead_server_down_and_adds_the_new_one(
+    tmp_path: Path,
+) -> None:
+    haproxy = find_binary("haproxy", "haproxy")
+    ports = [free_port(), free_port(), free_port()]
+    frontend = free_port()
+    files = HaproxyFiles(tmp_path / "haproxy.cfg", tmp_path / "admin.sock", tmp_path / "state")
+    scenario = Scenario.model_validate({"load_balancer": {"health_check_interval_s": 0.2}})
+
+    def configure(count: int) -> None:
+        servers = [("127.0.0.1", port) for port in ports[:count]]
+        text = haproxy_config(scenario, servers, frontend, strategy="local", files=files)
+        files.config.write_text(text, "utf-8")
+
+    with Processes(tmp_path / "logs") as processes:
+        for name, port in zip("abc", ports, strict=True):
+            processes.start(name, tiny_server(name, port), ready="ready", timeout_s=10)
+        configure(2)
+        start_haproxy(processes, haproxy, files.config)
+        processes.kill("b")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _answers(frontend, 4) != ["a"] * 4:
+            time.sleep(0.05)  # until HAProxy's health check marks b down
+        configure(3)  # scale out: c joins
+        reload_haproxy(processes, haproxy, files)
+        # the new process starts knowing b is down: not one request fails or reaches it
+        answers = [get(frontend) for _ in range(6)]
+        assert set(answers) == {"a", "c"}
+        assert "s1" in files.state_file.read_text()  # the saved state named the servers
+
+
+def _answers(port: int, count: int) -> list[str]:
+    """``count`` answers in a row, or none once one fails."""
+    try:
+        return [get(port) for _ in range(count)]
+    except OSError:
+        return []

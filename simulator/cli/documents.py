@@ -60,29 +60,45 @@ def report_command(
     allow_large: AllowLargeOption = False,
     seed: SeedOption = None,
     strategy: StrategyOption = None,
+    testbed: Annotated[
+        Path | None,
+        typer.Option(
+            "--testbed",
+            metavar="DIR",
+            help="Add a section with a real cluster beside the model: the folder "
+            "`authsim testbed --out DIR` wrote (results.json, comparison.png).",
+        ),
+    ] = None,
 ) -> None:
     """Write a self-contained HTML report of a run: tables, every figure, an explanation.
 
     One file that needs nothing else to be read (images embedded, CSS inline): the
     scenario and its parameters, the comparison table, every plot with its events marked,
     a plain-language account of what happened computed from the numbers, and the
-    command, seed and versions that reproduce it.
+    command, seed and versions that reproduce it. With --testbed, also a real cluster's
+    run beside the model (verdict per metric, the comparison figure).
     """
     if out is not None:
         _not_a_folder(out, "report.html")
     loaded = load(scenario, overrides, seed)
     names = strategy_names(strategy, loaded)
+    section = None
+    if testbed is not None:  # read and checked before anything runs
+        from simulator.present.report_testbed import load_testbed  # noqa: PLC0415 (only here)
+
+        with user_errors():
+            section = load_testbed(testbed, report_scenario=loaded.name)
     from simulator.present import report  # noqa: PLC0415 (it draws with matplotlib: slow to import)
 
     target = out if out is not None else Path(io.REPORT_HTML.format(scenario=file_name(loaded)))
-    command = report.reproduce_command(loaded, names, source=scenario, out=out)
+    command = report.reproduce_command(loaded, names, source=scenario, out=out, testbed=testbed)
     with user_errors(), status("Building the report", "Building the report: {}") as progress:
         if progress is not None:
             progress("running the strategies")
         result = run_scenario(loaded, names, record_requests=False)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            report.write_report(result, target, command=command, progress=progress)
+            report.write_report(result, target, command=command, progress=progress, testbed=section)
         except OSError as exc:
             fail_to_write(target, "the report", exc)
     typer.echo(f"Wrote {target}")

@@ -314,6 +314,26 @@ def run_progress(
 
 
 @contextlib.contextmanager
+def task_bars(
+    console: Console,
+) -> Iterator[tuple[Callable[[str], None], Callable[[str, float], None]] | None]:
+    """``(say, meter)`` in a terminal: ``say(text)`` prints a line above the bars,
+    ``meter(task, fraction)`` moves the bar of ``task`` (made when first named)."""
+    with _bar(console, "{task.description:>26}", BAR, "{task.percentage:>3.0f}%", ELAPSED) as bar:
+        if bar is None:
+            yield None
+            return
+        tasks: dict[str, TaskID] = {}
+
+        def meter(task: str, fraction: float) -> None:
+            if task not in tasks:
+                tasks[task] = bar.add_task(task, total=1.0)
+            bar.update(tasks[task], completed=fraction)
+
+        yield bar.console.print, meter
+
+
+@contextlib.contextmanager
 def replication_progress(
     console: Console, total: int
 ) -> Iterator[Callable[[int, int], None] | None]:

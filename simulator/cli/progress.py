@@ -110,6 +110,26 @@ def sweep_progress(console: Console) -> Iterator[Callable[[int, int, int], None]
 
 
 @contextlib.contextmanager
+def task_progress(
+    console: Console, what: str
+) -> Iterator[tuple[Callable[[str], None], Callable[[str, float], None]]]:
+    """``(say, meter)`` of a run made of steps and long tasks (``authsim testbed``): in a
+    terminal, each step's line above a bar per task; when piped, each step's line
+    (``testbed: <text>``) and a throttled ``testbed: <task> 40%``."""
+    if console.is_terminal:
+        with options.task_bars(console) as bars:
+            if bars is not None:
+                yield bars
+                return
+    lines = PlainLines(what)
+
+    def say(text: str) -> None:
+        typer.echo(f"{what}: {text}", err=True)
+
+    yield say, lambda task, fraction: lines(lambda: f"{task} {fraction:.0%}")
+
+
+@contextlib.contextmanager
 def writing(console: Console, folder: Path | None, *, plots: bool) -> Iterator[None]:
     """While a run's folder is written (if ``folder``): a spinner in a terminal; when
     piped, a plain line every :data:`PLAIN_EVERY_S` seconds from a background thread (none

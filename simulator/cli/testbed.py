@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from simulator.atomic import write_folder
@@ -24,6 +25,7 @@ from simulator.cli.options import (
     user_errors,
     writable_folder,
 )
+from simulator.cli.progress import task_progress
 
 if TYPE_CHECKING:
     from simulator.testbed.compare import Row
@@ -145,8 +147,11 @@ def testbed_command(
     names = strategy_names(strategy, loaded) if strategy else None
     if names is None:
         names = QUICK_STRATEGIES if quick else list(loaded.strategies)
-    progress = None if json_output else (lambda text: typer.echo(text, err=True))
-    with user_errors(), tempfile.TemporaryDirectory(prefix="authsim-testbed-") as work:
+    with (
+        user_errors(),
+        tempfile.TemporaryDirectory(prefix="authsim-testbed-") as work,
+        task_progress(Console(stderr=True), "testbed") as (say, meter),
+    ):
         folder = Path(work)
         result = run_testbed(
             loaded,
@@ -154,7 +159,8 @@ def testbed_command(
             QUICK if quick else FULL,
             folder,
             replications=replications,
-            progress=progress,
+            progress=say,
+            meter=meter,
         )
         if out is not None:
             try:

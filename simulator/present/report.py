@@ -64,6 +64,7 @@ from simulator.present.report_tables import (
     timeline_table,
     windows_table,
 )
+from simulator.present.report_testbed import TestbedSection
 from simulator.results.io import REPORT_HTML
 from simulator.results.records import RunResult
 from simulator.scenario.loading import DEFAULT_SCENARIO, builtin_scenarios, load_scenario
@@ -79,6 +80,7 @@ __all__ = [
     "ReportFigure",
     "ReportProgress",
     "ReportTable",
+    "TestbedSection",
     "breakable",
     "build_context",
     "code_spans",
@@ -120,7 +122,11 @@ VERSIONED_PACKAGES: tuple[tuple[str, str], ...] = (
 
 
 def render_report(
-    result: RunResult, *, command: str | None = None, progress: ReportProgress | None = None
+    result: RunResult,
+    *,
+    command: str | None = None,
+    progress: ReportProgress | None = None,
+    testbed: TestbedSection | None = None,
 ) -> str:
     """The report of a run as one HTML document.
 
@@ -129,11 +135,13 @@ def render_report(
         command: the command that reproduces it (default: :func:`reproduce_command` of
             the result's scenario and strategies).
         progress: called before each figure is drawn.
+        testbed: a real cluster's run beside the model, shown in its own section
+            (:func:`simulator.present.report_testbed.load_testbed`); none: no section.
 
     Returns:
         The HTML text (UTF-8 when written), with every image embedded.
     """
-    context = build_context(result, command=command, progress=progress)
+    context = build_context(result, command=command, progress=progress, testbed=testbed)
     return _environment().get_template(TEMPLATE_NAME).render(context)
 
 
@@ -143,6 +151,7 @@ def write_report(
     *,
     command: str | None = None,
     progress: ReportProgress | None = None,
+    testbed: TestbedSection | None = None,
 ) -> Path:
     """Render the report and write it to ``path`` atomically (complete or absent).
 
@@ -151,6 +160,7 @@ def write_report(
         path: the HTML file to write; its folder must exist.
         command: see :func:`render_report`.
         progress: see :func:`render_report`.
+        testbed: see :func:`render_report`.
 
     Returns:
         The path written.
@@ -158,12 +168,16 @@ def write_report(
     Raises:
         OSError: the file cannot be written.
     """
-    html = render_report(result, command=command, progress=progress)
+    html = render_report(result, command=command, progress=progress, testbed=testbed)
     return write_text(path, html)
 
 
 def build_context(
-    result: RunResult, *, command: str | None = None, progress: ReportProgress | None = None
+    result: RunResult,
+    *,
+    command: str | None = None,
+    progress: ReportProgress | None = None,
+    testbed: TestbedSection | None = None,
 ) -> dict[str, Any]:
     """Everything the template shows, computed from the run.
 
@@ -171,13 +185,15 @@ def build_context(
         result: the run.
         command: see :func:`render_report`.
         progress: see :func:`render_report`.
+        testbed: see :func:`render_report`.
 
     Returns:
         The template's context: ``title``, ``scenario`` (name, description), ``facts``,
         ``parameters`` and ``timeline`` (tables), ``summary``, ``outcomes`` and
         ``windows`` (tables; ``windows`` is ``None`` without events), ``explanation``
         (:class:`~simulator.present.explain.Paragraph` list), ``figure_groups``, ``command``,
-        ``seed``, ``versions``, ``generator`` and ``colours`` (strategy -> hex colour).
+        ``seed``, ``versions``, ``generator``, ``colours`` (strategy -> hex colour) and
+        ``testbed`` (:class:`~simulator.present.report_testbed.TestbedSection` or ``None``).
     """
     scenario = result.scenario
     if command is None:
@@ -199,6 +215,7 @@ def build_context(
         "versions": versions(),
         "generator": f"authsim {__version__}",
         "colours": {name: strategy_colour(name) for name in result.strategies},
+        "testbed": testbed,
     }
 
 
@@ -223,6 +240,7 @@ def reproduce_command(
     *,
     source: str | None = None,
     out: Path | str | None = None,
+    testbed: Path | str | None = None,
 ) -> str:
     """The ``authsim report`` command that runs ``scenario`` again, exactly.
 
@@ -237,6 +255,7 @@ def reproduce_command(
             ``scenario.strategies``).
         source: the scenario reference the run started from.
         out: the ``--out`` to repeat (none: the default file).
+        testbed: the ``--testbed`` folder to repeat (none: no testbed section).
 
     Returns:
         A shell command line, quoted for POSIX shells.
@@ -263,6 +282,8 @@ def reproduce_command(
             words += ["-s", name]
     if out is not None:
         words += ["-o", str(out)]
+    if testbed is not None:
+        words += ["--testbed", str(testbed)]
     return shlex.join(words)
 
 

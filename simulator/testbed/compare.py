@@ -71,6 +71,55 @@ latencies within 20% at the centre and more in the tail, where one run's percent
 noisier; load skew within 0.02 to 0.05."""
 
 
+CAUSE_ABSOLUTE, CAUSE_RELATIVE = 5.0, 0.15
+"""Forced re-logins of one cause: within 15% (or 5), a little wider than the total's,
+as each cause holds fewer of them."""
+
+WINDOW_SUCCESS_POINTS = 0.05
+"""A window between two events holds a few hundred requests in a quick run (the binomial
+standard deviation of a success rate of 2/3 over 250 requests is 3 points), so its
+success rate may be 5 points from the model's mean."""
+
+
+def per_cause(causes: list[str]) -> tuple[Metric, ...]:
+    """Forced re-logins of each of ``causes`` (``forced_relogins_by_cause.<cause>``)."""
+    return tuple(
+        Metric(
+            f"forced_relogins_by_cause.{cause}",
+            f"re-logins: {cause}",
+            "",
+            absolute=CAUSE_ABSOLUTE,
+            relative=CAUSE_RELATIVE,
+        )
+        for cause in causes
+    )
+
+
+def per_window(labels: list[str]) -> tuple[Metric, ...]:
+    """Success rate and users logged out in each window between events
+    (``windows.<i>.success_rate``...), labelled by the window."""
+    found: list[Metric] = []
+    for index, label in enumerate(labels):
+        found.append(
+            Metric(
+                f"windows.{index}.success_rate",
+                f"success, {label}",
+                "%",
+                absolute=WINDOW_SUCCESS_POINTS,
+            )
+        )
+        found.append(
+            Metric(
+                f"windows.{index}.users_logged_out",
+                f"users logged out, {label}",
+                "",
+                absolute=CAUSE_ABSOLUTE,
+                relative=CAUSE_RELATIVE,
+            )
+        )
+    return tuple(found)
+
+
 @dataclass(frozen=True)
 class Machine:
     """What the machine was doing during the real run.

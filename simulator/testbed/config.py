@@ -52,3 +52,22 @@ class ServerConfig:
     def load(cls, path: Path) -> ServerConfig:
         """Read a configuration written by :meth:`save`."""
         return cls(**json.loads(path.read_text(encoding="utf-8")))
+
+
+@dataclass(frozen=True)
+class HaproxyFiles:
+    """The files of one HAProxy: its configuration, and for seamless reloads its admin
+    socket and server-state file.
+
+    Attributes:
+        config: the configuration file.
+        admin_socket: the Unix socket of HAProxy's runtime API (``stats socket ... level
+            admin expose-fd listeners``): a reload reads the servers' state from it and
+            takes over the listening sockets through it (``-x``).
+        state_file: where the servers' state is saved before a reload and read by the
+            new process (``server-state-file``, ``load-server-state-from-file global``).
+    """
+
+    config: Path
+    admin_socket: Path
+    state_file: Path

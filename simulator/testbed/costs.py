@@ -193,12 +193,16 @@ def model_scenario(scenario: Scenario, strategy: str, costs: MeasuredCosts) -> S
 
 
 def flatten(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """``{"latency_ms": {"p50": 3.0}}`` as ``{"latency_ms.p50": 3.0}`` (numbers only)."""
+    """``{"latency_ms": {"p50": 3.0}}`` as ``{"latency_ms.p50": 3.0}`` (numbers only; a
+    list of dicts by position: ``windows.0.success_rate``)."""
     flat: dict[str, float] = {}
     for key, value in metrics.items():
         name = f"{prefix}{key}"
         if isinstance(value, dict):
             flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, list) and all(isinstance(item, dict) for item in value):
+            for index, item in enumerate(value):
+                flat.update(flatten(item, f"{name}.{index}."))
         elif isinstance(value, int | float) and not isinstance(value, bool):
             flat[name] = float(value)
         elif value is None:

@@ -6,6 +6,11 @@
 - ``store_outage`` freezes redis-server (SIGSTOP) for ``duration_s``, so operations
   hang until the servers' Redis timeout and fail (``store_unavailable``); with
   ``data_lost`` it is killed and started again empty instead.
+- ``scale_out`` starts ``count`` new server processes and reloads HAProxy with them
+  (:meth:`Cluster.add_servers <simulator.testbed.cluster.Cluster.add_servers>`); the
+  balancer's hash then spreads users over one more server, as the model's does.
+- ``traffic_spike`` needs no action: the spike is in the request stream the load
+  generator replays (the model's own).
 
 Other event kinds are refused in one line, before anything starts.
 """
@@ -18,17 +23,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from simulator.scenario.events import ServerCrash, ServerRecover, StoreOutage
+from simulator.scenario.events import (
+    ScaleOut,
+    ServerCrash,
+    ServerRecover,
+    StoreOutage,
+    TrafficSpike,
+)
 from simulator.scenario.models import Scenario
-from simulator.testbed.processes import Processes, TestbedError
+from simulator.testbed.cluster import Cluster, server_process
+from simulator.testbed.processes import TestbedError
 
-PLAYED = ("server_crash", "server_recover", "store_outage")
+PLAYED = ("server_crash", "server_recover", "store_outage", "scale_out", "traffic_spike")
 """The event kinds the testbed plays."""
-
-
-def server_process(index: int) -> str:
-    """The process name of server ``index``."""
-    return f"server-{index}"
 
 
 @dataclass(frozen=True)
@@ -38,23 +45,28 @@ class Action:
     Attributes:
         at_s: when, seconds after the load's time 0.
         label: what, in words (``crash server 2``).
-        do: the action, on the run's processes.
+        do: the action, on the strategy's cluster.
         on_store: it acts on the store (skipped when the strategy runs none).
         server: the server it crashes or recovers (``None``: none).
         up: whether that server is up after it.
+        memory_lost: the sessions held by what it acts on (``server``, or the store when
+            ``on_store``) are gone after it.
+        adds: servers it adds (a scale-out): ``server`` is the first new index.
     """
 
     at_s: float
     label: str
-    do: Callable[[Processes], None]
+    do: Callable[[Cluster], None]
     on_store: bool = False
     server: int | None = None
     up: bool = True
+    memory_lost: bool = False
+    adds: int = 0
 
 
-def _freeze(name: str, frozen: bool) -> Callable[[Processes], None]:
-    def act(processes: Processes) -> None:
-        process = processes.popen(name)
+def _freeze(name: str, frozen: bool) -> Callable[[Cluster], None]:
+    def act(cluster: Cluster) -> None:
+        process = cluster.processes.popen(name)
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGSTOP if frozen else signal.SIGCONT)
 
@@ -68,15 +80,23 @@ def actions(scenario: Scenario) -> list[Action]:
         TestbedError: an event kind the testbed cannot play (see :data:`PLAYED`).
     """
     servers = scenario.cluster.servers
+    total = servers  # servers started so far, scale-outs included
     crashed: list[int] = []
     found: list[Action] = []
     for position, event in enumerate(sorted(scenario.events, key=lambda event: event.at_s)):
         if isinstance(event, ServerCrash):
-            running = [index for index in range(servers) if index not in crashed]
+            running = [index for index in range(total) if index not in crashed]
             chosen = event.choose(running, running[:1])
             crashed += chosen
             found += [
-                Action(event.at_s, f"crash server {index}", _kill(index), server=index, up=False)
+                Action(
+                    event.at_s,
+                    f"crash server {index}",
+                    _kill(index),
+                    server=index,
+                    up=False,
+                    memory_lost=True,
+                )
                 for index in chosen
             ]
         elif isinstance(event, ServerRecover):
@@ -94,11 +114,20 @@ def actions(scenario: Scenario) -> list[Action]:
         elif isinstance(event, StoreOutage):
             end_s = event.at_s + event.duration_s
             if event.data_lost:
-                found.append(Action(event.at_s, "kill the store", _kill_named("redis"), True))
+                kill = _kill_named("redis")
+                found.append(Action(event.at_s, "kill the store", kill, True, memory_lost=True))
                 found.append(Action(end_s, "restart the store, empty", _restart("redis"), True))
             else:
                 found.append(Action(event.at_s, "freeze the store", _freeze("redis", True), True))
                 found.append(Action(end_s, "thaw the store", _freeze("redis", False), True))
+        elif isinstance(event, ScaleOut):
+            label = f"scale out {total}→{total + event.count}: start, reload HAProxy"
+            found.append(
+                Action(event.at_s, label, _add(event.count), server=total, adds=event.count)
+            )
+            total += event.count
+        elif isinstance(event, TrafficSpike):
+            continue  # in the request stream already
         else:
             raise TestbedError(
                 f"events.{position}.kind: the testbed cannot play {event.kind!r} yet "
@@ -107,37 +136,59 @@ def actions(scenario: Scenario) -> list[Action]:
     return sorted(found, key=lambda action: action.at_s)
 
 
+def memory_losses(scenario: Scenario) -> list[tuple[float, int | None]]:
+    """When session memory is lost, ``(at_s, server)`` in time order: a crashed server
+    (its index) or a store that came back empty (``None``)."""
+    return [
+        (action.at_s, None if action.on_store else action.server)
+        for action in actions(scenario)
+        if action.memory_lost
+    ]
+
+
 def up_seconds(scenario: Scenario) -> list[float]:
-    """Seconds each server is up in the measured window, by the timeline's crashes and
-    recoveries (a recovered server counts as up from its recovery's time)."""
+    """Seconds each server is up in the measured window, by the timeline's crashes,
+    recoveries and scale-outs (a recovered or added server counts as up from its event's
+    time, as the model counts it), for every server the run ever has."""
+    timeline = actions(scenario)
     start_s, end_s = scenario.warmup_s, scenario.duration_s
-    down_since: dict[int, float] = {}
-    down_s = [0.0] * scenario.cluster.servers
-    for action in actions(scenario):
-        index = action.server
-        if index is None:
+    total = scenario.cluster.servers + sum(action.adds for action in timeline)
+    down_since: dict[int, float] = dict.fromkeys(
+        range(scenario.cluster.servers, total), start_s
+    )  # not started yet
+    down_s = [0.0] * total
+    for action in timeline:
+        if action.server is None:
             continue
-        if not action.up:
-            down_since[index] = action.at_s
-        elif index in down_since:
-            since = down_since.pop(index)
-            down_s[index] += max(0.0, min(action.at_s, end_s) - max(since, start_s))
+        for index in range(action.server, action.server + max(1, action.adds)):
+            if not action.up:
+                down_since[index] = action.at_s
+            elif index in down_since:
+                since = down_since.pop(index)
+                down_s[index] += max(0.0, min(action.at_s, end_s) - max(since, start_s))
     for index, since in down_since.items():
         down_s[index] += max(0.0, end_s - max(since, start_s))
     return [end_s - start_s - down for down in down_s]
 
 
-def _kill(index: int) -> Callable[[Processes], None]:
+def _kill(index: int) -> Callable[[Cluster], None]:
     return _kill_named(server_process(index))
 
 
-def _kill_named(name: str) -> Callable[[Processes], None]:
-    return lambda processes: processes.kill(name)
+def _kill_named(name: str) -> Callable[[Cluster], None]:
+    return lambda cluster: cluster.processes.kill(name)
 
 
-def _restart(name: str) -> Callable[[Processes], None]:
-    def act(processes: Processes) -> None:
-        processes.restart(name)
+def _restart(name: str) -> Callable[[Cluster], None]:
+    def act(cluster: Cluster) -> None:
+        cluster.processes.restart(name)
+
+    return act
+
+
+def _add(count: int) -> Callable[[Cluster], None]:
+    def act(cluster: Cluster) -> None:
+        cluster.add_servers(count)
 
     return act
 
@@ -156,7 +207,7 @@ class FaultPlayer:
         error: the first action's failure, if any (the run goes on without it).
     """
 
-    processes: Processes
+    cluster: Cluster
     timeline: list[Action]
     done: list[tuple[float, str, float]] = field(default_factory=list)
     error: str | None = None
@@ -193,7 +244,7 @@ class FaultPlayer:
             if self._stopped.wait(max(0.0, due - time.monotonic())):
                 return
             try:
-                action.do(self.processes)
+                action.do(self.cluster)
             except TestbedError as exc:  # e.g. a server that would not start again
                 self.error = self.error or f"{action.label}: {exc}"
             self.done.append((action.at_s, action.label, time.monotonic() - due))

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from simulator.errors import one_line
 from simulator.scenario.models import LoadBalancer, Scenario, Sticky, StrategyName
+from simulator.testbed.config import HaproxyFiles
 from simulator.testbed.processes import TestbedError, find_binary
 
 __all__ = [
@@ -120,6 +121,7 @@ def haproxy_config(
     strategy: str,
     pidfile: Path | None = None,
     stats_port: int | None = None,
+    files: HaproxyFiles | None = None,
 ) -> str:
     """The text of an HAProxy 2.6 configuration running ``strategy`` of ``scenario``.
 
@@ -132,6 +134,12 @@ def haproxy_config(
         pidfile: where HAProxy writes its pid, if given.
         stats_port: a ``listen stats`` page on 127.0.0.1 (``/stats``, ``/stats;csv``),
             if given.
+        files: with them, the runtime API on ``files.admin_socket`` (mode 600, level
+            admin, ``expose-fd listeners``) and the servers' state read at start-up from
+            ``files.state_file`` (``server-state-file`` and ``load-server-state-from-file
+            global``, configuration manual 3.1 and 4.2), so a reload
+            (:func:`~simulator.testbed.processes.reload_haproxy`) keeps what the old
+            process knew: a crashed server stays down instead of being tried again.
 
     The choices, beyond the mapping of :func:`balance_directives`:
 
@@ -172,6 +180,11 @@ def haproxy_config(
     ]
     if pidfile is not None:
         lines.append(f"    pidfile {pidfile}")
+    if files is not None:
+        lines += [
+            f"    stats socket {files.admin_socket} mode 600 level admin expose-fd listeners",
+            f"    server-state-file {files.state_file}",
+        ]
     lines += [
         "",
         "defaults",
@@ -181,6 +194,7 @@ def haproxy_config(
         "    timeout connect 5s",
         f"    timeout client {timeout}",
         f"    timeout server {timeout}",
+        *(["    load-server-state-from-file global"] if files is not None else []),
         "",
         "frontend authsim",
         f"    bind 127.0.0.1:{frontend_port}",

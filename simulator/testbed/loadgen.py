@@ -137,7 +137,13 @@ class Row:
             ``overload``, ``store_unavailable``, ``timeout``).
         latency_ms: scheduled arrival to final answer, less ``client_ms``, ms.
         forced_relogin: a credential of the request was rejected (a login was forced).
-        relogin_cause: the rejection's reason, or ``None``.
+        relogin_cause: the rejection's reason as the server gave it (``no_session``,
+            ``expired``, ``invalid``), or ``None``; see
+            :func:`simulator.testbed.measure.model_causes` for the model's cause.
+        credential_server: the server that issued the rejected credential (-1: none).
+        credential_s: when that credential was issued, seconds after the start
+            (``-inf``: before the clock started; NaN: no rejection).
+        rejected_by: the server that rejected it (-1: none).
         queued_ms, auth_ms, work_ms: what the final answer reports, ms (NaN: none).
         lag_ms: how late the first send started after the schedule, ms.
         client_ms: time waiting for the user's login run by another request, ms.
@@ -152,6 +158,9 @@ class Row:
     latency_ms: float = math.nan
     forced_relogin: bool = False
     relogin_cause: str | None = None
+    credential_server: int = -1
+    credential_s: float = math.nan
+    rejected_by: int = -1
     queued_ms: float = math.nan
     auth_ms: float = math.nan
     work_ms: float = math.nan
@@ -200,11 +209,13 @@ class _Answer:
 class _Client:
     """A user's browser: its credential, cookies and login in progress."""
 
-    __slots__ = ("address", "cookies", "credential", "login")
+    __slots__ = ("address", "cookies", "credential", "issued_by", "issued_s", "login")
 
     def __init__(self, address: str) -> None:
         self.address = address
         self.credential: str | None = None
+        self.issued_by = -1  # the server that answered the login
+        self.issued_s = -math.inf  # when, seconds after the plan's start
         self.cookies: dict[str, str] = {}
         self.login: asyncio.Future[None] | None = None
 
@@ -285,6 +296,7 @@ class _Run:
         self.slots = asyncio.Semaphore(max_in_flight)
         self.logins = 0
         self.login_auth_ms: list[float] = []
+        self.start: float | None = None  # the plan's time 0, on the loop's clock
 
     async def call(
         self,
@@ -330,6 +342,9 @@ class _Run:
                 row.server = answer.server
             if answer.status == 200 and answer.body and "credential" in answer.body:
                 client.credential = str(answer.body["credential"])
+                client.issued_by = answer.server
+                loop_now = asyncio.get_running_loop().time()
+                client.issued_s = -math.inf if self.start is None else loop_now - self.start
                 if row is not None:
                     row.logins += 1
                     self.logins += 1
@@ -372,6 +387,7 @@ class _Run:
                         break
                     continue
                 headers["Authorization"] = f"Bearer {client.credential}"
+                issued = (client.issued_by, client.issued_s)  # of the credential sent
                 answer = await self.call(client, "GET", "/work", headers, b"", left_s())
                 if isinstance(answer, str):
                     outcome = answer
@@ -393,6 +409,8 @@ class _Run:
                 row.forced_relogin = True
                 reason = answer.body.get("reason") if answer.body else None
                 row.relogin_cause = str(reason) if reason else "unknown"
+                row.credential_server, row.credential_s = issued
+                row.rejected_by = answer.server
                 if client.login is None and client.credential == headers["Authorization"][7:]:
                     client.credential = None  # rejected: log in again (unless another did)
             row.client_ms = waited * 1000.0
@@ -453,6 +471,7 @@ async def run_load(
         result.initial_logins = len(done)
         result.initial_login_failures = done.count(False)
     start = loop.time() + 0.05
+    state.start = start
     if on_start is not None:
         on_start(start - loop.time() + time.monotonic())
     deadline = start + (plan[-1].arrival_s if plan else 0.0) + 2 * timeout_s

@@ -34,6 +34,7 @@ from pathlib import Path
 from types import TracebackType
 
 from simulator.errors import AuthsimError, one_line
+from simulator.testbed.config import HaproxyFiles
 
 POLL_S = 0.02
 """Pause between two readiness checks, seconds."""
@@ -451,10 +452,32 @@ def start_haproxy(
     return processes.start(name, argv, ready=lambda: port_accepts(port), timeout_s=timeout_s)
 
 
+def save_server_state(files: HaproxyFiles, timeout_s: float = 5.0) -> None:
+    """Write HAProxy's ``show servers state`` (runtime API, management guide 9.3) to
+    ``files.state_file``, for the next process to load (``load-server-state-from-file``).
+
+    Raises:
+        TestbedError: the admin socket did not answer.
+    """
+    chunks: list[bytes] = []
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as admin:
+            admin.settimeout(timeout_s)
+            admin.connect(str(files.admin_socket))
+            admin.sendall(b"show servers state\n")
+            while chunk := admin.recv(65536):
+                chunks.append(chunk)
+    except OSError as exc:
+        raise TestbedError(f"HAProxy's admin socket {files.admin_socket}: {exc}") from exc
+    temporary = files.state_file.with_suffix(".tmp")
+    temporary.write_bytes(b"".join(chunks))
+    temporary.replace(files.state_file)
+
+
 def reload_haproxy(
     processes: Processes,
     binary: str,
-    config_path: Path,
+    config: Path | HaproxyFiles,
     *,
     name: str = "haproxy",
     timeout_s: float = HAPROXY_START_TIMEOUT_S,
@@ -462,22 +485,34 @@ def reload_haproxy(
     """Switch HAProxy to a new configuration (a scale-out's new servers) without dropping
     connections: a soft reload, not a restart.
 
-    A new ``haproxy -db -f config_path -sf <old pid>`` is started and becomes the process
-    tracked as ``name``. HAProxy binds its listeners with ``SO_REUSEPORT`` on Linux, so
-    the new process binds the same frontend port while the old one still listens; once
-    booted, it sends the old one the "finish" signal (SIGUSR1, ``-sf``, HAProxy 2.6
-    management guide, section 3), and the old one stops listening, finishes the
-    requests it holds and exits (bounded by ``hard-stop-after`` in the generated
-    configuration). It is ready when the old process has exited and the port accepts
-    connections. If the new process fails (say, an invalid configuration), the old one,
-    never signalled, keeps serving and is tracked again. With no HAProxy running yet,
-    this is :func:`start_haproxy`.
+    A new ``haproxy -db -f CONFIG -sf <old pid>`` is started and becomes the process
+    tracked as ``name``. Once booted, it sends the old one the "finish" signal (SIGUSR1,
+    ``-sf``, HAProxy 2.6 management guide, section 3), and the old one stops listening,
+    finishes the requests it holds and exits (bounded by ``hard-stop-after`` in the
+    generated configuration). It is ready when the old process has exited and the port
+    accepts connections. If the new process fails (say, an invalid configuration), the
+    old one, never signalled, keeps serving and is tracked again. With no HAProxy running
+    yet, this is :func:`start_haproxy`.
+
+    Given :class:`HaproxyFiles` (a configuration written with them, see
+    :func:`~simulator.testbed.haproxy.haproxy_config`), it is the seamless reload
+    operators run: the servers' state is saved first (:func:`save_server_state`) so the
+    new process starts knowing which are down, and the new process takes the listening
+    sockets over from the old one through the admin socket (``-x``, management guide
+    section 3), so no connection is refused in between. Given a path only, the new
+    process binds the frontend port beside the old one (``SO_REUSEPORT`` on Linux).
     """
+    files = config if isinstance(config, HaproxyFiles) else None
+    config_path = config.config if isinstance(config, HaproxyFiles) else config
     old = processes.popen(name)
     if old is None or _exited(old) is not None:
         return start_haproxy(processes, binary, config_path, name=name, timeout_s=timeout_s)
     port = frontend_port(config_path)
-    argv = [binary, "-db", "-f", str(config_path), "-sf", str(old.pid)]
+    argv = [binary, "-db", "-f", str(config_path)]
+    if files is not None:
+        save_server_state(files)
+        argv += ["-x", str(files.admin_socket)]
+    argv += ["-sf", str(old.pid)]
 
     def ready() -> bool:
         return old.poll() is not None and port_accepts(port)

@@ -1,22 +1,25 @@
 """One testbed run: each strategy on a real cluster, then the model beside it.
 
-For each strategy, :func:`run_testbed` starts (on 127.0.0.1 only) a redis-server when
-the strategy asks a store, ``cluster.servers`` server processes
-(:mod:`simulator.testbed.server`) and HAProxy in front of them, with a configuration
-generated from the scenario and kept in the output folder; drives them with the
+For each strategy, :func:`run_testbed` starts the real cluster on 127.0.0.1
+(:class:`~simulator.testbed.cluster.Cluster`: a redis-server when the strategy asks a
+store, the server processes and HAProxy, its configuration kept in the output folder);
+drives them with the
 scenario's own requests (:mod:`simulator.testbed.loadgen`); stops every process; and
 runs the model on the same scaled scenario with the costs the servers reported
 (:mod:`simulator.testbed.costs`), ``replications`` times. Every process it started is
 stopped on the way out, also on Ctrl-C or an error.
 
-The timeline's crashes, recoveries and store outages are played on the real processes
-(:mod:`simulator.testbed.faults`); other event kinds are refused before anything starts.
+The timeline's crashes, recoveries, store outages and scale-outs are played on the real
+processes (:mod:`simulator.testbed.faults`); other event kinds are refused before
+anything starts. The comparison covers the whole measured window, the forced re-logins
+by the model's causes (:func:`~simulator.testbed.measure.model_causes`) and, when the
+timeline has events, every window between them.
 """
 
 from __future__ import annotations
 
+import math
 import os
-import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,12 +28,26 @@ from typing import Any
 
 import pandas as pd
 
-from simulator.experiments.replications import METRICS, Interval, run_replications
+from simulator import outcomes
+from simulator.experiments.replications import (
+    METRICS,
+    Interval,
+    mean_interval,
+    run_replications,
+)
 from simulator.model.rng import Streams
 from simulator.model.workload import Population
 from simulator.scenario.models import Scenario
-from simulator.testbed.compare import Machine, Row, compare
-from simulator.testbed.config import ServerConfig
+from simulator.testbed.cluster import STORE_STRATEGIES, Cluster
+from simulator.testbed.compare import (
+    COMPARED,
+    Machine,
+    Metric,
+    Row,
+    compare,
+    per_cause,
+    per_window,
+)
 from simulator.testbed.costs import (
     MeasuredCosts,
     Scale,
@@ -40,27 +57,23 @@ from simulator.testbed.costs import (
     pbkdf2_iterations,
     scaled_scenario,
 )
-from simulator.testbed.faults import FaultPlayer, actions, up_seconds
-from simulator.testbed.haproxy import check_config, haproxy_config, haproxy_version
+from simulator.testbed.faults import FaultPlayer, actions, memory_losses, up_seconds
+from simulator.testbed.haproxy import haproxy_version
 from simulator.testbed.loadgen import plan_requests, run_load_sync, source_addresses
-from simulator.testbed.measure import real_metrics
+from simulator.testbed.measure import model_causes, real_metrics, window_metrics
 from simulator.testbed.processes import (
     Processes,
     TestbedError,
     find_binary,
-    free_port,
-    start_haproxy,
-    start_redis,
 )
 
-STORE_STRATEGIES = frozenset({"shared_store"})
-"""Strategies whose servers need the store (jwt's refresh tokens are not exercised: an
-access token outlives a testbed run)."""
-
-START_TIMEOUT_S = 30.0
-"""Longest wait for one process to be ready."""
-
 Progress = Callable[[str], None]
+"""``progress(text)``: a step has begun (``local: starting 3 servers and HAProxy``)."""
+
+Meter = Callable[[str, float], None]
+"""``meter(task, fraction)``: how far a long task is, 0 to 1; the tasks are
+``<strategy> · real cluster`` (the load's requests sent) and ``<strategy> · model``
+(replications done)."""
 
 
 @dataclass
@@ -142,52 +155,62 @@ def _machine(lag_ms: float) -> Machine:
     return Machine(cores=cores, load_average=load, behind_schedule_ms=lag_ms)
 
 
-def _start_cluster(
-    processes: Processes,
-    scenario: Scenario,
-    strategy: str,
-    iterations: int,
-    folder: Path,
-    haproxy: str,
-) -> int:
-    """Start the store (when needed), the servers and HAProxy; return HAProxy's port."""
-    redis_url = None
-    if strategy in STORE_STRATEGIES:
-        binary = find_binary("redis-server", "redis-server", brew="redis")
-        redis_url = start_redis(processes, free_port(), folder, binary=binary)
-    config = ServerConfig(
-        strategy=strategy,
-        workers=scenario.cluster.workers_per_server,
-        queue_limit=scenario.cluster.queue_limit,
-        pbkdf2_iterations=iterations,
-        cpu_fraction=scenario.cluster.service_time_ms.cpu_fraction,
-        redis_url=redis_url,
-        jwt_algorithm="HS256",
-        jwt_secret=secrets.token_hex(32),
-        jwt_ttl_s=scenario.jwt.ttl_s,
-    )
-    config_path = folder / "server.json"
-    config.save(config_path)
-    servers: list[tuple[str, int]] = []
-    for index in range(scenario.cluster.servers):
-        port = free_port()
-        argv = [sys.executable, "-m", "simulator.testbed.server"]
-        argv += ["--config", str(config_path), "--index", str(index), "--port", str(port)]
-        processes.start(f"server-{index}", argv, ready="ready", timeout_s=START_TIMEOUT_S)
-        servers.append(("127.0.0.1", port))
-    port = free_port()
-    haproxy_path = folder / "haproxy.cfg"
-    haproxy_path.write_text(
-        haproxy_config(scenario, servers, port, strategy=strategy), encoding="utf-8"
-    )
-    check_config(haproxy, haproxy_path)
-    start_haproxy(processes, haproxy, haproxy_path)
-    return port
+@dataclass(frozen=True)
+class ModelSide:
+    """The model's replications of one strategy, reduced for the comparison.
+
+    Attributes:
+        intervals: mean and 95% interval by dotted metric name: every one of
+            :data:`~simulator.experiments.replications.METRICS`, the forced re-logins of
+            each cause (``forced_relogins_by_cause.<cause>``) and, per window between
+            events, ``windows.<i>.success_rate``, ``forced_relogins`` and
+            ``users_logged_out``.
+        windows: ``(label, start_s, end_s)`` of the model's windows (one, the whole
+            measured window, when the scenario has no events).
+    """
+
+    intervals: dict[str, Interval]
+    windows: list[tuple[str, float, float]]
 
 
-def _model(scenario: Scenario, strategy: str, replications: int) -> dict[str, Interval]:
-    runs = run_replications(scenario, replications, [strategy])
-    return {key: runs.interval(strategy, key) for key in METRICS}
+def _model(
+    scenario: Scenario, strategy: str, replications: int, meter: Meter | None = None
+) -> ModelSide:
+    def done(count: int, total: int) -> None:
+        if meter is not None:
+            meter(f"{strategy} · model", count / total)
+
+    runs = run_replications(scenario, replications, [strategy], progress=done)
+    intervals = {key: runs.interval(strategy, key) for key in METRICS}
+    results = [run_result[strategy] for run_result in runs.runs]
+    for cause in outcomes.CAUSES:
+        intervals[f"forced_relogins_by_cause.{cause}"] = mean_interval(
+            [float(result.forced_relogins_by_cause.get(cause, 0)) for result in results]
+        )
+    first = results[0].windows
+    windows = [(window.label, window.start_s, window.end_s) for window in first]
+    for index, window in enumerate(first):
+        same = [result.windows[index] for result in results if len(result.windows) == len(first)]
+        same = [other for other in same if other.label == window.label]
+        for key in ("success_rate", "forced_relogins", "users_logged_out"):
+            values = [getattr(other, key) for other in same]
+            intervals[f"windows.{index}.{key}"] = mean_interval(
+                [math.nan if value is None else float(value) for value in values]
+            )
+    return ModelSide(intervals, windows)
+
+
+def _compared(real: dict[str, float], model: ModelSide) -> tuple[Metric, ...]:
+    """The metrics set side by side: :data:`COMPARED`, the causes either side saw, and
+    the windows when the timeline has events."""
+    causes = [
+        cause
+        for cause in outcomes.CAUSES
+        if real.get(f"forced_relogins_by_cause.{cause}", 0.0) > 0
+        or model.intervals[f"forced_relogins_by_cause.{cause}"].mean > 0
+    ]
+    labels = [label for label, _, _ in model.windows] if len(model.windows) > 1 else []
+    return COMPARED + per_cause(causes) + per_window(labels)
 
 
 def run_strategy(
@@ -200,9 +223,15 @@ def run_strategy(
     login_ms: float,
     replications: int,
     progress: Progress | None = None,
+    meter: Meter | None = None,
 ) -> StrategyComparison:
     """Run one strategy on the real cluster, then the model with its measured costs."""
     say = progress or (lambda _: None)
+
+    def sent(fraction: float) -> None:
+        if meter is not None:
+            meter(f"{strategy} · real cluster", fraction)
+
     folder.mkdir(parents=True, exist_ok=True)
     streams = Streams(scenario.seed)
     plan = plan_requests(scenario, streams)
@@ -211,9 +240,10 @@ def run_strategy(
     timeline = [action for action in actions(scenario) if store or not action.on_store]
     with Processes(folder / "logs") as processes:
         say(f"{strategy}: starting {scenario.cluster.servers} servers and HAProxy")
-        port = _start_cluster(processes, scenario, strategy, iterations, folder, haproxy)
+        cluster = Cluster(processes, scenario, strategy, folder, haproxy, iterations)
+        port = cluster.start()
         say(f"{strategy}: {len(plan)} requests over {scenario.duration_s:g} s")
-        player = FaultPlayer(processes, timeline)
+        player = FaultPlayer(cluster, timeline)
         player.start()
         try:
             load = run_load_sync(
@@ -224,6 +254,7 @@ def run_strategy(
                 logged_in_at_start=scenario.workload.logged_in_at_start,
                 timeout_s=scenario.cluster.request_timeout_ms / 1000.0,
                 on_start=player.begin,
+                progress=sent,
             )
         finally:
             player.stop()
@@ -232,25 +263,30 @@ def run_strategy(
     if player.error:
         raise TestbedError(f"{strategy}: {player.error}")
     frame = load.to_frame()
-    measured_s = scenario.duration_s - scenario.warmup_s
-    real = real_metrics(
-        frame,
-        scenario.cluster.servers,
-        warmup_s=scenario.warmup_s,
-        measured_s=measured_s,
-        up_s=up_seconds(scenario),
-    )
+    frame["model_cause"] = model_causes(frame, memory_losses(scenario), sessions_in_store=store)
     costs = measure_costs(
         frame[frame["arrival_s"] >= scenario.warmup_s],
         load.login_auth_ms,
         login_ms,
     )
     say(f"{strategy}: the model, {replications} replications with the measured costs")
-    model = _model(model_scenario(scenario, strategy, costs), strategy, replications)
-    machine = _machine(load.lag_p99_ms)
-    rows = compare(strategy, flatten(real), model, machine)
+    model = _model(model_scenario(scenario, strategy, costs), strategy, replications, meter)
+    up_s = up_seconds(scenario)
+    real = real_metrics(
+        frame,
+        len(up_s),
+        warmup_s=scenario.warmup_s,
+        measured_s=scenario.duration_s - scenario.warmup_s,
+        up_s=up_s,
+    )
+    if len(model.windows) > 1:
+        real["windows"] = window_metrics(frame, model.windows)
+    flat = flatten(real)
+    rows = compare(
+        strategy, flat, model.intervals, _machine(load.lag_p99_ms), _compared(flat, model)
+    )
     return StrategyComparison(
-        strategy, real, model, costs, rows, frame, load.warning, load.lag_p99_ms
+        strategy, real, model.intervals, costs, rows, frame, load.warning, load.lag_p99_ms
     )
 
 
@@ -262,12 +298,22 @@ def run_testbed(
     *,
     replications: int = 10,
     progress: Progress | None = None,
+    meter: Meter | None = None,
 ) -> TestbedResult:
     """Every strategy on the real cluster and in the model (see the module).
 
+    Args:
+        scenario: the scenario, at its own scale (``scale`` shrinks it).
+        strategies: the strategies, run one after the other.
+        scale: the run's size (:data:`~simulator.testbed.costs.QUICK` or ``FULL``).
+        out: the working folder (each strategy's configuration files and logs).
+        replications: the model's replications per strategy.
+        progress: told each step as it begins.
+        meter: told how far the load and the model's replications are.
+
     Raises:
         TestbedError: HAProxy or redis-server missing, a process that would not start,
-            or a scenario with fault events.
+            or a timeline event the testbed cannot play.
     """
     actions(scenario)  # an event the testbed cannot play: refused before anything starts
     haproxy = find_binary("haproxy", "haproxy")
@@ -289,6 +335,7 @@ def run_testbed(
             login_ms=login_ms,
             replications=replications,
             progress=progress,
+            meter=meter,
         )
         result.strategies.append(comparison)
     result.machine = _machine(max(item.lag_p99_ms for item in result.strategies))
