@@ -29,13 +29,12 @@ from simulator.cli.app import app
 from simulator.experiments.replications import Interval
 from simulator.model.run import run
 from simulator.present import report
+from simulator.present.format import model_text, value_text
 from simulator.present.report_testbed import (
     RESULTS_JSON,
     TestbedFolderError,
     load_testbed,
-    model_text,
     tally_sentence,
-    value_text,
 )
 from simulator.scenario.loading import load_scenario
 from simulator.testbed import runner as testbed_runner

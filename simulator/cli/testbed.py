@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -26,32 +25,13 @@ from simulator.cli.options import (
     writable_folder,
 )
 from simulator.cli.progress import task_progress
+from simulator.present.format import model_text, value_text
 
 if TYPE_CHECKING:
-    from simulator.testbed.compare import Row
     from simulator.testbed.runner import TestbedResult
 
 QUICK_STRATEGIES = ["local", "shared_store", "jwt"]
 """``--quick`` runs these (the question the model is most often asked)."""
-
-
-def _value(value: float, unit: str) -> str:
-    if math.isnan(value):
-        return "–"
-    if unit == "%":
-        return f"{value * 100:.1f}%"
-    if unit == "ms":
-        return f"{value:.1f} ms"
-    return f"{value:.3g}"
-
-
-def _model(row: Row) -> str:
-    interval, unit = row.model, row.metric.unit
-    if math.isnan(interval.half_width):
-        return _value(interval.mean, unit)
-    scale = 100.0 if unit == "%" else 1.0
-    suffix = "%" if unit == "%" else (" ms" if unit == "ms" else "")
-    return f"{interval.mean * scale:.3g} ± {interval.half_width * scale:.2g}{suffix}"
 
 
 def _print(result: TestbedResult) -> None:
@@ -71,8 +51,8 @@ def _print(result: TestbedResult) -> None:
         for row in item.rows:
             table.add_row(
                 row.metric.label,
-                _value(row.real, row.metric.unit),
-                _model(row),
+                value_text(row.real, row.metric.unit),
+                model_text(row.model.mean, row.model.half_width, row.metric.unit),
                 row.verdict,
                 row.cause,
             )

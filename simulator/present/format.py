@@ -104,3 +104,27 @@ def words(name: str) -> str:
 def counted_causes(by_cause: Mapping[str, int]) -> str:
     """``1,755 wrong server, 167 session lost`` (only the causes with a count)."""
     return ", ".join(f"{amount:,} {words(cause)}" for cause, amount in by_cause.items() if amount)
+
+
+def value_text(value: float | None, unit: str) -> str:
+    """A real value as ``authsim testbed`` and the report print it: ``31.3%``, ``4.2 ms``,
+    ``349``."""
+    if value is None or math.isnan(value):
+        return MISSING
+    if unit == "%":
+        return f"{value * 100:.1f}%"
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    return f"{value:.3g}"
+
+
+def model_text(mean: float | None, half_width: float | None, unit: str) -> str:
+    """The model's mean ± 95% half-width as ``authsim testbed`` and the report print it:
+    ``34 ± 2.8%``, ``5.1 ± 0.31 ms``."""
+    if mean is None or math.isnan(mean):
+        return MISSING
+    if half_width is None or math.isnan(half_width):
+        return value_text(mean, unit)
+    scale = 100.0 if unit == "%" else 1.0
+    suffix = "%" if unit == "%" else (" ms" if unit == "ms" else "")
+    return f"{mean * scale:.3g} ± {half_width * scale:.2g}{suffix}"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from simulator.errors import AuthsimError, one_line
-from simulator.present.format import MISSING, count_noun, join_words
+from simulator.present.format import MISSING, count_noun, join_words, model_text, value_text
 from simulator.present.report_figures import ReportFigure, png_data_uri, png_size
 from simulator.present.report_tables import ReportTable
 
@@ -40,10 +40,8 @@ __all__ = [
     "TestbedSection",
     "TestbedStrategy",
     "load_testbed",
-    "model_text",
     "read_testbed",
     "testbed_section",
-    "value_text",
 ]
 
 RESULTS_JSON = "results.json"
@@ -242,29 +240,6 @@ def tally_sentence(verdicts: Mapping[str, int]) -> str:
     if other:
         parts.append(f"{other:,} with another verdict")
     return f"Of {count_noun(total, 'metric')} compared, {join_words(parts)}."
-
-
-def value_text(value: float | None, unit: str) -> str:
-    """A real value as ``authsim testbed`` prints it: ``31.3%``, ``4.2 ms``, ``349``."""
-    if value is None or math.isnan(value):
-        return MISSING
-    if unit == "%":
-        return f"{value * 100:.1f}%"
-    if unit == "ms":
-        return f"{value:.1f} ms"
-    return f"{value:.3g}"
-
-
-def model_text(mean: float | None, half_width: float | None, unit: str) -> str:
-    """The model's mean ± 95% half-width as ``authsim testbed`` prints it:
-    ``34 ± 2.8%``, ``5.1 ± 0.31 ms``."""
-    if mean is None or math.isnan(mean):
-        return MISSING
-    if half_width is None or math.isnan(half_width):
-        return value_text(mean, unit)
-    scale = 100.0 if unit == "%" else 1.0
-    suffix = "%" if unit == "%" else (" ms" if unit == "ms" else "")
-    return f"{mean * scale:.3g} ± {half_width * scale:.2g}{suffix}"
 
 
 # ------------------------------------------------------------------ checking
