@@ -21,10 +21,11 @@ LESSONS = [
     "04-json-web-tokens",
     "05-choosing-a-strategy",
     "06-explorer",
+    "07-reality-check",
 ]
 
 
-def test_there_are_the_quickstart_and_six_lessons() -> None:
+def test_there_are_the_quickstart_and_seven_lessons() -> None:
     assert [path.stem for path in NOTEBOOKS] == ["00-quickstart", *LESSONS]
 
 

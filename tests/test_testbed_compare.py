@@ -17,6 +17,8 @@ from simulator.testbed.compare import (
     compare,
     judge,
     likely_cause,
+    per_cause,
+    per_window,
 )
 
 QUIET = Machine(cores=2, load_average=0.5)
@@ -83,3 +85,30 @@ def test_compare_gives_a_row_per_metric_the_model_has() -> None:
     missing = compare("jwt", {}, model, QUIET)
     assert all(row.verdict == OFF for row in missing)
     assert missing[0].to_dict()["real"] is None
+
+
+def test_a_metric_neither_side_has_gets_no_row() -> None:
+    nothing = Interval(math.nan, math.nan, 10)
+    model = {"success_rate": Interval(1.0, 0.0, 10), "store.mean_latency_ms": nothing}
+    rows = compare("jwt", {"success_rate": 1.0}, model, QUIET)
+    assert [row.metric.key for row in rows] == ["success_rate"]
+    with_store = compare(
+        "shared_store",
+        {"store.mean_latency_ms": 0.62},
+        {"store.mean_latency_ms": Interval(0.6, 0.01, 10)},
+        QUIET,
+    )
+    assert [(row.metric.label, row.verdict) for row in with_store] == [
+        ("store latency, mean", WITHIN)
+    ]
+
+
+def test_per_cause_and_per_window_metrics_name_what_they_compare() -> None:
+    (cause,) = per_cause(["wrong_server"])
+    assert cause.key == "forced_relogins_by_cause.wrong_server"
+    assert cause.allowance(100.0) == pytest.approx(15.0)  # 15% of 100, more than 5
+    success, logged_out = per_window(["after crash server 1"])
+    assert success.key == "windows.0.success_rate"
+    assert success.label == "success, after crash server 1"
+    assert success.allowance(0.7) == pytest.approx(0.05)
+    assert logged_out.key == "windows.0.users_logged_out"

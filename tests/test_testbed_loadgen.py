@@ -305,3 +305,12 @@ def test_lag_at_200_requests_per_second() -> None:
     assert {row.outcome for row in result.rows} == {"ok"}
     print(f"lag p99 {result.lag_p99_ms:.2f} ms, max {result.lag_max_ms:.2f} ms")
     assert result.lag_p99_ms < 50
+
+
+def test_run_load_sync_works_where_an_event_loop_already_runs() -> None:
+    # a Jupyter kernel runs a loop in the notebook's thread; asyncio.run would refuse
+    async def in_a_running_loop() -> int:
+        result = run_load_sync([], host="127.0.0.1", port=9, addresses=[])
+        return len(result.rows)
+
+    assert asyncio.run(in_a_running_loop()) == 0

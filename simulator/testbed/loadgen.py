@@ -29,6 +29,7 @@ Only loopback addresses (127.0.0.0/8) are ever used, as destination and as sourc
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ipaddress
 import json
 import math
@@ -524,5 +525,15 @@ async def run_load(
 
 
 def run_load_sync(plan: Sequence[Planned], **options: Any) -> LoadResult:
-    """:func:`run_load` in a fresh event loop (same keyword arguments)."""
-    return asyncio.run(run_load(plan, **options))
+    """:func:`run_load` in a fresh event loop (same keyword arguments).
+
+    Called where an event loop already runs in this thread (a Jupyter kernel runs one),
+    the fresh loop runs in a worker thread instead, since a thread has at most one
+    running loop; the call still blocks until the load is done.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no loop here: the usual case
+        return asyncio.run(run_load(plan, **options))
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="loadgen") as pool:
+        return pool.submit(asyncio.run, run_load(plan, **options)).result()

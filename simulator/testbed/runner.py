@@ -279,6 +279,8 @@ def run_strategy(
         measured_s=scenario.duration_s - scenario.warmup_s,
         up_s=up_s,
     )
+    if store:  # the Redis GET of a check, as the servers timed it
+        real["store"] = {"mean_latency_ms": costs.check_ms}
     if len(model.windows) > 1:
         real["windows"] = window_metrics(frame, model.windows)
     flat = flatten(real)
