@@ -225,6 +225,9 @@ def test_cli_writes_the_results_the_figure_and_the_configs(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     printed = json.loads(done.stdout)
     assert [item["strategy"] for item in printed["strategies"]] == ["jwt"]
+    compared = [row["metric"] for row in printed["strategies"][0]["comparison"]]
+    assert "success_rate" in compared
+    assert not [key for key in compared if key.startswith("store.")]  # jwt asks no store here
     names = sorted(path.name for path in out.iterdir())
     assert names == ["comparison.png", "haproxy-jwt.cfg", "requests-jwt.csv", "results.json"]
     assert json.loads((out / "results.json").read_text()) == printed

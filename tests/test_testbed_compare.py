@@ -112,3 +112,20 @@ def test_per_cause_and_per_window_metrics_name_what_they_compare() -> None:
     assert success.label == "success, after crash server 1"
     assert success.allowance(0.7) == pytest.approx(0.05)
     assert logged_out.key == "windows.0.users_logged_out"
+
+
+def test_a_known_routing_difference_is_named_for_routed_metrics_only() -> None:
+    ring = "HAProxy's consistent-hash ring has its own points"
+    logged_out = Metric("users_logged_out", "users logged out", "", absolute=5, relative=0.1)
+    interval = Interval(46.1, 2.3, 10)
+    assert likely_cause(logged_out, 41.0, interval, QUIET, ring) == ring
+    assert likely_cause(P95, 80.0, Interval(36, 1, 10), QUIET, ring).startswith("per-request")
+    rows = compare(
+        "sticky",
+        {"users_logged_out": 41.0},
+        {"users_logged_out": interval},
+        QUIET,
+        (logged_out,),
+        ring,
+    )
+    assert [(row.verdict, row.cause) for row in rows] == [(OFF, ring)]

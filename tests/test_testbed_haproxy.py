@@ -19,6 +19,7 @@ from simulator.testbed.haproxy import (
     find_binary,
     haproxy_config,
     haproxy_version,
+    routing_difference,
 )
 
 POLICIES: tuple[str, ...] = get_args(LoadBalancer.model_fields["policy"].annotation)
@@ -201,3 +202,11 @@ def test_check_config_quotes_haproxys_first_error(haproxy: str, tmp_path: Path) 
 @pytest.mark.slow
 def test_haproxy_version(haproxy: str) -> None:
     assert re.match(r"\d+\.\d+", haproxy_version(haproxy))
+
+
+def test_routing_difference_names_haproxys_own_ring_only() -> None:
+    ring = Scenario.model_validate({"sticky": {"affinity": "consistent_hash"}})
+    assert "own points" in routing_difference("sticky", ring)
+    assert routing_difference("jwt", ring) == ""  # round robin routes alike
+    by_address = Scenario.model_validate({"sticky": {"affinity": "ip_hash"}})
+    assert routing_difference("sticky", by_address) == ""

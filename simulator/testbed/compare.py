@@ -189,10 +189,23 @@ def judge(real: float, model: Interval, metric: Metric) -> str:
     return OFF
 
 
-def likely_cause(metric: Metric, real: float, model: Interval, machine: Machine) -> str:
-    """The likely reason a metric is off, in words (empty when none is known)."""
+ROUTED = ("success_rate", "forced_relogins", "users_logged_out", "load_skew", "windows.")
+"""Prefixes of the metrics that depend on which server each request reaches."""
+
+
+def likely_cause(
+    metric: Metric, real: float, model: Interval, machine: Machine, routing: str = ""
+) -> str:
+    """The likely reason a metric is off, in words (empty when none is known).
+
+    ``routing`` is a known difference between the real balancer's routing and the
+    model's (see :func:`simulator.testbed.haproxy.routing_difference`), named for the
+    metrics that depend on routing.
+    """
     higher = real > model.mean
     reasons: list[str] = []
+    if routing and metric.key.startswith(ROUTED):
+        reasons.append(routing)
     if machine.contended and (metric.key.startswith("latency") and higher):
         reasons.append(
             f"load average {machine.load_average:.1f} on {machine.cores} cores: CPU contention"
@@ -213,6 +226,7 @@ def compare(
     model: dict[str, Interval],
     machine: Machine,
     metrics: tuple[Metric, ...] = COMPARED,
+    routing: str = "",
 ) -> list[Row]:
     """Every metric of one strategy, real beside model.
 
@@ -222,6 +236,7 @@ def compare(
         model: the model's intervals by dotted name.
         machine: what the machine was doing, for the likely causes.
         metrics: which metrics (default :data:`COMPARED`), those the model has.
+        routing: a known difference in routing, for the likely causes.
     """
     rows: list[Row] = []
     for metric in metrics:
@@ -232,6 +247,6 @@ def compare(
         if math.isnan(value) and math.isnan(interval.mean):
             continue  # neither side has it (the store of a strategy without one)
         verdict = judge(value, interval, metric)
-        cause = likely_cause(metric, value, interval, machine) if verdict == OFF else ""
+        cause = likely_cause(metric, value, interval, machine, routing) if verdict == OFF else ""
         rows.append(Row(strategy, metric, value, interval, verdict, cause))
     return rows

@@ -177,6 +177,9 @@ def model_scenario(scenario: Scenario, strategy: str, costs: MeasuredCosts) -> S
     pays it (``jwt.verify_ms``, or the store's round trip for ``shared_store``); the time
     outside the servers becomes ``load_balancer.hop_ms``. Each server is one Python
     process: its busy loops share one core (the interpreter lock), so ``cpu_cores`` is 1.
+    ``ip_hash`` routes as HAProxy's map-based ``balance source`` does over the load
+    generator's consecutive 127.x addresses: ``sticky.hash: modulo`` over
+    ``client_addresses: consecutive``.
     """
     data = scenario.model_dump(mode="python")
     data["strategies"] = [strategy]
@@ -184,6 +187,10 @@ def model_scenario(scenario: Scenario, strategy: str, costs: MeasuredCosts) -> S
     data["cluster"]["cpu_cores"] = 1
     data["workload"]["relogin_delay_s"]["mean_s"] = 0.0
     data["load_balancer"]["hop_ms"] = _latency(costs.overhead_mean_ms, costs.overhead_p99_ms)
+    if data["sticky"]["affinity"] == "ip_hash":
+        # HAProxy's map-based `balance source` over the generator's consecutive addresses
+        data["sticky"]["hash"] = "modulo"
+        data["workload"]["client_addresses"] = "consecutive"
     if strategy == "jwt":
         data["jwt"]["verify_ms"] = costs.check_ms
     elif strategy == "shared_store":

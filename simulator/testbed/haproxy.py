@@ -99,6 +99,27 @@ def balance_directives(strategy: str, load_balancer: LoadBalancer, sticky: Stick
     return ["balance source", "hash-type consistent"]
 
 
+def routing_difference(strategy: str, scenario: Scenario) -> str:
+    """How HAProxy's routing of ``strategy`` differs from the model's, in words (empty
+    when it routes alike).
+
+    Round robin, random, least connections, cookie affinity and ``balance source``
+    (map-based: the address modulo the servers, modelled by ``sticky.hash: modulo`` over
+    consecutive addresses, see :func:`simulator.testbed.costs.model_scenario`) route as
+    the model does. HAProxy's consistent hashing builds its own ring (its own hash of
+    the address and its own points per server, configuration manual 4.2, ``hash-type``),
+    so which users a scale-out moves, and how many, differ from the model's ring of
+    ``sticky.virtual_nodes`` points.
+    """
+    directives = balance_directives(strategy, scenario.load_balancer, scenario.sticky)
+    if "hash-type consistent" in directives:
+        return (
+            "HAProxy's consistent-hash ring has its own points, not the model's "
+            f"{scenario.sticky.virtual_nodes} per server: which users it moves differs"
+        )
+    return ""
+
+
 def _milliseconds(seconds: float) -> str:
     return f"{max(1, round(seconds * 1000))}ms"
 

@@ -58,7 +58,7 @@ from simulator.testbed.costs import (
     scaled_scenario,
 )
 from simulator.testbed.faults import FaultPlayer, actions, memory_losses, up_seconds
-from simulator.testbed.haproxy import haproxy_version
+from simulator.testbed.haproxy import haproxy_version, routing_difference
 from simulator.testbed.loadgen import plan_requests, run_load_sync, source_addresses
 from simulator.testbed.measure import model_causes, real_metrics, window_metrics
 from simulator.testbed.processes import (
@@ -200,9 +200,11 @@ def _model(
     return ModelSide(intervals, windows)
 
 
-def _compared(real: dict[str, float], model: ModelSide) -> tuple[Metric, ...]:
-    """The metrics set side by side: :data:`COMPARED`, the causes either side saw, and
-    the windows when the timeline has events."""
+def _compared(real: dict[str, float], model: ModelSide, store: bool) -> tuple[Metric, ...]:
+    """The metrics set side by side: :data:`COMPARED` (the store's only when the
+    strategy's servers ask one: jwt's refresh tokens are not exercised), the causes either
+    side saw, and the windows when the timeline has events."""
+    compared = tuple(metric for metric in COMPARED if store or not metric.key.startswith("store."))
     causes = [
         cause
         for cause in outcomes.CAUSES
@@ -210,7 +212,7 @@ def _compared(real: dict[str, float], model: ModelSide) -> tuple[Metric, ...]:
         or model.intervals[f"forced_relogins_by_cause.{cause}"].mean > 0
     ]
     labels = [label for label, _, _ in model.windows] if len(model.windows) > 1 else []
-    return COMPARED + per_cause(causes) + per_window(labels)
+    return compared + per_cause(causes) + per_window(labels)
 
 
 def run_strategy(
@@ -284,9 +286,9 @@ def run_strategy(
     if len(model.windows) > 1:
         real["windows"] = window_metrics(frame, model.windows)
     flat = flatten(real)
-    rows = compare(
-        strategy, flat, model.intervals, _machine(load.lag_p99_ms), _compared(flat, model)
-    )
+    routing = routing_difference(strategy, scenario)
+    machine = _machine(load.lag_p99_ms)
+    rows = compare(strategy, flat, model.intervals, machine, _compared(flat, model, store), routing)
     return StrategyComparison(
         strategy, real, model.intervals, costs, rows, frame, load.warning, load.lag_p99_ms
     )
