@@ -106,7 +106,7 @@ def test_a_metric_neither_side_has_gets_no_row() -> None:
 def test_per_cause_and_per_window_metrics_name_what_they_compare() -> None:
     (cause,) = per_cause(["wrong_server"])
     assert cause.key == "forced_relogins_by_cause.wrong_server"
-    assert cause.allowance(100.0) == pytest.approx(15.0)  # 15% of 100, more than 5
+    assert cause.allowance(100.0) == pytest.approx(10.0)  # 10% of 100, more than 5
     success, logged_out = per_window(["after crash server 1"])
     assert success.key == "windows.0.success_rate"
     assert success.label == "success, after crash server 1"

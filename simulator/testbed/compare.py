@@ -54,10 +54,27 @@ class Metric:
         return allowed
 
 
+COUNT_ABSOLUTE, COUNT_RELATIVE = 5.0, 0.10
+"""Every count (forced re-logins, of each cause, users logged out, in each window):
+within 10% of the model's mean, or 5 for small counts. One tolerance for all, so a total
+and its parts cannot get different verdicts for the same gap."""
+
 COMPARED: tuple[Metric, ...] = (
     Metric("success_rate", "success rate", "%", absolute=0.03),
-    Metric("forced_relogins", "forced re-logins", "", absolute=5, relative=0.10),
-    Metric("users_logged_out", "users logged out", "", absolute=5, relative=0.10),
+    Metric(
+        "forced_relogins",
+        "forced re-logins",
+        "",
+        absolute=COUNT_ABSOLUTE,
+        relative=COUNT_RELATIVE,
+    ),
+    Metric(
+        "users_logged_out",
+        "users logged out",
+        "",
+        absolute=COUNT_ABSOLUTE,
+        relative=COUNT_RELATIVE,
+    ),
     Metric("latency_ms.mean", "mean latency", "ms", absolute=1.0, relative=0.20),
     Metric("latency_ms.p50", "p50 latency", "ms", absolute=1.0, relative=0.20),
     Metric("latency_ms.p95", "p95 latency", "ms", absolute=2.0, relative=0.30),
@@ -74,10 +91,6 @@ is a store: the model is given the mean Redis round trip the servers measured, s
 checks that the model adds no waiting (a busy store) that the real one did not have."""
 
 
-CAUSE_ABSOLUTE, CAUSE_RELATIVE = 5.0, 0.15
-"""Forced re-logins of one cause: within 15% (or 5), a little wider than the total's,
-as each cause holds fewer of them."""
-
 WINDOW_SUCCESS_POINTS = 0.05
 """A window between two events holds a few hundred requests in a quick run (the binomial
 standard deviation of a success rate of 2/3 over 250 requests is 3 points), so its
@@ -91,8 +104,8 @@ def per_cause(causes: list[str]) -> tuple[Metric, ...]:
             f"forced_relogins_by_cause.{cause}",
             f"re-logins: {cause}",
             "",
-            absolute=CAUSE_ABSOLUTE,
-            relative=CAUSE_RELATIVE,
+            absolute=COUNT_ABSOLUTE,
+            relative=COUNT_RELATIVE,
         )
         for cause in causes
     )
@@ -116,8 +129,8 @@ def per_window(labels: list[str]) -> tuple[Metric, ...]:
                 f"windows.{index}.users_logged_out",
                 f"users logged out, {label}",
                 "",
-                absolute=CAUSE_ABSOLUTE,
-                relative=CAUSE_RELATIVE,
+                absolute=COUNT_ABSOLUTE,
+                relative=COUNT_RELATIVE,
             )
         )
     return tuple(found)
