@@ -22,10 +22,11 @@ LESSONS = [
     "05-choosing-a-strategy",
     "06-explorer",
     "07-reality-check",
+    "08-security-hygiene",
 ]
 
 
-def test_there_are_the_quickstart_and_seven_lessons() -> None:
+def test_there_are_the_quickstart_and_eight_lessons() -> None:
     assert [path.stem for path in NOTEBOOKS] == ["00-quickstart", *LESSONS]
 
 

@@ -19,6 +19,9 @@ real thing, small enough to read, so that the costs and the pitfalls can be seen
   reason code (:data:`REASONS` holds a sentence for each).
 - **Decoding for display** (:mod:`simulator.tokens.decode`, :func:`decode_unverified`):
   what a token claims, never to be trusted.
+- **Refresh tokens** (:mod:`simulator.tokens.refresh`, :class:`RefreshTokenFamilies`):
+  opaque, stored as hashes, rotated on every use, a replayed one revoking its whole
+  family (RFC 9700, section 4.14).
 - **Attacks** (:mod:`simulator.tokens.attacks`, :data:`ATTACKS`, :func:`run_attacks`):
   named cases, each building its token live (with :func:`forge` and an
   :class:`AttackLab`, :mod:`simulator.tokens.lab`) and stating the reason it must be
@@ -63,6 +66,12 @@ from simulator.tokens.keys import (
     save_key,
 )
 from simulator.tokens.lab import AttackLab, forge
+from simulator.tokens.refresh import (
+    REFRESH_REASONS,
+    IssuedRefreshToken,
+    RefreshResult,
+    RefreshTokenFamilies,
+)
 from simulator.tokens.verify import (
     DEFAULT_LEEWAY_S,
     DEFAULT_MAX_TOKEN_BYTES,
@@ -83,14 +92,18 @@ __all__ = [
     "MIN_HMAC_SECRET_BYTES",
     "MIN_RSA_BITS",
     "REASONS",
+    "REFRESH_REASONS",
     "REQUIRED_CLAIMS",
     "Algorithm",
     "Attack",
     "AttackLab",
     "AttackOutcome",
+    "IssuedRefreshToken",
     "KeyPair",
     "PrivateKey",
     "PublicKey",
+    "RefreshResult",
+    "RefreshTokenFamilies",
     "SigningKeyMaterial",
     "TokenKeyError",
     "UnverifiedToken",
