@@ -4,18 +4,26 @@ scenario parameters."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from simulator.cli.app import app
+from simulator.costs.reference import AuthCosts
+from simulator.costs.sources import SOURCES
+from simulator.model.run import run
+from simulator.model.strategies import STRATEGIES
+from simulator.present import cheatsheet, cheatsheet_answer, cheatsheet_store
 from simulator.present.cheatsheet import STUDIES, Cheatsheet, build_cheatsheet, shortened
+from simulator.present.cheatsheet_answer import ANSWER_STEPS, capacity_numbers
+from simulator.results.records import RunResult
 from simulator.scenario.calibration import CalibrationProfile, LoginCosts, save_profile
 from simulator.scenario.loading import load_scenario
 
 runner = CliRunner()
-CHANGED = ["cluster.servers=10", "shared_store.rtt_ms=3"]
+CHANGED = ["cluster.servers=10", "shared_store.rtt_ms=3", "jwt.verify_ms=0.062"]
 
 
 @pytest.fixture(scope="module")
@@ -225,3 +233,163 @@ def test_a_calibration_measured_under_contention_is_flagged_on_the_page(tmp_path
     assert (
         "- the calibration profile was measured under contention: load average 3.90 on 2 cores"
     ) in page
+
+
+# ------------------------------------------------------------ how to answer, capacity, HA
+
+
+def _section(page: str, heading: str) -> str:
+    """The text of the ``## heading`` section, up to the next ``## ``."""
+    start = page.index(f"\n## {heading}\n")
+    end = page.find("\n## ", start + 1)
+    return page[start : end if end >= 0 else len(page)]
+
+
+def test_the_answer_scaffold_has_its_five_steps_in_order(default_sheet: Cheatsheet) -> None:
+    page, n = default_sheet.markdown(), default_sheet.numbers
+    scaffold = _section(page, "How to answer a design question")
+    assert ANSWER_STEPS == (
+        "1. Requirements",
+        "2. Numbers",
+        "3. The trade-off",
+        "4. Failure modes",
+        "5. What to monitor",
+    )
+    places = [scaffold.index(f"\n### {step}\n") for step in ANSWER_STEPS]
+    assert places == sorted(places)
+    # the example sentences are in the run's numbers
+    assert f"{n['capacity.rate_per_s']:g} requests/s × 31 µs = 0.0031 cores" in scaffold
+    assert f"`sticky` logs out about 1/N ({_pct(n['crash.sticky.relogin_fraction'])}" in scaffold
+    assert f"served {_pct(n['outage.shared_store.success_rate'])} during a 10 s outage" in (
+        scaffold
+    )
+    assert "2,000 × 140 ms = 280 CPU-seconds, 14 s of all 20 cores" in scaffold  # 5 × 4 workers
+    assert f"{n['replica_lag.shared_store.stale_read']:,.0f} reading a lagging replica" in (
+        scaffold
+    )
+    for topic in ("Crash", "Deploy", "Store outage", "Key rotation", "NAT hotspot"):
+        assert f"\n- {topic}" in scaffold, topic
+    for watched in ("Success rate", "Forced re-logins by cause", "p95 and p99", "ops/s",
+                    "Load skew", "Token refresh failures"):  # fmt: skip
+        assert watched in scaffold, watched
+
+
+def test_each_capacity_figure_is_the_arithmetic_on_the_run(default_sheet: Cheatsheet) -> None:
+    n, baseline = default_sheet.numbers, default_sheet.scenarios["baseline"]
+    rate = baseline.workload.arrival_rate_per_s
+    verify_ms = AuthCosts().verify_ms(baseline.jwt.algorithm)  # the reference figure
+    assert n["capacity.jwt.verify_ms"] == n["jwt.verify_ms"] == verify_ms
+    assert n["capacity.jwt.verifies_per_core_s"] == pytest.approx(1000 / verify_ms)
+    assert n["capacity.jwt.cores"] == pytest.approx(rate * verify_ms / 1000)
+    op_ms = baseline.shared_store.op_time_ms
+    assert n["capacity.store.ops_per_shard_s"] == pytest.approx(1000 / op_ms) == 100_000
+    assert n["capacity.store.ops_per_s"] == pytest.approx(
+        rate * n["shared_store.store_ops_per_request"]
+    )
+    assert n["capacity.store.shards_busy"] == pytest.approx(
+        n["capacity.store.ops_per_s"] * op_ms / 1000
+    )
+    assert n["capacity.store.ops_per_connection_s"] == pytest.approx(
+        1000 / (baseline.shared_store.rtt_ms + op_ms)
+    )
+    login_ms = baseline.cluster.login_cpu_ms
+    assert n["capacity.login.hashes_per_core_s"] == pytest.approx(1000 / login_ms)
+    assert n["capacity.login.storm_cores"] == pytest.approx(rate * login_ms / 1000) == 14
+    page = _section(default_sheet.markdown(), "Back-of-envelope capacity")
+    assert (
+        f"| verify a JWT (HS256) | 31 µs | {1000 / verify_ms:,.0f}/s | 0.0031 cores "
+        "| reference figure: PyJWT 2.15.1"
+    ) in page
+    assert (
+        "| a Redis operation | 10 µs | 100,000/s per shard | 0.001 shards (100 ops/s: 1.00 per "
+        f"`shared_store` request) | {SOURCES['shared_store.op_time_ms'].source} |"
+    ) in page
+    assert (
+        "| hash a password (login) | 140 ms | 7/s | 14 cores if every request were a login "
+        "| PBKDF2-SHA256 at OWASP's 600,000 iterations, measured |"
+    ) in page
+    assert "the network and the client bind first" in page
+    assert "= 1,961/s, so 5 servers × 10 pooled connections" in page
+
+
+def test_capacity_follows_the_scenario_values() -> None:
+    """Direction of change, on one short run: a dearer verify, a slower store and a
+    cheaper login move each figure as the arithmetic says."""
+
+    def figures(settings: dict[str, float]) -> dict[str, float]:
+        scenario = load_scenario("baseline", {"duration_s": 8, "warmup_s": 2, **settings})
+        return capacity_numbers(scenario, run(scenario, ["shared_store", "jwt"]))
+
+    before = figures({})
+    after = figures(
+        {"jwt.verify_ms": 0.5, "shared_store.op_time_ms": 0.04, "cluster.login_cpu_ms": 70}
+    )
+    assert after["capacity.jwt.verifies_per_core_s"] == pytest.approx(2000)
+    assert after["capacity.jwt.verifies_per_core_s"] < before["capacity.jwt.verifies_per_core_s"]
+    assert after["capacity.jwt.cores"] == pytest.approx(100 * 0.5 / 1000)
+    assert after["capacity.jwt.cores"] > before["capacity.jwt.cores"]
+    assert after["capacity.store.ops_per_shard_s"] == pytest.approx(25_000)
+    assert after["capacity.login.hashes_per_core_s"] == pytest.approx(
+        2 * before["capacity.login.hashes_per_core_s"]
+    )
+    assert after["capacity.login.storm_cores"] == pytest.approx(7)
+    assert "capacity.login.local_cores" not in after  # local did not run
+
+
+@pytest.mark.slow  # uses the second full cheat sheet
+def test_a_dearer_verify_halves_the_verifies_per_core(
+    default_sheet: Cheatsheet, changed_sheet: Cheatsheet
+) -> None:
+    before, after = default_sheet.numbers, changed_sheet.numbers
+    assert after["capacity.jwt.verify_ms"] == 0.062
+    assert after["capacity.jwt.verifies_per_core_s"] == pytest.approx(1000 / 0.062)
+    assert after["capacity.jwt.verifies_per_core_s"] < before["capacity.jwt.verifies_per_core_s"]
+    assert after["capacity.jwt.cores"] == pytest.approx(2 * before["capacity.jwt.cores"], rel=0.01)
+    # the 3 ms round trip caps one connection at 1000 / 3.01 operations per second
+    assert after["capacity.store.ops_per_connection_s"] == pytest.approx(1000 / 3.01)
+    page = changed_sheet.markdown()
+    assert "| verify a JWT (HS256) | 62 µs | 16,129/s | 0.0062 cores | `jwt.verify_ms` set" in page
+
+
+def test_the_store_section_names_the_keys_and_the_scenarios(default_sheet: Cheatsheet) -> None:
+    n = default_sheet.numbers
+    section = _section(default_sheet.markdown(), "Keeping the store up")
+    for key in ("replicas", "failover_s", "shards", "read_from", "replication_lag_ms"):
+        assert f"`shared_store.{key}`" in section, key
+    for scenario in ("store-failover", "store-sharded", "read-replica-lag"):
+        assert f"`{scenario}`" in section, scenario
+    for option in ("Replicas + Sentinel", "Redis Cluster", "Reading from replicas",
+                   "A managed service"):  # fmt: skip
+        assert f"**{option}**" in section, option
+    assert "`down-after-milliseconds` (30,000 by default)" in section
+    assert "16,384 slots" in section and "`cluster-node-timeout` (15,000 ms by default)" in section
+    assert "ElastiCache Multi-AZ" in section and "asynchronous" in section
+    # a shard's crash takes out 1/shards of the users; stale reads force logins
+    assert n["sharded.shards"] == 4
+    assert n["sharded.shared_store.success_rate"] == pytest.approx(0.75, abs=0.05)
+    assert n["sharded.jwt.success_rate"] > 0.95
+    assert f"`shared_store` kept {_pct(n['sharded.shared_store.success_rate'])} in the" in section
+    assert n["replica_lag.shared_store.stale_read"] > 0
+    assert 0 < n["replica_lag.jwt.max_window_s"] <= n["replica_lag.lag_ms"] / 1000
+    assert f"{n['replica_lag.shared_store.stale_read']:,.0f} forced logins" in section
+    for dotted in ("shared_store.failover_s", "shared_store.shards", "shared_store.replicas"):
+        assert SOURCES[dotted].source in section, dotted
+    assert "nan" not in section.lower() and "inf" not in section.lower()
+
+
+def test_the_strategy_count_comes_from_the_strategy_list(default_sheet: Cheatsheet) -> None:
+    (baseline_study,) = [study for study in STUDIES if study.name == "baseline"]
+    assert baseline_study.strategies == tuple(STRATEGIES)
+    page = default_sheet.markdown()
+    words = cheatsheet.in_words(len(STRATEGIES))
+    assert f"\n## The {words} strategies\n" in page
+    assert page.count("\n| `") >= len(STRATEGIES)
+    # fewer strategies in the baseline run: the page counts them again
+    full = default_sheet.results["baseline"]
+    fewer = RunResult(full.scenario, full.results[1:], full.logs)
+    page = replace(default_sheet, results={**default_sheet.results, "baseline": fewer}).markdown()
+    assert "\nThree ways for a fleet" in page and "\n## The three strategies\n" in page
+    assert "`local` |" not in page
+    for module in (cheatsheet, cheatsheet_answer, cheatsheet_store):
+        source = Path(module.__file__ or "").read_text(encoding="utf-8")
+        assert not re.search(r"\bfour (strategies|ways)", source, re.IGNORECASE), module

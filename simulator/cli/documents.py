@@ -126,9 +126,12 @@ def cheatsheet_command(
 ) -> None:
     """A one-page interview cheat sheet in Markdown, with numbers from fresh runs.
 
-    The four strategies, when each wins, how each fails and the numbers to quote, computed
-    by running baseline, nat-hotspot, server-crash, store-outage, store-saturation,
-    revocation and the two scale-out scenarios. --set applies to every run.
+    Every strategy, when each wins, how each fails, how to answer a design question and
+    the numbers to quote (capacity per core and per store shard, the store's
+    high-availability options), computed by running baseline and the scenarios that
+    teach a failure: the NAT hotspot, a crash, the store's outage, failover, sharding,
+    replica lag and saturation, revocation and the two scale-outs. --set applies to every
+    run.
     """
     if out is not None:
         _not_a_folder(out, "cheatsheet.md")

@@ -79,6 +79,21 @@ SOURCES: Final[dict[str, Source]] = {
         "PBKDF2-SHA256 at OWASP's 600,000 iterations, measured on a 2-core VM "
         "(simulator/costs/reference.py)",
     ),
+    "shared_store.shards": Source(
+        "the store's primaries",
+        "shards",
+        'Redis Cluster hashes every key onto one of 16,384 hash slots (redis.io, "Redis '
+        "cluster specification\") split between its primaries; its tutorial's smallest "
+        "cluster is 3 primaries, 6 nodes with a replica each",
+    ),
+    "shared_store.replicas": Source(
+        "replicas per primary",
+        "replicas",
+        "production Redis runs a replica per primary, promoted by Sentinel (a quorum of at "
+        'least 3 Sentinel processes, redis.io, "High availability with Redis Sentinel") or '
+        "by Redis Cluster; replication is asynchronous, so a failover can lose writes the "
+        "primary had acknowledged",
+    ),
 }
 """Dotted setting -> its real-world default's description and source."""
 

@@ -1,5 +1,6 @@
-"""The interview cheat sheet: the four strategies, when each wins, how each fails, and
-the numbers to quote, computed from fresh runs of the scenarios that show them.
+"""The interview cheat sheet: the strategies, when each wins, how each fails, how to
+answer, the capacity figures and the store's high-availability options, and the numbers
+to quote, computed from fresh runs of the scenarios that show them.
 
 Nothing on the page is a typed-in number: each comes from a :class:`Study` (a built-in
 scenario, the strategies it needs, and the study's own settings) run through
@@ -21,9 +22,16 @@ from simulator import __version__
 from simulator.costs.reference import JWT_TOKEN_BYTES, SESSION_ID_BYTES, AuthCosts
 from simulator.experiments import theory
 from simulator.model.run import run
-from simulator.model.strategies import about
+from simulator.model.strategies import STRATEGIES, about
+from simulator.present.cheatsheet_answer import (
+    answer_lines,
+    answer_numbers,
+    capacity_lines,
+    capacity_numbers,
+)
 from simulator.present.cheatsheet_costs import cost_source_lines
-from simulator.present.format import count, number, percent, times
+from simulator.present.cheatsheet_store import store_lines, store_numbers
+from simulator.present.format import capital, count, number, percent, times
 from simulator.results.records import RunResult, StrategyResult, Window
 from simulator.scenario.calibration import load_profile
 from simulator.scenario.loading import load_scenario
@@ -62,11 +70,13 @@ class Study:
 
 TRIO, PAIR, STICKY = ("sticky", "shared_store", "jwt"), ("shared_store", "jwt"), ("sticky",)
 STUDIES: tuple[Study, ...] = (
-    Study("baseline", "baseline", ("local", *TRIO), "the steady state"),
+    Study("baseline", "baseline", tuple(STRATEGIES), "the steady state"),
     Study("nat", "nat-hotspot", ("sticky", "jwt"), "affinity under NAT"),
     Study("crash", "server-crash", TRIO, "a server crash", record_requests=True),
     Study("outage", "store-outage", PAIR, "a store outage"),
     Study("failover", "store-failover", PAIR, "a store primary's crash", record_requests=True),
+    Study("sharded", "store-sharded", PAIR, "a shard's primary crash"),
+    Study("replica_lag", "read-replica-lag", PAIR, "reads from a lagging replica"),
     Study("saturation", "store-saturation", PAIR, "a saturated store"),
     Study("revocation", "revocation", TRIO, "revocation"),
     Study(
@@ -160,7 +170,11 @@ def build_cheatsheet(
         results[study.name] = run(
             scenarios[study.name], study.strategies, record_requests=study.record_requests
         )
-    return Cheatsheet(scenarios, results, given, quick, _numbers(scenarios, results))
+    numbers = _numbers(scenarios, results)
+    numbers |= capacity_numbers(scenarios["baseline"], results["baseline"])
+    numbers |= answer_numbers(results["baseline"])
+    numbers |= store_numbers(scenarios, results)
+    return Cheatsheet(scenarios, results, given, quick, numbers)
 
 
 # ------------------------------------------------------------------------ the numbers
@@ -432,17 +446,27 @@ def _strategy_rows(sheet: Cheatsheet) -> list[str]:
     return rows
 
 
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def in_words(amount: int) -> str:
+    """A small count in words (``4`` -> ``four``), larger ones in digits."""
+    return NUMBER_WORDS[amount] if 0 <= amount < len(NUMBER_WORDS) else f"{amount:,}"
+
+
 def _render(sheet: Cheatsheet) -> str:
     n = sheet.numbers
     servers = int(n["servers"])
     baseline = sheet.scenarios["baseline"]
+    strategies = in_words(len(sheet.results["baseline"].strategies))
     lines = [
         "# Sessions or tokens? An interview cheat sheet",
         "",
-        "Four ways for a fleet of servers to remember who is logged in, and the numbers to "
-        "quote, measured by fresh simulation runs (listed at the end).",
+        f"{capital(strategies)} ways for a fleet of servers to remember who is logged in, how "
+        "to answer the question, and the numbers to quote, measured by fresh simulation runs "
+        "(listed at the end).",
         "",
-        "## The four strategies",
+        f"## The {strategies} strategies",
         "",
         f"On `baseline`: {servers} servers behind a round-robin balancer, "
         f"{baseline.workload.arrival_rate_per_s:g} requests/s, "
@@ -454,6 +478,10 @@ def _render(sheet: Cheatsheet) -> str:
     ]
     lines += _strategy_rows(sheet)
     lines += [
+        "",
+        *answer_lines(n, sheet.scenarios),
+        "",
+        *capacity_lines(n, baseline, sheet.results["baseline"]),
         "",
         "## When each wins, and how each fails",
         "",
@@ -516,6 +544,8 @@ def _render(sheet: Cheatsheet) -> str:
         f"a {n['denylist.jwt.window_s']:.1f} s window, but "
         f"{n['denylist.jwt.store_ops_per_request']:.2f} store operations per request: "
         "the state is back.",
+        "",
+        *store_lines(n, sheet.scenarios),
         "",
         "## Token costs per algorithm",
         "",

@@ -42,24 +42,29 @@ def cost_source_lines(numbers: Mapping[str, float], baseline: Scenario) -> list[
         )
         lines.append(f"- {entry.what}: {numbers[key]:g} {entry.unit}; {note}.")
     profile = load_profile(baseline.calibration) if baseline.calibration else None
-    calibrated = (
-        profile is not None
-        and profile.login is not None
-        and "login_cpu_ms" not in baseline.cluster.model_fields_set
-    )
-    login = (
-        "calibrated on this machine"
-        if calibrated
-        else "PBKDF2-SHA256 at OWASP's 600,000 iterations, measured"
-        if numbers["login_ms"] == LOGIN_PBKDF2_MS
-        else "set for these runs"
-    )
     note = contention_note(profile) if profile is not None else ""
     return [
         *lines,
-        f"- a password login: {numbers['login_ms']:g} ms of CPU; {login}.",
+        f"- a password login: {numbers['login_ms']:g} ms of CPU; "
+        f"{login_source(numbers['login_ms'], baseline)}.",
         f"- `store-saturation`'s {numbers['saturation.op_time_ms']:g} ms per operation: a slow "
         "store on purpose, a session table in a SQL database or an overloaded Redis.",
         "- token costs: the table above (PyJWT 2.15.1 on a 2-core VM, or a calibration).",
         *([f"- the calibration profile was {note}."] if note else []),
     ]
+
+
+def login_source(login_ms: float, baseline: Scenario) -> str:
+    """Where the runs' password-login cost ``login_ms`` came from: a calibration profile
+    (when the scenario did not set ``cluster.login_cpu_ms`` itself), the reference
+    PBKDF2 measurement, or a value set for the runs."""
+    profile = load_profile(baseline.calibration) if baseline.calibration else None
+    if (
+        profile is not None
+        and profile.login is not None
+        and "login_cpu_ms" not in baseline.cluster.model_fields_set
+    ):
+        return "calibrated on this machine"
+    if login_ms == LOGIN_PBKDF2_MS:
+        return "PBKDF2-SHA256 at OWASP's 600,000 iterations, measured"
+    return "set for these runs"
