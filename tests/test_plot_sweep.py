@@ -140,7 +140,7 @@ def test_facets_give_one_axes_per_value() -> None:
     rows = sweep_rows(RTTS)
     fig = sweep_figure(rows, "cluster.servers", "latency_ms.mean", facet="shared_store.rtt_ms")
     assert len(fig.axes) == len(RTTS)
-    assert [ax.get_title() for ax in fig.axes] == [f"shared_store.rtt_ms = {r}" for r in RTTS]
+    assert [ax.get_title() for ax in fig.axes] == [f"store round trip = {r:g} ms" for r in RTTS]
     for ax, rtt in zip(fig.axes, RTTS, strict=True):
         (line,) = (item for item in ax.get_lines() if item.get_gid() == "sweep:jwt")
         expected = [np.mean([latency("jwt", s, rtt, r) for r in range(3)]) for s in SERVERS]

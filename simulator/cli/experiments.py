@@ -45,6 +45,7 @@ from simulator.experiments.validation import CI_SLACK, TOLERANCE, case_names
 from simulator.experiments.validation import validate as run_validation
 from simulator.experiments.warmup import WELCH_METRICS, welch
 from simulator.present.format import MISSING, is_missing
+from simulator.present.labels import metric_label, parameter_label
 from simulator.results import io
 
 if TYPE_CHECKING:
@@ -56,6 +57,13 @@ SWEEP_TABLE_ROWS = 40
 
 
 # ----------------------------------------------------------------------- sweep
+
+
+def _grid_cell(value: object) -> str:
+    """A grid value in the sweep's table: ``200`` for 200.0, ``–`` for a missing one."""
+    if isinstance(value, float):
+        return MISSING if is_missing(value) else f"{value:g}"
+    return str(value)
 
 
 def sweep_command(
@@ -134,7 +142,8 @@ def sweep_command(
 
 
 def print_sweep(console: Console, result: SweepResult, grid_keys: list[str]) -> None:
-    """Mean ± 95% half-width of success and latency per point and strategy."""
+    """Mean ± 95% half-width of success and latency per point and strategy; headers in
+    words (:mod:`simulator.present.labels`), a missing value as ``–``."""
     summary = result.summary
     tasks = len(result.rows[["point", "replication"]].drop_duplicates())
     console.print(
@@ -143,12 +152,16 @@ def print_sweep(console: Console, result: SweepResult, grid_keys: list[str]) -> 
     )
     table = Table(show_header=True, header_style="bold")
     columns = CI_COLUMNS[:3]
-    for title in ("point", *grid_keys, "strategy", "n"):
-        table.add_column(title, justify="right" if title in {"point", "n"} else "left")
-    for title, *_ in columns:
-        table.add_column(title, justify="right")
+    table.add_column("point", justify="right")
+    for key in grid_keys:
+        table.add_column(parameter_label(key), justify="left")
+    table.add_column("strategy", justify="left")
+    table.add_column("replications", justify="right")
+    for _, metric, *_ in columns:
+        table.add_column(metric_label(metric), justify="right")
     for _, row in summary.head(SWEEP_TABLE_ROWS).iterrows():
-        cells = [str(row["point"]), *(str(row[key]) for key in grid_keys), str(row["strategy"])]
+        cells = [str(row["point"]), *(_grid_cell(row[key]) for key in grid_keys)]
+        cells.append(str(row["strategy"]))
         cells.append(str(row["replications"]))
         for _, metric, scale, digits in columns:
             cells.append(

@@ -16,6 +16,12 @@ from matplotlib.ticker import PercentFormatter
 
 from simulator.experiments.replications import METRICS, Interval, mean_interval
 from simulator.present.format import plural
+from simulator.present.labels import (
+    metric_label,
+    parameter_label,
+    parameter_name,
+    parameter_value,
+)
 from simulator.present.palette import strategy_colour
 from simulator.present.plots.style import (
     DASHES,
@@ -45,25 +51,6 @@ SWEEP_ID_COLUMNS: tuple[str, ...] = (
 _SWEEP_BAND_ALPHA = 0.2
 _SWEEP_MARKERS = ("o", "s", "^", "D", "v", "P")
 
-_SWEEP_UNITS: dict[str, str] = {
-    "success_rate": "%",
-    "forced_relogins": "requests",
-    "users_logged_out": "users",
-    "login_cpu_s": "CPU s",
-    "throughput_per_s": "requests/s",
-    "load_skew.max_over_mean": "×, 1 = even",
-    "load_skew.cv": "dimensionless",
-    "load_skew.jain": "1 = even",
-    "store.utilisation": "fraction of time busy",
-    "store.ops_per_request": "operations per request",
-    "credential_bytes": "bytes",
-    "refreshes": "tokens renewed",
-    "exposure.accepted_after_revocation": "requests",
-    "cluster.servers": "servers",
-    "workload.arrival_rate_per_s": "requests/s",
-    "workload.users": "users",
-}
-
 
 def sweep_figure(
     rows: pd.DataFrame,
@@ -81,6 +68,8 @@ def sweep_figure(
     replication). A numeric ``x`` is drawn at its values, sorted; any other ``x`` as
     ordered categories (a pandas ordered categorical keeps its order, otherwise the
     order of the sweep's points). ``success_rate`` is shown in percent; latencies in ms.
+    Titles and axes name metrics and grid keys in words, with their units
+    (:mod:`simulator.present.labels`): "p95 latency (ms) vs servers", never the dotted keys.
 
     Artists carry a ``gid``: ``sweep:<strategy>`` (a line) and ``sweep-ci:<strategy>``
     (a band).
@@ -134,7 +123,7 @@ def sweep_figure(
                 f"{values[0]!r}]) or pass it as facet"
             )
         if values:
-            fixed.append(f"{key} = {values[0]}")
+            fixed.append(parameter_value(key, values[0]))
     errors = _sweep_error_mask(rows)
     valid = rows.loc[~errors]
     scale = 100.0 if y == "success_rate" else 1.0
@@ -209,14 +198,14 @@ def sweep_figure(
                     zorder=2,
                 )
         if facet is not None:
-            ax.set_title(f"{facet} = {facet_value}", fontsize=TITLE_SIZE)
+            ax.set_title(parameter_value(facet, facet_value), fontsize=TITLE_SIZE)
         if not numeric_x:
             ax.set_xticks([positions[value] for value in x_values], [str(v) for v in x_values])
             ax.set_xlim(-0.5, len(x_values) - 0.5)
         elif len(x_values) <= 12:
             ax.set_xticks([positions[value] for value in x_values])
             ax.xaxis.set_major_formatter(plain_ticks())
-        ax.set_xlabel(_sweep_label(x), fontsize=LABEL_SIZE)
+        ax.set_xlabel(parameter_label(x), fontsize=LABEL_SIZE)
         ax.tick_params(labelsize=TICK_SIZE)
         ax.grid(alpha=0.3)
         ax.set_axisbelow(True)
@@ -234,7 +223,7 @@ def sweep_figure(
         if log:
             row[0].set_yscale("log")
             row[0].yaxis.set_major_formatter(plain_ticks())
-        label = _sweep_label(y)
+        label = metric_label(y)
         row[0].set_ylabel(label + (", log scale" if log else ""), fontsize=LABEL_SIZE)
     if handles:
         fig.legend(
@@ -251,14 +240,16 @@ def sweep_figure(
         summary = f"mean of {replications} replications, 95% confidence band"
     else:
         summary = "one replication: no confidence band"
-    title = f"{_sweep_label(y)} vs {x}" + (f", by {facet}" if facet else "")
+    title = f"{metric_label(y)} vs {parameter_name(x)}, one line per strategy" + (
+        f", one panel per {parameter_name(facet)}" if facet else ""
+    )
     facts_suptitle(fig, title, " · ".join([summary, *fixed]))
     notes: list[str] = []
     ignored = int(errors.sum())
     if ignored:
         notes.append(f"{ignored} {plural(ignored, 'row')} with an error ignored")
     if without_values and handles:
-        notes.append(f"no values of {y}: " + ", ".join(sorted(without_values)))
+        notes.append(f"no values of {metric_label(y)}: " + ", ".join(sorted(without_values)))
     if notes:
         fig.supxlabel("; ".join(notes), fontsize=VALUE_SIZE, color="0.35")
     return fig
@@ -302,16 +293,3 @@ def _sweep_points(rows: pd.DataFrame, x: str) -> list[tuple[object, Interval]]:
     for value, group in rows.groupby(x, sort=False, observed=True):
         points.append((value, mean_interval(group["_y"].to_numpy(dtype=np.float64).tolist())))
     return points
-
-
-def _sweep_label(column: str) -> str:
-    """A column's name with its unit: a metric, or a grid key (by its suffix)."""
-    unit = _SWEEP_UNITS.get(column)
-    if unit is None:
-        if column.endswith(("_ms", "_ms.mean")) or column.startswith("latency_ms."):
-            unit = "ms"
-        elif column.endswith("_per_s"):
-            unit = "per s"
-        elif column.endswith("_s"):
-            unit = "s"
-    return f"{column} ({unit})" if unit else column
