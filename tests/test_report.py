@@ -5,8 +5,10 @@ writes it (or says in one line why it cannot)."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import itertools
+import re
 import shlex
 import xml.etree.ElementTree as ET
 from importlib import resources
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import html5lib
+import numpy as np
 import pytest
 from markupsafe import escape
 from PIL import Image
@@ -24,7 +27,11 @@ from simulator.cli.app import app
 from simulator.model.run import run
 from simulator.present import report
 from simulator.present.explain import Paragraph, explain, explanation_text
+from simulator.present.headline import headline
 from simulator.present.plots import TIMESERIES_METRICS
+from simulator.present.report_figures import DARK_BACKGROUND, dark_png
+from simulator.present.report_flat import FLAT_FLOOR_PP, FLAT_METRICS, flat_note
+from simulator.present.report_tables import CARD_COLUMNS
 from simulator.results.records import RunResult
 from simulator.scenario.loading import load_scenario
 from simulator.scenario.models import Scenario
@@ -383,6 +390,171 @@ def test_write_report_is_atomic(
     assert [path.name for path in tmp_path.iterdir()] == ["report.html"]
 
 
+# ------------------------------------------------------------------ the answer first
+
+
+def test_the_page_opens_with_the_headline(baseline: RunResult, no_figures: None) -> None:
+    html = report.render_report(baseline)
+    tree = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False).parse(html)
+    header = tree.find(".//header")
+    assert header is not None
+    children = [child.tag for child in header]
+    assert children[:2] == ["h1", "section"]  # right under the title
+    section = header.find("section")
+    assert section is not None and section.get("aria-labelledby") == "answer"
+    items = ["".join(item.itertext()) for item in section.iter("li")]
+    assert items == list(headline(baseline))
+    assert len(items) == 3
+    first_h2 = next(element for element in tree.iter() if element.tag == "h2")
+    assert first_h2.get("id") == "answer"
+
+
+def test_parameters_are_collapsed(crash_tree: ET.Element) -> None:
+    details = crash_tree.findall(".//details")
+    assert len(details) == 1
+    assert details[0].get("open") is None  # closed by default
+    summary = details[0].find("summary")
+    assert summary is not None and "Parameters" in "".join(summary.itertext())
+    assert details[0].find(".//caption[@id='table-parameters']") is not None
+    # the results come before the parameters' values would; the timeline stays in view
+    assert crash_tree.find(".//details//caption[@id='table-timeline']") is None
+
+
+def test_wide_tables_become_cards(crash_context: dict[str, Any], crash_html: str) -> None:
+    assert "stack" in crash_context["summary"].css_class.split()
+    windows = crash_context["windows"]
+    assert windows is not None and len(windows.header) > CARD_COLUMNS
+    assert windows.css_class.split() == ["stack", "cards"]
+    assert 'data-label="sticky users logged out"' in crash_html
+    two = report.windows_table(summary_run("server-crash", CRASH, ["sticky", "jwt"]))
+    assert two is not None and two.css_class == "stack"  # 9 columns: a table on a screen
+
+
+# ------------------------------------------------------------------ flat figures
+
+
+def test_flat_time_series_without_events_are_one_sentence(baseline: RunResult) -> None:
+    assert not baseline.events
+    note = flat_note(baseline, "success_rate")
+    assert note is not None
+    assert re.fullmatch(
+        r"Success rate stayed within ±\d+\.\d points of each strategy's mean \(local "
+        r"\d+\.\d%, sticky 100\.0%, shared_store 100\.0% and jwt 100\.0%\) in every "
+        r"[\d.]+ s bucket, no more than chance variation for buckets of this size: no events, "
+        r"nothing changes over time\.",
+        note,
+    ), note
+    assert flat_note(baseline, "latency") is None  # no noise model: always drawn
+    assert set(FLAT_METRICS) <= set(TIMESERIES_METRICS)
+
+
+def test_a_run_with_events_keeps_every_figure(crash: RunResult) -> None:
+    assert crash.events
+    assert all(flat_note(crash, metric) is None for metric in TIMESERIES_METRICS)
+
+
+def test_a_change_over_time_is_not_flat(baseline: RunResult) -> None:
+    """The same run with one bucket of one strategy half served: no longer flat."""
+    item = baseline["jwt"]
+    assert item.series is not None
+    succeeded = item.series.succeeded.copy()
+    succeeded[3] = item.series.requests[3] // 2
+    dented = dataclasses.replace(item, series=dataclasses.replace(item.series, succeeded=succeeded))
+    results = [dented if other.strategy == "jwt" else other for other in baseline.results]
+    assert flat_note(RunResult(scenario=baseline.scenario, results=results), "success_rate") is None
+    # a change smaller than the floor (1 point) of a strategy at 100% stays flat
+    assert FLAT_FLOOR_PP == 1.0
+
+
+@pytest.fixture(scope="module")
+def baseline_page(baseline: RunResult) -> tuple[dict[str, Any], str, list[str]]:
+    """The baseline's report with small figures: its context, its HTML and the titles of
+    the figures drawn."""
+    drawn: list[str] = []
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(simulator.present.plots.style, "DPI", 30)
+        context = report.build_context(baseline, progress=drawn.append)
+    html = report._environment().get_template(report.TEMPLATE_NAME).render(context)
+    return context, html, drawn
+
+
+@pytest.mark.slow  # draws the figures of a run without events
+def test_flat_figures_are_not_drawn(
+    baseline_page: tuple[dict[str, Any], str, list[str]],
+) -> None:
+    context, html, drawn = baseline_page
+    over_time = next(group for group in context["figure_groups"] if group.id == "figures-time")
+    notes = {figure.id: figure.note for figure in over_time.figures if figure.note}
+    assert "figure-timeseries-success-rate" in notes
+    assert "a metric that stayed flat is one sentence" in over_time.intro
+    for figure in over_time.figures:
+        if figure.note:
+            assert figure.src == "" and figure.dark_src == ""
+            assert figure.title not in drawn
+        else:
+            assert figure.src.startswith("data:image/png;base64,")
+            assert figure.dark_src.startswith("data:image/png;base64,")
+    for note in notes.values():
+        assert f'<p class="flat">{escape(note)}</p>' in html
+
+
+# ------------------------------------------------------------------ dark figures
+
+
+def test_the_dark_rendering_inverts_greys_and_keeps_colours() -> None:
+    image = Image.new("RGB", (4, 1))
+    image.putdata([(255, 255, 255), (0, 0, 0), (64, 64, 64), (0, 114, 178)])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    dark = Image.open(io.BytesIO(dark_png(buffer.getvalue()))).convert("RGB")
+    white, black, grey, blue = (tuple(int(v) for v in pixel) for pixel in np.asarray(dark)[0])
+    assert white == DARK_BACKGROUND  # the page's dark background
+    assert black == (255, 255, 255)
+    assert all(191 <= channel <= 200 for channel in grey)  # 255 - 64, lifted a little
+    assert blue == (0, 114, 178)  # a strategy keeps its colour
+    assert dark_png(b"not a png") == b""
+
+
+def test_every_figure_has_a_dark_source(crash_tree: ET.Element) -> None:
+    pictures = crash_tree.findall(".//picture")
+    assert len(pictures) == FIGURES
+    for picture in pictures:
+        source, image = list(picture)
+        assert source.tag == "source" and image.tag == "img"
+        assert source.get("media") == "(prefers-color-scheme: dark)"
+        assert source.get("srcset", "").startswith("data:image/png;base64,")
+        assert source.get("srcset") != image.get("src")
+        assert source.get("width") == image.get("width")
+
+
+# ------------------------------------------------------------------ no NaN on the page
+
+_DATA_URI = re.compile(r"data:[^\"\s]+")
+
+
+def assert_no_nan(html: str) -> None:
+    text = _DATA_URI.sub("data:", html)  # base64 may spell anything
+    assert "NaN" not in text
+    assert not re.search(r"\bnan\b", text, flags=re.IGNORECASE), re.findall(r".{40}nan.{40}", text)
+    assert ">None<" not in text
+
+
+@pytest.mark.slow  # draws the figures, small
+def test_no_nan_on_the_baseline_page(
+    baseline_page: tuple[dict[str, Any], str, list[str]],
+) -> None:
+    assert_no_nan(baseline_page[1])
+
+
+@pytest.mark.slow  # a run and its figures, small
+def test_no_nan_on_the_store_outage_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(simulator.present.plots.style, "DPI", 30)
+    outage = "events=[{kind: store_outage, at_s: 12, duration_s: 8}]"
+    result = summary_run("store-outage", [*SHORT, "duration_s=30", outage])
+    assert result.events
+    assert_no_nan(report.render_report(result))
+
+
 # ------------------------------------------------------------------ the command
 
 
@@ -410,7 +582,10 @@ def test_report_command_writes_the_default_file(
     html = target.read_text(encoding="utf-8")
     assert html.startswith("<!doctype html>")
     html5lib.HTMLParser(strict=True).parse(html)
-    assert html.count("<img ") == FIGURES
+    flat = html.count('<p class="flat">')
+    assert flat >= 1  # a run without events: its flat figures over time are sentences
+    assert html.count("<img ") + flat == FIGURES
+    assert html.count("<source ") == html.count("<img ")  # each drawn figure has a dark twin
     assert (
         "authsim report baseline --set duration_s=20 --set warmup_s=5 --seed 4 -s jwt -s local"
         in html

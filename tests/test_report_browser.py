@@ -4,8 +4,11 @@ The report is written once by ``authsim report`` (a short server-crash run, so e
 kind of content is there: events, windows, hatched servers) and opened through
 ``file://``. It must load with no console error and no failed request, every image must
 decode, the page must not be blank, fit a 390 px wide phone screen, and keep a WCAG AA
-contrast (4.5:1) for text in both colour schemes. A second report, with a testbed
-section (``--testbed``), must show that section on a phone with no table scrolling sideways.
+contrast (4.5:1) for text in both colour schemes. Its headline is on the first screen,
+every table fits a 1024 px screen and a 390 px phone with no column cut off (as a table
+or reflowed into cards), and a dark colour scheme shows the dark rendering of every
+figure. A second report, with a testbed section (``--testbed``), must show that section
+on a phone with no table scrolling sideways.
 
 Chromium comes from the system (Debian's ``chromium`` package): Playwright cannot
 download its own browser without a network. ``AUTHSIM_CHROMIUM`` names another binary.
@@ -45,6 +48,7 @@ CRASH = [
 ]
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 PHONE = {"width": 390, "height": 844}
+SCREEN = {"width": 1024, "height": 768}
 AA_CONTRAST = 4.5
 TEXT_SELECTORS = (
     "body, p, li, a, h1, h2, h3, h4, caption > span, th, td, figcaption, code, pre, dt, dd"
@@ -204,6 +208,91 @@ def test_fits_a_phone_screen(browser: Browser | None, report_url: str, scheme: s
     assert width <= inner
     assert widest <= inner
     assert not problems["console"] and not problems["page"]
+
+
+# Per table (the collapsed parameters opened first): its wrapper's scroll and client
+# widths, whether its header row is shown, the visible cells that reach past the
+# wrapper's edges, and the cells of a row shown as a card that do not name their column.
+_TABLES_JS = """() => {
+  for (const details of document.querySelectorAll("details")) details.open = true;
+  return [...document.querySelectorAll(".table-wrap")].map((wrap) => {
+    const table = wrap.querySelector("table");
+    const box = wrap.getBoundingClientRect();
+    const head = table.querySelector("thead");
+    const headShown = head.getBoundingClientRect().width > 2;
+    const cells = [...table.querySelectorAll(headShown ? "th, td" : "tbody th, tbody td")]
+      .filter((cell) => cell.getClientRects().length && cell.textContent.trim());
+    const cut = cells.filter((cell) => {
+      const rect = cell.getBoundingClientRect();
+      return rect.left < box.left - 0.5 || rect.right > box.right + 0.5;
+    }).map((cell) => cell.textContent.trim().slice(0, 30));
+    const unnamed = headShown ? 0 : [...table.querySelectorAll("tbody td")]
+      .filter((cell) => cell.getClientRects().length && !cell.dataset.label).length;
+    return {id: table.querySelector("caption").id, scroll: wrap.scrollWidth,
+            client: wrap.clientWidth, headShown, cut, unnamed,
+            columns: table.querySelectorAll("thead th").length};
+  });
+}"""
+
+
+@pytest.mark.parametrize("viewport", [SCREEN, PHONE], ids=["1024px", "390px"])
+def test_every_table_fits_with_no_column_cut_off(
+    browser: Browser | None, report_url: str, viewport: dict[str, int]
+) -> None:
+    page, problems = open_page(browser, report_url, viewport=viewport)
+    try:
+        headline = page.locator("section.answer").bounding_box()
+        tables = page.evaluate(_TABLES_JS)
+        width, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    finally:
+        page.close()
+    assert headline is not None
+    assert headline["y"] + headline["height"] <= viewport["height"]  # the answer, first screen
+    ids = {table["id"] for table in tables}
+    assert ids == {
+        "table-parameters",
+        "table-timeline",
+        "table-summary",
+        "table-outcomes",
+        "table-windows",
+    }
+    for table in tables:
+        assert table["scroll"] <= table["client"], table  # nothing to scroll sideways to
+        assert not table["cut"], table  # no cell past the edges
+        assert table["unnamed"] == 0, table  # a card names every value's column
+    shown = {table["id"]: table["headShown"] for table in tables}
+    if viewport is SCREEN:
+        assert shown["table-summary"] and shown["table-outcomes"]  # real tables on a screen
+    else:
+        assert not shown["table-summary"]  # cards on a phone
+    assert width <= inner
+    assert not problems["console"] and not problems["page"]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_figures_follow_the_colour_scheme(
+    browser: Browser | None, report_url: str, scheme: str
+) -> None:
+    page, _ = open_page(browser, report_url, color_scheme=scheme)
+    try:
+        shown = page.evaluate(
+            """async () => Promise.all([...document.querySelectorAll("picture")].map(
+                async (picture) => {
+                  const img = picture.querySelector("img");
+                  await img.decode();
+                  return {current: img.currentSrc, light: img.src,
+                          dark: picture.querySelector("source").srcset,
+                          width: img.naturalWidth,
+                          background: getComputedStyle(img).backgroundColor};
+                }))"""
+        )
+    finally:
+        page.close()
+    assert len(shown) == FIGURES
+    for image in shown:
+        assert image["dark"] != image["light"]
+        assert image["current"] == (image["dark"] if scheme == "dark" else image["light"])
+        assert image["width"] > 0
 
 
 def luminance(rgb: tuple[float, float, float]) -> float:

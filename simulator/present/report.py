@@ -1,10 +1,15 @@
 """The HTML report of a run: one self-contained file (``authsim report``).
 
-The page holds the scenario (description, every parameter, the timeline), the results
+The page opens with the answer: three sentences computed from the run
+(:mod:`simulator.present.headline`: which strategy wins on what, and the main caveat).
+Then it holds the scenario (description, the timeline, every parameter in a collapsed
+``<details>``), the results
 (the comparison table, every request's outcome, the windows between events), a
 plain-language explanation computed from the numbers (:mod:`simulator.present.explain`), every
 figure of :mod:`simulator.present.plots` as an embedded PNG with an alt text computed from the
-data, and what it takes to reproduce it (the command, the seed, the versions).
+data (with a dark rendering for a dark colour scheme; a flat figure over time of a run
+without events is one sentence instead), and what it takes to reproduce it (the command,
+the seed, the versions).
 
 Nothing on the page is fetched: images are ``data:`` URIs and the CSS is inline, so the
 file can be mailed, archived or opened offline. It is rendered from
@@ -40,6 +45,7 @@ from simulator import __version__
 from simulator.atomic import write_text
 from simulator.errors import ScenarioError
 from simulator.present.explain import Paragraph, explain
+from simulator.present.headline import headline
 from simulator.present.palette import strategy_colour
 from simulator.present.report_figures import (
     TIMESERIES_CAPTIONS,
@@ -48,6 +54,7 @@ from simulator.present.report_figures import (
     ReportFigure,
     ReportProgress,
     comparison_alt,
+    dark_png,
     figure_groups,
     heatmap_alt,
     png_data_uri,
@@ -85,6 +92,7 @@ __all__ = [
     "build_context",
     "code_spans",
     "comparison_alt",
+    "dark_png",
     "figure_groups",
     "heatmap_alt",
     "outcomes_table",
@@ -188,7 +196,8 @@ def build_context(
         testbed: see :func:`render_report`.
 
     Returns:
-        The template's context: ``title``, ``scenario`` (name, description), ``facts``,
+        The template's context: ``title``, ``headline`` (three sentences:
+        :func:`simulator.present.headline.headline`), ``scenario`` (name, description), ``facts``,
         ``parameters`` and ``timeline`` (tables), ``summary``, ``outcomes`` and
         ``windows`` (tables; ``windows`` is ``None`` without events), ``explanation``
         (:class:`~simulator.present.explain.Paragraph` list), ``figure_groups``, ``command``,
@@ -201,6 +210,7 @@ def build_context(
     explanation: list[Paragraph] = explain(result)
     return {
         "title": f"authsim report: {scenario.name}",
+        "headline": headline(result),
         "scenario": {"name": scenario.name, "description": scenario.description},
         "facts": _facts(result),
         "parameters": parameters_table(scenario),
@@ -316,10 +326,11 @@ def code_spans(text: str) -> Markup:
 
 
 def breakable(text: str) -> Markup:
-    """Escape ``text`` for HTML with a line-break opportunity (``<wbr>``) after every dot
-    and underscore, so a long dotted key wraps at its joints on a narrow screen."""
+    """Escape ``text`` for HTML with a line-break opportunity (``<wbr>``) after every dot,
+    underscore and slash, so a long dotted key (or ``max/mean``) wraps at its joints on a
+    narrow screen."""
     escaped = str(escape(text))
-    return Markup(re.sub(r"([._])", r"\1<wbr>", escaped))
+    return Markup(re.sub(r"([._/])", r"\1<wbr>", escaped))
 
 
 def _facts(result: RunResult) -> str:

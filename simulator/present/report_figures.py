@@ -2,6 +2,12 @@
 :mod:`simulator.present.plots` drawn, embedded as a PNG ``data:`` URI, and given an alt
 text computed from the data (what it shows, with its numbers).
 
+Each figure is embedded twice: as drawn, and a dark rendering for readers whose system
+prefers a dark colour scheme (:func:`dark_png`: greys, black and white have their
+lightness inverted, colours are kept, so every strategy keeps its colour). A figure over
+time that would show a flat line in a run without events is replaced by one sentence
+(:func:`simulator.present.report_flat.flat_note`) and not drawn.
+
 matplotlib is imported only when a figure is drawn (:func:`figure_groups`).
 """
 
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import io
 import math
 import struct
 from collections.abc import Callable, Sequence
@@ -17,20 +24,26 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from PIL import Image
 
 from simulator.experiments import theory
 from simulator.present.explain_base import event_when
 from simulator.present.format import join_words, number, percent
+from simulator.present.report_flat import flat_note
 from simulator.results.records import EventMark, RunResult
 from simulator.results.timeseries import StrategySeries
 
 __all__ = [
+    "DARK_BACKGROUND",
+    "DARK_COLOURS",
+    "DARK_GREY_CHROMA",
     "TIMESERIES_CAPTIONS",
     "TIMESERIES_TITLES",
     "FigureGroup",
     "ReportFigure",
     "ReportProgress",
     "comparison_alt",
+    "dark_png",
     "figure_groups",
     "heatmap_alt",
     "png_data_uri",
@@ -43,6 +56,18 @@ __all__ = [
 ReportProgress = Callable[[str], None]
 """``progress(step)`` before each slow step (drawing a figure)."""
 
+DARK_BACKGROUND: tuple[int, int, int] = (0x0D, 0x11, 0x17)
+"""What white becomes in the dark rendering: the page's dark background (``--bg``)."""
+
+DARK_GREY_CHROMA = 48
+"""A pixel whose channels differ by less than this (0-255) counts as grey and has its
+lightness inverted in the dark rendering, fully at 0, not at all from this on; colours
+(strategies, heatmap cells) keep theirs."""
+
+DARK_COLOURS = 256
+"""Colours of the dark rendering's palette (a figure has a few hundred; a palette PNG is
+about half the size of the full-colour one)."""
+
 
 @dataclass(frozen=True)
 class ReportFigure:
@@ -53,9 +78,12 @@ class ReportFigure:
         title: its heading.
         caption: how to read it.
         alt: what it shows, with the numbers, for readers who cannot see it.
-        src: the PNG as a ``data:image/png;base64,...`` URI.
+        src: the PNG as a ``data:image/png;base64,...`` URI (empty: not drawn, see
+            ``note``).
         width: the PNG's width, pixels.
         height: the PNG's height, pixels.
+        dark_src: its dark rendering, a ``data:`` URI (empty: none).
+        note: the sentence shown instead of a figure that was not drawn (a flat line).
     """
 
     id: str
@@ -65,6 +93,8 @@ class ReportFigure:
     src: str
     width: int
     height: int
+    dark_src: str = ""
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,7 +131,22 @@ def figure_groups(
         finally:
             figure.clear()
         width, height = png_size(png)
-        return ReportFigure(key, title, caption, alt, png_data_uri(png), width, height)
+        dark = png_data_uri(dark_png(png))
+        return ReportFigure(key, title, caption, alt, png_data_uri(png), width, height, dark)
+
+    def over_time(metric: str) -> ReportFigure:
+        key = f"figure-timeseries-{metric.replace('_', '-')}"
+        title = TIMESERIES_TITLES.get(metric, metric)
+        note = flat_note(result, metric)
+        if note is not None:
+            return ReportFigure(key, title, "", "", "", 0, 0, note=note)
+        return draw(
+            key,
+            title,
+            TIMESERIES_CAPTIONS.get(metric, ""),
+            timeseries_alt(result, metric),
+            functools.partial(plots.timeseries_figure, result, metric),
+        )
 
     summary = (
         draw(
@@ -123,16 +168,7 @@ def figure_groups(
             lambda: plots.server_load_figure(result),
         ),
     )
-    over_time = tuple(
-        draw(
-            f"figure-timeseries-{metric.replace('_', '-')}",
-            TIMESERIES_TITLES.get(metric, metric),
-            TIMESERIES_CAPTIONS.get(metric, ""),
-            timeseries_alt(result, metric),
-            functools.partial(plots.timeseries_figure, result, metric),
-        )
-        for metric in plots.TIMESERIES_METRICS
-    )
+    timeline = tuple(over_time(metric) for metric in plots.TIMESERIES_METRICS)
     per_server = (
         draw(
             "figure-server-heatmap",
@@ -145,6 +181,8 @@ def figure_groups(
         ),
     )
     marked = "every event marked" if result.events else "the run had no events"
+    if any(figure.note for figure in timeline):
+        marked += "; a metric that stayed flat is one sentence instead of a flat line"
     return [
         FigureGroup(
             "figures-summary",
@@ -156,7 +194,7 @@ def figure_groups(
             "figures-time",
             "Over time",
             f"One figure per metric, a line per strategy, {marked}.",
-            over_time,
+            timeline,
         ),
         FigureGroup(
             "figures-servers",
@@ -206,8 +244,49 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 
 def png_data_uri(png: bytes) -> str:
-    """A ``data:image/png;base64,...`` URI of PNG bytes."""
+    """A ``data:image/png;base64,...`` URI of PNG bytes (empty bytes: an empty string)."""
+    if not png:
+        return ""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def dark_png(png: bytes) -> bytes:
+    """The dark rendering of a figure drawn on white: every grey (white, black, the
+    greys of text, axes and grid) gets the opposite lightness, white becoming
+    :data:`DARK_BACKGROUND`; colours keep theirs (a strategy's line, a heatmap's scale).
+
+    Per pixel, with ``max`` and ``min`` its largest and smallest channel, each channel
+    moves by ``(255 - max - min) * grey``, which mirrors the lightness and keeps hue and
+    chroma; ``grey`` is 1 for a pure grey and falls to 0 at a chroma of
+    :data:`DARK_GREY_CHROMA`; greys are then lifted towards :data:`DARK_BACKGROUND` in
+    the same proportion (black becomes the page's background). The image is first
+    reduced to a palette of :data:`DARK_COLOURS` colours, so only the palette is
+    transformed (fast).
+
+    Args:
+        png: a PNG image.
+
+    Returns:
+        The dark PNG (palette colours); empty bytes when ``png`` cannot be decoded.
+    """
+    try:
+        with Image.open(io.BytesIO(png)) as image:
+            paletted = image.convert("RGB").quantize(DARK_COLOURS, method=Image.Quantize.FASTOCTREE)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return b""
+    colours = np.asarray(paletted.getpalette() or [], dtype=np.int32).reshape(-1, 3)
+    high = colours.max(axis=1, keepdims=True)
+    low = colours.min(axis=1, keepdims=True)
+    grey = np.clip(DARK_GREY_CHROMA - (high - low), 0, DARK_GREY_CHROMA)
+    mirrored = colours + ((255 - high - low) * grey + DARK_GREY_CHROMA // 2) // DARK_GREY_CHROMA
+    mirrored = np.clip(mirrored, 0, 255)
+    background = np.asarray(DARK_BACKGROUND, dtype=np.int32)  # black -> the page's dark grey
+    lift = (background * (255 - mirrored) + 127) // 255
+    lifted = mirrored + (lift * grey + DARK_GREY_CHROMA // 2) // DARK_GREY_CHROMA
+    paletted.putpalette(lifted.astype(np.uint8).ravel().tolist())
+    buffer = io.BytesIO()
+    paletted.save(buffer, format="PNG")
+    return buffer.getvalue()
 
 
 # ------------------------------------------------------------------ alt texts

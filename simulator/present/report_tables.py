@@ -17,6 +17,7 @@ from simulator.results.records import RunResult
 from simulator.scenario.models import Scenario
 
 __all__ = [
+    "CARD_COLUMNS",
     "ReportTable",
     "outcomes_table",
     "parameters_table",
@@ -24,6 +25,11 @@ __all__ = [
     "timeline_table",
     "windows_table",
 ]
+
+
+CARD_COLUMNS = 9
+"""A table of more columns than this has no room as a table on a 1024 px screen (the
+windows between events of three strategies or more): its rows are cards everywhere."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +43,10 @@ class ReportTable:
         numeric: for each column, whether it is right-aligned numbers.
         rows: the cells, as text; the first cell of each row is its header.
         note: a sentence under the table (empty: none).
-        css_class: the table's class (``keys``: long row names that may wrap).
+        css_class: the table's classes (``keys``: long row names that may wrap;
+            ``stack``: on a narrow screen each row is a card, its cells one under the
+            other, each named by its column; ``cards``: cards on every screen, see
+            :data:`CARD_COLUMNS`).
     """
 
     id: str
@@ -142,6 +151,7 @@ def summary_table(result: RunResult) -> ReportTable:
             "busy: the store's utilisation · login CPU: password hashing for forced "
             "re-logins, CPU-seconds"
         ),
+        css_class="stack",
     )
 
 
@@ -164,6 +174,7 @@ def outcomes_table(result: RunResult) -> ReportTable:
             "ok: served, no forced re-login · relogin: served after a forced re-login · "
             "unauthorized: rejected again after it · the others are errors"
         ),
+        css_class="stack",
     )
 
 
@@ -191,6 +202,7 @@ def windows_table(result: RunResult) -> ReportTable | None:
         header=tuple(header),
         numeric=tuple(numeric),
         rows=tuple(rows),
+        css_class="stack cards" if len(header) > CARD_COLUMNS else "stack",
     )
 
 

@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 
 from simulator.errors import AuthsimError, one_line
 from simulator.present.format import MISSING, count_noun, join_words, model_text, value_text
-from simulator.present.report_figures import ReportFigure, png_data_uri, png_size
+from simulator.present.report_figures import ReportFigure, dark_png, png_data_uri, png_size
 from simulator.present.report_tables import ReportTable
 
 __all__ = [
@@ -441,6 +441,7 @@ def _figure(folder: Path, strategies: Sequence[TestbedStrategy]) -> tuple[Report
             src=png_data_uri(png),
             width=width,
             height=height,
+            dark_src=png_data_uri(dark_png(png)),
         ),
         "",
     )
