@@ -204,7 +204,7 @@ def valid_scenarios(draw: st.DrawFn, service: str | None = None) -> dict[str, An
     rtt_ms = draw(small_floats(0, 5))
     regions = draw(region_lists(servers))
     store_region = draw(st.none() | st.sampled_from([r["name"] for r in regions] or [None]))
-    return {
+    data: dict[str, Any] = {
         "name": "property",
         "seed": draw(st.integers(0, 2**32)),
         "regions": regions,
@@ -279,6 +279,16 @@ def valid_scenarios(draw: st.DrawFn, service: str | None = None) -> dict[str, An
         },
         "events": [{"at_s": at_s, **fields} for at_s, fields in events],
     }
+    # drawn last, so the keys above are drawn as before they existed; each only with the
+    # affinity it applies to (with another, validation refuses it)
+    sticky = data["sticky"]
+    sticky["cookie_ttl_s"] = (
+        draw(st.none() | small_floats(0.5, 60)) if sticky["affinity"] == "cookie" else None
+    )
+    sticky["load_bound"] = (
+        draw(st.none() | small_floats(1, 3)) if sticky["affinity"] == "consistent_hash" else None
+    )
+    return data
 
 
 # ------------------------------------------------------------------ invariants
@@ -597,6 +607,8 @@ OUT_OF_RANGE: dict[tuple[str, ...], list[Any]] = {
     ("cluster", "network_mbps"): [0, -1],
     ("load_balancer", "health_check_interval_s"): [0, -1],
     ("sticky", "virtual_nodes"): [0, 10_001],
+    ("sticky", "cookie_ttl_s"): [0, -30.0],
+    ("sticky", "load_bound"): [0.99, 0, -1.25],
     ("shared_store", "rtt_ms"): [-0.1],
     ("shared_store", "op_time_ms"): [0],
     ("shared_store", "pool_size"): [0],
@@ -683,6 +695,8 @@ FLOAT_FIELDS: list[tuple[str, ...]] = [
     ("load_balancer", "health_check_interval_s"),
     ("load_balancer", "hop_ms", "mean"),
     ("load_balancer", "hop_ms", "p99"),
+    ("sticky", "cookie_ttl_s"),
+    ("sticky", "load_bound"),
     ("shared_store", "rtt_p99_ms"),
     ("shared_store", "cross_region_rtt_ms"),
     ("regions", "users"),

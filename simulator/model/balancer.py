@@ -16,7 +16,8 @@ HAProxy's ``balance source``) or ``subnet24`` (the first three octets, nginx's
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -160,20 +161,61 @@ class CookieAffinity:
 
     A user without a pin, or pinned to a server the balancer believes down, is routed by
     the ``fallback`` policy and pinned again.
+
+    With ``ttl_s`` (``sticky.cookie_ttl_s``) the cookie expires ``ttl_s`` seconds after
+    the balancer set it, and the user's next request is balanced afresh by ``fallback``
+    (and pinned again, with a new cookie). The expiry counts from when the cookie was
+    set, not from the user's last request: it is not refreshed by use. Sources: AWS's
+    duration-based stickiness ("The load balancer does not refresh the expiry time of
+    the cookie", Classic Load Balancer guide, "Duration-based session stickiness"; ALB's
+    ``stickiness.lb_cookie.duration_seconds``, 1 s to 7 days, default 86,400 s); HAProxy
+    ``cookie ... insert maxlife`` (counted from the first time the cookie was set, where
+    ``maxidle`` would count from the last request); GCP's ``affinityCookieTtlSec``. With
+    ``ttl_s`` ``None`` (the default) a cookie never expires: a user moved off a crashed
+    server stays on its new server for good, so a recovered server gets no user back.
+
+    Args:
+        view: the balancer's view of the cluster.
+        fallback: the policy that places a user without a valid cookie.
+        ttl_s: cookie lifetime, seconds (``None``: never expires).
+        clock: the simulated time now, seconds (read only with ``ttl_s``).
     """
 
     name = "cookie"
 
-    def __init__(self, view: ClusterView, fallback: Balancer) -> None:
+    def __init__(
+        self,
+        view: ClusterView,
+        fallback: Balancer,
+        ttl_s: float | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self._view = view
         self._fallback = fallback
         self._pinned: dict[int, int] = {}
+        if ttl_s is not None and clock is None:
+            raise ValueError("a cookie with a lifetime needs a clock")
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._set_at: dict[int, float] = {}
 
     def choose(self, user: int) -> int:
+        if self._ttl_s is not None:
+            return self._choose_expiring(user, self._ttl_s)
         server = self._pinned.get(user)
         if server is None or not self._view.is_live(server):
             server = self._fallback.choose(user)
             self._pinned[user] = server
+        return server
+
+    def _choose_expiring(self, user: int, ttl_s: float) -> int:
+        assert self._clock is not None  # checked in __init__
+        now_s = self._clock()
+        server = self._pinned.get(user)
+        if server is None or not self._view.is_live(server) or now_s - self._set_at[user] >= ttl_s:
+            server = self._fallback.choose(user)
+            self._pinned[user] = server
+            self._set_at[user] = now_s
         return server
 
 
@@ -211,12 +253,27 @@ class ConsistentHash:
     When a server joins or leaves, only the IPs on the arcs it gains or loses move
     (about ``1/(N+1)`` of them when one server is added).
 
+    With ``load_bound`` ``c`` (``sticky.load_bound``), the ring has bounded loads
+    (Mirrokni, Thorup and Zadimoghaddam, "Consistent Hashing with Bounded Loads", SODA
+    2018): no live server may hold more than ``ceil(c * average)`` jobs, the average
+    counting every job in the live servers plus the one being routed. A request whose
+    owner is full goes to the next server clockwise on the ring that is not (one always
+    is, since ``c >= 1``). HAProxy's ``hash-balance-factor`` (a percentage, e.g. 125 for
+    ``c = 1.25``: "the maximum number of concurrent requests to send to a server,
+    expressed as a percentage of the average number of concurrent requests across all of
+    the active servers", HAProxy 1.7 configuration manual) and Envoy's ring hash
+    ``hash_balance_factor`` do the same. A spilled request meets a server
+    without the user's session: for ``sticky``, a ``wrong_server`` forced re-login.
+    ``None`` (the default): plain consistent hashing, each IP always on its owner.
+
     Args:
         view: the balancer's view of the cluster.
         user_ip: client IP index of each user.
         ip_hash: ring position of each client IP, 64-bit (an :class:`AddressHash`'s
             ``ring_keys``).
         virtual_nodes: ring points per live server.
+        load_bound: the bound ``c >= 1`` on a server's load over the average (``None``:
+            unbounded).
     """
 
     name = "consistent_hash"
@@ -227,11 +284,15 @@ class ConsistentHash:
         user_ip: Sequence[int],
         ip_hash: Sequence[int],
         virtual_nodes: int,
+        load_bound: float | None = None,
     ) -> None:
+        if load_bound is not None and not load_bound >= 1:
+            raise ValueError(f"load_bound must be at least 1 (got {load_bound})")
         self._view = view
         self._user_ip = user_ip
         self._ip_hash = ip_hash
         self._virtual_nodes = virtual_nodes
+        self._load_bound = load_bound
         self._version = -1
         self._points: list[int] = []
         self._owners: list[int] = []
@@ -267,11 +328,36 @@ class ConsistentHash:
         if self._version != self._view.version:
             self._rebuild()
         ip = self._user_ip[user]
+        if self._load_bound is not None:
+            return self._bounded(ip, self._load_bound)
         server = self._cache.get(ip)
         if server is None:
             server = self.owner(self._ip_hash[ip])
             self._cache[ip] = server
         return server
+
+    def _bounded(self, ip: int, load_bound: float) -> int:
+        """The first server at or after ``ip``'s ring position below its capacity."""
+        # with a bound the cache holds the IP's ring position, not its server
+        start = self._cache.get(ip)
+        if start is None:
+            start = bisect.bisect_left(self._points, self._ip_hash[ip])
+            self._cache[ip] = start
+        servers = self._view.servers
+        live = self._view.live
+        total = 1 + sum(servers[index].in_system for index in live)
+        capacity = math.ceil(load_bound * total / len(live))
+        owners = self._owners
+        count = len(owners)
+        full: set[int] = set()
+        for step in range(count):
+            server = owners[(start + step) % count]
+            if server in full:
+                continue
+            if servers[server].in_system < capacity:
+                return server
+            full.add(server)
+        raise AssertionError("unreachable: with load_bound >= 1 some server has room")
 
 
 # ------------------------------------------------------------ client-address hashes

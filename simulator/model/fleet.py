@@ -111,6 +111,7 @@ class Fleet:
             store=self.store,
             costs=costs,
             regions=self.regions,
+            clock=lambda: env.now,
         )
         self.strategy: Strategy = build_strategy(strategy_name, context)
         self.health_checked = env.event()

@@ -253,11 +253,34 @@ class Sticky(Section):
             split exactly evenly) or ``subnet24`` (nginx ``ip_hash``: only the first
             three octets, so every address of a /24 lands on one server). The
             addresses are laid out by ``workload.client_addresses``.
+        cookie_ttl_s: ``cookie`` only: the affinity cookie expires this long after the
+            balancer set it (not refreshed by use: AWS duration-based stickiness, HAProxy
+            ``maxlife``), and the next request is balanced afresh. ``None`` (the
+            default): never (ALB's default is 86,400 s, its range 1 s to 7 days).
+        load_bound: ``consistent_hash`` only: bounded loads (Mirrokni et al., SODA
+            2018; HAProxy ``hash-balance-factor`` 125 is 1.25): a server holding
+            ``ceil(load_bound * average)`` jobs is skipped for the next one clockwise.
+            ``None`` (the default): plain consistent hashing.
     """
 
     affinity: Literal["cookie", "ip_hash", "consistent_hash"] = "cookie"
     virtual_nodes: int = Field(100, ge=1, le=10_000)
     hash: Literal["mixed", "modulo", "subnet24"] = "mixed"
+    cookie_ttl_s: float | None = Field(None, gt=0)
+    load_bound: float | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _keys_fit_the_affinity(self) -> Sticky:
+        for key, affinity in (("cookie_ttl_s", "cookie"), ("load_bound", "consistent_hash")):
+            if getattr(self, key) is not None and self.affinity != affinity:
+                raise EventError(
+                    -1,
+                    key,
+                    f"applies only to affinity {affinity} (affinity is {self.affinity}); "
+                    "remove it or change the affinity",
+                    "sticky",
+                )
+        return self
 
 
 class SharedStore(Section):

@@ -40,6 +40,7 @@ class StrategyContext:
         store: the shared session store (present for every strategy; unused by most).
         costs: the authentication costs of this run (reference, calibrated or set).
         regions: who is in which region (``None``: one region).
+        clock: the simulated time now, seconds (what expiring affinity cookies read).
     """
 
     scenario: Scenario
@@ -50,6 +51,7 @@ class StrategyContext:
     store: SessionStore
     costs: AuthCosts
     regions: RegionMap | None = None
+    clock: Callable[[], float] | None = None
 
     def spreading_balancer(self) -> Balancer:
         """The ``load_balancer.policy`` balancer of this scenario."""

@@ -26,7 +26,12 @@ from simulator.model.strategies.local import LocalSessions
 
 
 def _cookie(context: StrategyContext) -> Balancer:
-    return CookieAffinity(context.view, context.spreading_balancer())
+    return CookieAffinity(
+        context.view,
+        context.spreading_balancer(),
+        context.scenario.sticky.cookie_ttl_s,
+        context.clock,
+    )
 
 
 def _address_hash(context: StrategyContext) -> AddressHash:
@@ -47,6 +52,7 @@ def _consistent_hash(context: StrategyContext) -> Balancer:
         population.user_ip.tolist(),
         positions.tolist(),
         context.scenario.sticky.virtual_nodes,
+        context.scenario.sticky.load_bound,
     )
 
 
@@ -61,7 +67,9 @@ AFFINITIES: dict[str, Callable[[StrategyContext], Balancer]] = {
 class StickySessions(LocalSessions):
     """Local sessions, routed by ``sticky.affinity``.
 
-    ``cookie`` pins a user's first request with ``load_balancer.policy``.
+    ``cookie`` pins a user's first request with ``load_balancer.policy`` (until the
+    cookie expires, with ``sticky.cookie_ttl_s``); ``consistent_hash`` may spill a
+    request to the next server on the ring (``sticky.load_bound``).
     """
 
     name: ClassVar[str] = "sticky"
