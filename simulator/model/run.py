@@ -309,6 +309,7 @@ class StrategyRun:
         user = request.user
         result: int
         transfer_s = business_s = 0.0
+        rejected_for = outcomes.VALID
         if login:
             cpu_s = without[1] if without else strategy.issue(server, user, now)
             result = LOGGED_IN
@@ -317,7 +318,7 @@ class StrategyRun:
             if verdict == outcomes.VALID:
                 result = RENEWED
             else:
-                request.cause = verdict  # the refresh failed: a login is forced
+                rejected_for = verdict  # the refresh failed: a login is forced
                 result = REJECTED
         else:
             verdict, cpu_s = without or strategy.check(server, user, now)
@@ -330,7 +331,7 @@ class StrategyRun:
                     self.recorder.exposed(user, now)
             else:
                 if phase == REQUEST:
-                    request.cause = verdict
+                    rejected_for = verdict
                 result = REJECTED
         if cpus is not None:
             yield from cpus.work(server, cpu_s, transfer_s, business_s)
@@ -338,6 +339,10 @@ class StrategyRun:
             work_s = cpu_s + transfer_s + business_s  # summed in this order, as ever
             if work_s > 0:
                 yield env.timeout(work_s)
+        # the client learns of a rejection only from the answer: a server that dies while
+        # it works on one (a crash, a hard restart) logs nobody out
+        if rejected_for != outcomes.VALID:
+            request.cause = rejected_for
         self._charge(server, started_s)
         return result
 
