@@ -267,3 +267,24 @@ def test_piped_writing_prints_plain_lines(
         time.sleep(0.1)
     err = capsys.readouterr().err
     assert f"write: writing results and plots to {tmp_path}" in err
+
+
+def test_piped_steps_tick_with_the_current_step(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.01)
+    with progress.steps("report", "Building the report", "Building the report: {}") as step:
+        time.sleep(0.05)
+        step("drawing the figures")
+        time.sleep(0.05)
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("report: building the report (") for line in err)
+    assert any(line.startswith("report: Building the report: drawing the figures") for line in err)
+
+
+def test_piped_warmup_prints_its_replications(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(progress, "PLAIN_EVERY_S", 0.0)
+    command = ["warmup", "-r", "2", "--set", "duration_s=20", "--set", "warmup_s=2"]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.stderr
+    assert "replications: 2/2 done (0 s elapsed)" in result.stderr.splitlines()

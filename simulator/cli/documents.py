@@ -25,11 +25,11 @@ from simulator.cli.options import (
     fail_to_write,
     file_name,
     load,
-    status,
     strategy_names,
     user_errors,
     writable_file,
 )
+from simulator.cli.progress import steps
 from simulator.model.run import run as run_scenario
 from simulator.results import io
 
@@ -92,9 +92,11 @@ def report_command(
 
     target = out if out is not None else Path(io.REPORT_HTML.format(scenario=file_name(loaded)))
     command = report.reproduce_command(loaded, names, source=scenario, out=out, testbed=testbed)
-    with user_errors(), status("Building the report", "Building the report: {}") as progress:
-        if progress is not None:
-            progress("running the strategies")
+    with (
+        user_errors(),
+        steps("report", "Building the report", "Building the report: {}") as progress,
+    ):
+        progress("running the strategies")
         result = run_scenario(loaded, names, record_requests=False)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -138,11 +140,10 @@ def cheatsheet_command(
     from simulator.present.cheatsheet import build_cheatsheet  # noqa: PLC0415 (only this command)
 
     with user_errors():
-        with status("Running the scenarios", "Running {}") as spinner:
+        with steps("cheatsheet", "Running the scenarios", "Running {}") as spinner:
 
             def progress(name: str, done: int, total: int) -> None:
-                if spinner is not None:
-                    spinner(f"{name} ({done + 1}/{total})")
+                spinner(f"{name} ({done + 1}/{total})")
 
             sheet = build_cheatsheet(overrides or [], quick=quick, progress=progress)
         page = sheet.markdown()
@@ -204,10 +205,9 @@ def animate_command(
     _not_a_folder(out, "cluster.gif")
     if out.suffix.lower() == ".mp4" and shutil.which("ffmpeg") is None:
         fail(f"--out: {out}: writing MP4 needs ffmpeg on the PATH; install it, or write a .gif")
-    with user_errors(), status("Animating", "{}") as progress:
+    with user_errors(), steps("animate", "Animating", "{}") as progress:
         cluster = animation.simulate(loaded, names, frame_s=frame_s)
-        if progress is not None:
-            progress(f"Drawing {cluster.count} frames")
+        progress(f"Drawing {cluster.count} frames")
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
             count = animation.save_animation(

@@ -30,7 +30,6 @@ from simulator.cli.options import (
     file_name,
     load,
     print_results,
-    status,
     stdout_console,
     strategy_names,
     user_errors,
@@ -38,7 +37,7 @@ from simulator.cli.options import (
     writable_folder,
     write_results,
 )
-from simulator.cli.progress import sweep_progress
+from simulator.cli.progress import replication_progress, steps, sweep_progress
 from simulator.cli.run import CI_COLUMNS, interval_text
 from simulator.experiments.sweep import ID_COLUMNS, parse_grid, read_grid_keys, run_sweep
 from simulator.experiments.validation import CI_SLACK, TOLERANCE, case_names
@@ -290,7 +289,7 @@ def validate_command(
                 )
             chosen.append(name)
     started = time.perf_counter()
-    with user_errors(), status("validating", "simulating case {}") as progress:
+    with user_errors(), steps("validate", "Validating", "simulating case {}") as progress:
         rows = run_validation(fast=fast, cases=chosen, progress=progress)
     elapsed_s = time.perf_counter() - started
     print_validation(stdout_console(), rows, fast=fast, elapsed_s=elapsed_s)
@@ -412,11 +411,12 @@ def warmup_command(
         strategy_names([strategy], loaded)
     if metric not in WELCH_METRICS:
         fail(f"--metric: unknown metric {metric!r}{did_you_mean(metric, list(WELCH_METRICS))}")
-    with user_errors():
+    with user_errors(), replication_progress(Console(stderr=True), replications) as progress:
         try:
             result = welch(
                 loaded,
                 replications,
+                progress=progress,
                 strategy=strategy,
                 metric=metric,
                 window=window,

@@ -16,14 +16,13 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import typer
+from rich.console import Console
 
 from simulator.cli import options
 from simulator.present.format import seconds
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from rich.console import Console
 
     from simulator.scenario.models import Scenario
 
@@ -127,6 +126,38 @@ def task_progress(
         typer.echo(f"{what}: {text}", err=True)
 
     yield say, lambda task, fraction: lines(lambda: f"{task} {fraction:.0%}")
+
+
+@contextlib.contextmanager
+def steps(what: str, title: str, step: str) -> Iterator[Callable[[str], None]]:
+    """``progress(name)`` of a command made of a few long steps (``report``,
+    ``cheatsheet``, ``validate``...): a spinner in a terminal
+    (:func:`simulator.cli.options.status`, ``step`` formatted with the name); when piped,
+    ``<what>: <current step> (<elapsed> elapsed)`` every :data:`PLAIN_EVERY_S` seconds from
+    a background thread, so a long step is never silent (a quick command prints nothing)."""
+    if Console(stderr=True).is_terminal:
+        with options.status(title, step) as spinner:
+            yield spinner if spinner is not None else (lambda _name: None)
+        return
+    current = [title[:1].lower() + title[1:]]
+    done = threading.Event()
+    lines = PlainLines(what)
+
+    def tick() -> None:
+        while not done.wait(lines.every_s):
+            lines(lambda: current[0])
+
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+
+    def progress(name: str) -> None:
+        current[0] = step.format(name)
+
+    try:
+        yield progress
+    finally:
+        done.set()
+        ticker.join()
 
 
 @contextlib.contextmanager

@@ -24,10 +24,10 @@ from simulator.cli.options import (
     did_you_mean,
     fail,
     fail_to_write,
-    status,
     stdout_console,
     user_errors,
 )
+from simulator.cli.progress import steps
 from simulator.errors import AuthsimError
 from simulator.scenario.calibration import save_profile
 
@@ -291,7 +291,7 @@ def calibrate(
     """
     from simulator.costs import measure  # noqa: PLC0415 (only this command measures)
 
-    with user_errors(), status("calibrating", "measuring {}") as progress:
+    with user_errors(), steps("calibrate", "Calibrating", "measuring {}") as progress:
         profile = measure.measure(redis_url=redis_url, fast=fast, progress=progress)
     if out is not None:
         try:
