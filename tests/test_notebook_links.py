@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
+from notebook_runs import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 REPOSITORY = "https://github.com/example-org/authsim"
 
 
-def _links() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("notebook_links", ROOT / "notebooks" / "links.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-links = _links()
+links = load_script("links")
 
 
 @pytest.fixture

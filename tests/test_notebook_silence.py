@@ -3,22 +3,18 @@ an output is measured from nbclient's messages, and a lesson's long cells show p
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import nbformat
 import pytest
+from notebook_runs import load_script
 
 FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
 
 
 def _execute_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("execute_notebooks", FOLDER / "execute.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("execute")
 
 
 def _notebook(path: Path, *sources: str) -> Path:

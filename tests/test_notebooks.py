@@ -3,13 +3,12 @@ every lesson has the parts a lesson needs; `notebooks/execute.py` saves executed
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 from types import ModuleType
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from notebook_runs import execution_errors, load_script
 
 pytestmark = pytest.mark.slow  # Jupyter kernels: tens of seconds per notebook
 FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
@@ -36,20 +35,7 @@ def test_notebook_executes(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     notebook = nbformat.read(path, as_version=4)
     stored_outputs = [cell.get("outputs") for cell in notebook.cells if cell.cell_type == "code"]
     assert not any(stored_outputs), "notebooks are stored without outputs"
-    client = NotebookClient(
-        notebook,
-        timeout=1200,  # per cell; a guard against a hang, not a speed check
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    client.execute()
-    errors = [
-        output
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
+    errors = execution_errors(path)
     assert not errors
 
 
@@ -69,11 +55,7 @@ def test_notebook_is_a_lesson(path: Path) -> None:
 
 
 def _execute_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("execute_notebooks", FOLDER / "execute.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("execute")
 
 
 def _tiny_notebook(path: Path, source: str) -> Path:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from notebook_runs import execution_errors
 
 pytestmark = pytest.mark.slow  # Jupyter kernels (and one real testbed run for 07)
 FOLDER = Path(__file__).resolve().parent.parent / "notebooks"
@@ -78,19 +78,5 @@ def test_solutions_answer_every_exercise(number: str) -> None:
 def test_solutions_execute(number: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUTHSIM_FAST", "1")
     path = solutions_path(number)
-    notebook = nbformat.read(path, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=1200,  # per cell; a guard against a hang, not a speed check
-        kernel_name="python3",
-        resources={"metadata": {"path": str(path.parent)}},
-    )
-    client.execute()
-    errors = [
-        output
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for output in cell.get("outputs", [])
-        if output.get("output_type") == "error"
-    ]
+    errors = execution_errors(path)
     assert not errors
