@@ -177,6 +177,13 @@ def _gone(pid: int, within_s: float = 10.0) -> bool:
     return False
 
 
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return f"pid {pid}"
+
+
 def test_ctrl_c_stops_every_process_and_writes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     process = subprocess.Popen(
@@ -202,7 +209,8 @@ def test_ctrl_c_stops_every_process_and_writes_nothing(tmp_path: Path) -> None:
     _, rest = process.communicate(timeout=60)
     assert process.returncode == INTERRUPTED_EXIT_CODE, "".join(seen) + rest
     assert "Traceback" not in rest
-    assert all(_gone(pid) for pid in started), "a process of the testbed is still running"
+    left = [pid for pid in started if not _gone(pid)]
+    assert not left, [_command_line(pid) for pid in left]
     assert not out.exists()
 
 
