@@ -37,9 +37,14 @@ from dataclasses import dataclass
 from typing import Final
 
 DEFAULT_TTL_S: Final = 14 * 24 * 3600.0
-"""Default lifetime of one refresh token, seconds (14 days), renewed by each rotation."""
+"""Default lifetime of one refresh token, seconds (14 days), renewed by each rotation: an
+idle lifetime, after which a user who has not been back must log in. A typical value, not
+a standard: identity providers make it configurable (Auth0, "Configure Refresh Token
+Expiration": an *idle* lifetime and a *maximum* one, per application)."""
 DEFAULT_FAMILY_TTL_S: Final = 30 * 24 * 3600.0
-"""Default absolute lifetime of a family, seconds from the login (30 days)."""
+"""Default absolute lifetime of a family, seconds from the login (30 days): Auth0's
+*maximum* lifetime, after which even an active user logs in again (same source; a
+typical value, configurable there too)."""
 TOKEN_BYTES: Final = 32
 """Random bytes in a refresh token (256 bits; ``token_urlsafe`` gives 43 characters)."""
 
