@@ -79,14 +79,17 @@ COMPARED: tuple[Metric, ...] = (
     Metric("latency_ms.p50", "p50 latency", "ms", absolute=1.0, relative=0.20),
     Metric("latency_ms.p95", "p95 latency", "ms", absolute=2.0, relative=0.30),
     Metric("latency_ms.p99", "p99 latency", "ms", absolute=3.0, relative=0.40),
-    Metric("load_skew.max_over_mean", "jobs per server, max/mean", "", absolute=0.05),
+    Metric("load_skew.max_over_mean", "jobs per server, max/mean", "", absolute=0.10),
     Metric("load_skew.jain", "jobs per server, Jain", "", absolute=0.02),
     Metric("store.mean_latency_ms", "store latency, mean", "ms", absolute=0.5, relative=0.30),
 )
 """The metrics of the comparison and their tolerances. Success within 3 points, as the
 issue that asked for the testbed set; counts within 10% (or 5 for small counts);
 latencies within 20% at the centre and more in the tail, where one run's percentile is
-noisier; load skew within 0.02 to 0.05. The store's latency is compared only where there
+noisier; Jain's index within 0.02; max/mean within 0.10, since with a few servers and
+users of unequal activity one run's busiest server varies by about 0.05 (the standard
+deviation over the model's replications of `baseline --quick` with `sticky`), so a
+tighter bound calls one ordinary run off. The store's latency is compared only where there
 is a store: the model is given the mean Redis round trip the servers measured, so this row
 checks that the model adds no waiting (a busy store) that the real one did not have."""
 
