@@ -23,6 +23,8 @@ from pathlib import Path
 
 import pytest
 
+from simulator.testbed.processes import redis_argv
+
 START_TIMEOUT_S = 60.0
 """Longest wait for a started server to answer PING."""
 
@@ -105,16 +107,7 @@ def running_redis() -> Iterator[str]:
         problem = "no attempt made"
         for _attempt in range(START_ATTEMPTS):
             port = _free_port()
-            command = [
-                binary,
-                "--port", str(port),
-                "--bind", "127.0.0.1",
-                "--save", "",
-                "--appendonly", "no",
-                "--daemonize", "no",
-                "--dir", str(workdir),
-                "--logfile", str(log),
-            ]  # fmt: skip
+            command = [*redis_argv(binary, port, workdir), "--logfile", str(log)]
             process = subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
             )

@@ -384,6 +384,20 @@ REDIS_START_TIMEOUT_S = 30.0
 """Longest wait for redis-server to answer PING."""
 
 
+def redis_argv(binary: str, port: int, workdir: Path) -> list[str]:
+    """A private redis-server's command line: in the foreground on ``127.0.0.1:port``,
+    no persistence (``--save "" --appendonly no``), ``workdir`` as its directory."""
+    return [
+        binary,
+        "--port", str(port),
+        "--bind", "127.0.0.1",
+        "--save", "",
+        "--appendonly", "no",
+        "--daemonize", "no",
+        "--dir", str(workdir),
+    ]  # fmt: skip
+
+
 def start_redis(
     processes: Processes,
     port: int,
@@ -402,15 +416,7 @@ def start_redis(
     """
     binary = binary or find_binary("redis-server", "redis-server", brew="redis")
     workdir.mkdir(parents=True, exist_ok=True)
-    argv = [
-        binary,
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--save", "",
-        "--appendonly", "no",
-        "--daemonize", "no",
-        "--dir", str(workdir),
-    ]  # fmt: skip
+    argv = redis_argv(binary, port, workdir)
     processes.start(
         name, argv, ready=lambda: redis_answers_ping(port), timeout_s=timeout_s, cwd=workdir
     )
