@@ -9,18 +9,31 @@ from simulator import outcomes
 from simulator.model.cluster import Server
 
 
+def timed(env: simpy.Environment, work_s, result):
+    """A handler (the callback protocol of :data:`simulator.model.cluster.Handler`) that
+    works ``work_s(job)`` seconds and then answers ``result(job)``."""
+
+    def handler(server: Server, job, slot: int):
+        def done(_):
+            if server.holds(slot, job):
+                server.finish(slot, job, result(job))
+
+        env.timeout(work_s(job)).callbacks.append(done)
+
+    return handler
+
+
 class Recorder:
-    """A handler that works ``job[1]`` seconds and returns ``job[0] * 10``, and an on_done."""
+    """A handler that works ``job[1]`` seconds and returns ``job[2]``, and an on_done."""
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
         self.started: list[tuple[str, float]] = []
         self.done: list[tuple[int, object, int, float]] = []
 
-    def handler(self, server: Server, job):
+    def handler(self, server: Server, job, slot: int):
         self.started.append((job[0], self.env.now))
-        yield self.env.timeout(job[1])
-        return job[2]
+        return timed(self.env, lambda job: job[1], lambda job: job[2])(server, job, slot)
 
     def on_done(self, server: Server, job, result: int) -> None:
         self.done.append((server.index, job, result, self.env.now))
@@ -179,9 +192,7 @@ def test_on_done_sees_the_job_already_out_of_the_system():
     env = simpy.Environment()
     seen: list[int] = []
 
-    def handler(server, job):
-        yield env.timeout(1.0)
-        return 0
+    handler = timed(env, lambda job: 1.0, lambda job: 0)
 
     def on_done(server, job, result):
         seen.append(server.in_system)
@@ -200,9 +211,7 @@ def test_on_done_may_resubmit_to_the_same_server():
     env = simpy.Environment()
     finished: list[tuple[str, float]] = []
 
-    def handler(server, job):
-        yield env.timeout(1.0)
-        return 1 if job == "login" else 2
+    handler = timed(env, lambda job: 1.0, lambda job: 1 if job == "login" else 2)
 
     def on_done(server, job, result):
         finished.append((job, env.now))

@@ -244,9 +244,8 @@ def test_many_jobs_match_an_independent_reference(cores: int, seed: int) -> None
 
 
 def idle_server(env: simpy.Environment, index: int = 0, workers: int = 4) -> Server:
-    def handler(server: Server, job: Any) -> Generator[simpy.Event, Any, int]:
-        yield env.timeout(0)
-        return 0
+    def handler(server: Server, job: Any, slot: int) -> int:
+        return 0  # done at once
 
     return Server(env, index, workers, 10, handler, lambda server, job, result: None)
 
@@ -299,12 +298,9 @@ def work_finishes(
     server = idle_server(env)
     done: list[float] = []
 
-    def job() -> Generator[simpy.Event, Any, None]:
-        yield from cpus.work(server, auth_s, transfer_s, business_s)
-        done.append(env.now)
-
     for _ in range(jobs):
-        env.process(job())
+        if not cpus.work(server, auth_s, transfer_s, business_s, lambda: done.append(env.now)):
+            done.append(env.now)
     env.run()
     return done
 
@@ -331,9 +327,12 @@ def test_a_crash_drops_the_jobs_computing_and_the_cpu_serves_again_after() -> No
     cpus = SharedCpus(env, 1, 1.0)
     finished: list[tuple[str, float]] = []
 
-    def handler(server: Server, job: Any) -> Generator[simpy.Event, Any, int]:
-        yield from cpus.work(server, 0.0, 0.0, job[1])
-        return 0
+    def handler(server: Server, job: Any, slot: int) -> int | None:
+        def then() -> None:
+            if server.holds(slot, job):
+                server.finish(slot, job, 0)
+
+        return None if cpus.work(server, 0.0, 0.0, job[1], then) else 0
 
     def on_done(server: Server, job: Any, result: int) -> None:
         finished.append((job[0], env.now))

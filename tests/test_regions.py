@@ -116,7 +116,7 @@ def test_a_remote_server_pays_the_cross_region_round_trip_and_does_not_block_loc
 
     def operation(server: int, at_s: float) -> Any:
         yield env.timeout(at_s)
-        answered = yield from store.round_trip(server, 0)
+        answered = yield store.operation(server, 0)
         assert answered
         replies[server] = env.now - at_s
 

@@ -43,7 +43,7 @@ def operation(env, store, server, send_at, label, replies):
     """Send one operation at ``send_at``; record (label, sent, replied, answered)."""
     yield env.timeout(send_at)
     sent = env.now
-    answered = yield from store.round_trip(server, 0)
+    answered = yield store.operation(server, 0)
     replies.append((label, sent, env.now, answered))
 
 

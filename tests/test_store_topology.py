@@ -39,7 +39,7 @@ def send(
 
     def operation() -> Generator[simpy.Event, Any, None]:
         yield env.timeout(at_s)
-        answered = yield from store.round_trip(0, key, write)
+        answered = yield store.operation(0, key, write)
         reply.append((env.now, answered))
 
     env.process(operation())

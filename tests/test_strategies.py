@@ -65,7 +65,7 @@ def test_registry_names_every_strategy():
 def test_build_strategy_from_a_hand_made_context():
     scenario = scenario_with("jwt", **{"load_balancer.policy": "power_of_two"})
     env = simpy.Environment()
-    servers = [Server(env, i, 1, 1, lambda s, j: iter(()), lambda s, j, r: None) for i in range(3)]
+    servers = [Server(env, i, 1, 1, lambda s, j, slot: 0, lambda s, j, r: None) for i in range(3)]
     streams = Streams(1)
     context = StrategyContext(
         scenario=scenario,

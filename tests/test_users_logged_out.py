@@ -114,6 +114,7 @@ def test_the_recorder_counts_users_from_the_cause_of_each_finished_request() -> 
     recorder = Recorder(load_scenario("baseline"), record_requests=False)
     for user, cause in [(3, EXPIRED), (3, EXPIRED), (4, SESSION_LOST), (5, outcomes.VALID)]:
         recorder.finished(50.0, user, 0, outcomes.RELOGIN, 5.0, cause)
+    recorder.flush()  # finished requests are counted in blocks
     assert len(recorder.tally.logged_out) == 2
     assert len(recorder.log) == 0  # summary mode: no row per request
 

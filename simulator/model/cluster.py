@@ -1,8 +1,9 @@
 """Servers: a pool of workers in front of a bounded FIFO queue, that can fail.
 
-Each worker is one long-lived SimPy process that takes the next job from its server's
-queue, so a request costs no process of its own: the cheapest shape for SimPy (one
-timeout per service, a wake-up only when a worker was idle).
+Workers are not SimPy processes: a worker is a slot that holds at most one job, and the
+work of a job is a chain of event callbacks (see :data:`Handler`). That is the cheapest
+shape SimPy allows: a job costs the timeouts of its work and no process, no generator
+and, in the common case, no wake-up event of its own (see :meth:`Server.submit`).
 
 A server is *up* (running) or not, and *in rotation* (the operator wants the balancer
 to use it) or not. The balancer routes only to servers it saw up and in rotation at its
@@ -13,7 +14,7 @@ tells the balancer at once.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from typing import Any
 
 import simpy
@@ -21,8 +22,14 @@ import simpy
 from simulator.model.cpu import ProcessorSharingCpu
 from simulator.outcomes import DOWN, DRAINING, OVERLOAD, RESTARTING, RETIRED, SERVER_DOWN, UP
 
-Handler = Callable[["Server", Any], Generator[simpy.Event, Any, int]]
-"""``handler(server, job)``: the work a worker does for one job; returns a result code."""
+Handler = Callable[["Server", Any, int], "int | None"]
+"""``handler(server, job, slot)``: a worker (``slot``) starts ``job``.
+
+Returns the job's result code when the job is done at once (no simulated time), else
+``None``; then the work goes on in event callbacks, and the last one calls
+:meth:`Server.finish` with the result. A crash empties the slot: a callback of a job
+that is no longer :meth:`Server.holds` must stop there.
+"""
 
 Done = Callable[["Server", Any, int], None]
 """``on_done(server, job, result)``: called when a worker has finished a job."""
@@ -58,7 +65,6 @@ class Server:
         "_handler",
         "_idle",
         "_on_done",
-        "_processes",
         "_up_intervals",
         "bucket_jobs",
         "busy_s",
@@ -97,7 +103,7 @@ class Server:
         self.retired = False
         self.sessions: dict[int, int] = {}
         self.queue: deque[Any] = deque()
-        self._idle: list[tuple[int, simpy.Event]] = []
+        self._idle: list[int] = list(range(workers))  # free slots; the last is taken first
         self._current: list[Any] = [None] * workers
         self._drain_waiters: list[simpy.Event] = []
         self.in_system = 0
@@ -106,16 +112,21 @@ class Server:
         self.busy_s = 0.0
         self.cpu: ProcessorSharingCpu | None = None
         self._up_intervals: list[tuple[float, float | None]] = [(env.now, None)]
-        self._processes = [env.process(self._worker(slot)) for slot in range(workers)]
 
     # ------------------------------------------------------------------ traffic
 
-    def submit(self, job: Any, bucket: int) -> int | None:
+    def submit(self, job: Any, bucket: int, last: bool = False) -> int | None:
         """Hand a job to this server.
+
+        A job that finds a worker idle starts once the callbacks and events already due
+        at this instant have run (a zero-delay event), as a waiting worker process would.
+        When nothing else is due and the caller does nothing more at this instant
+        (``last``), that is now, so the job starts at once, without the event.
 
         Args:
             job: the job; the handler knows what it is.
             bucket: the time-series bucket to count it in (-1: not measured).
+            last: the caller does nothing more at this instant after this call.
 
         Returns:
             ``None`` when accepted, else the outcome code of the refusal
@@ -123,13 +134,8 @@ class Server:
         """
         if not self.up:
             return SERVER_DOWN
-        if self._idle:
-            slot, wake = self._idle.pop()
-            self._current[slot] = job
-            wake.succeed(job)
-        elif len(self.queue) < self.queue_limit:
-            self.queue.append(job)
-        else:
+        idle = self._idle
+        if not idle and len(self.queue) >= self.queue_limit:
             return OVERLOAD
         self.in_system += 1
         if bucket >= 0:
@@ -138,49 +144,62 @@ class Server:
             if bucket >= len(counts):
                 counts.extend([0] * (bucket + 1 - len(counts)))
             counts[bucket] += 1
+        if idle:
+            slot = idle.pop()
+            self._current[slot] = job
+            env = self._env
+            if last and env.peek() > env.now:
+                self._begin(slot, job)
+            else:
+                start = env.event()
+                start.callbacks.append(lambda _: self._begin(slot, job))
+                start.succeed()
+        else:
+            self.queue.append(job)
         return None
 
-    def _go_idle(self, slot: int) -> simpy.Event:
-        wake = self._env.event()
-        self._idle.append((slot, wake))
-        return wake
+    def holds(self, slot: int, job: Any) -> bool:
+        """Whether worker ``slot`` still holds ``job`` (a crash takes it away)."""
+        return self._current[slot] is job
 
-    def _worker(self, slot: int) -> Generator[simpy.Event, Any, None]:
-        """One worker: serve a job, then the next queued one, else wait to be woken.
+    def finish(self, slot: int, job: Any, result: int) -> None:
+        """Worker ``slot`` has finished ``job`` with ``result`` (it :meth:`holds` it: the
+        caller checked); it takes the next queued job, if any."""
+        job = self._release(slot, job, result)
+        if job is not None:
+            self._begin(slot, job)
 
-        The worker frees its place (takes the next queued job, or registers as idle)
-        *before* reporting the finished job, so a job the report sends straight back
-        (a login's follow-up request, say) finds the worker free. A crash interrupts
-        the worker; :meth:`crash` has already failed the job it held.
-        """
-        queue = self.queue
+    def _begin(self, slot: int, job: Any) -> None:
+        """Worker ``slot`` starts ``job``, then each queued job its handler finishes at
+        once (in a loop, not by recursion)."""
         handler = self._handler
-        current = self._current
-        wake = self._go_idle(slot)
-        job = None
-        while True:
-            try:
-                if job is None:
-                    job = yield wake
-                result = yield from handler(self, job)
-            except simpy.Interrupt:
-                job = None
-                wake = self._go_idle(slot)
-                continue
-            current[slot] = None
-            self.in_system -= 1
-            finished = job
-            if queue:
-                job = queue.popleft()
-                current[slot] = job
-            else:
-                job = None
-                wake = self._go_idle(slot)
-            self._on_done(self, finished, result)
-            if self.in_system == 0 and self._drain_waiters:
-                for waiter in self._drain_waiters:
-                    waiter.succeed()
-                self._drain_waiters.clear()
+        while job is not None and self._current[slot] is job:
+            result = handler(self, job, slot)
+            if result is None:
+                return
+            job = self._release(slot, job, result)
+
+    def _release(self, slot: int, finished: Any, result: int) -> Any:
+        """Free ``slot`` of a finished job and report it; returns the next job it takes.
+
+        The worker frees its place (takes the next queued job, or goes idle) *before* the
+        job is reported, so a job the report sends straight back (a login's follow-up
+        request, say) finds the worker free. The next job starts after the report.
+        """
+        self.in_system -= 1
+        if self.queue:
+            job = self.queue.popleft()
+            self._current[slot] = job
+        else:
+            job = None
+            self._current[slot] = None
+            self._idle.append(slot)
+        self._on_done(self, finished, result)
+        if self.in_system == 0 and self._drain_waiters:
+            for waiter in self._drain_waiters:
+                waiter.succeed()
+            self._drain_waiters.clear()
+        return job
 
     # ------------------------------------------------------------------ life cycle
 
@@ -206,7 +225,7 @@ class Server:
             if job is not None:
                 failed.append(job)
                 self._current[slot] = None
-                self._processes[slot].interrupt("crash")
+                self._idle.append(slot)
         self.in_system -= len(failed)
         if self.cpu is not None:
             self.cpu.clear()  # the failed jobs compute no more

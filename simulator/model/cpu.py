@@ -16,8 +16,8 @@ min(1, c/n) seconds of work per second, the textbook model of a time-sliced sche
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import simpy
 
@@ -166,8 +166,13 @@ class SharedCpus:
         return self.cpu(server).run(cpu_s)
 
     def work(
-        self, server: Server, auth_s: float, transfer_s: float, business_s: float
-    ) -> Generator[simpy.Event, Any, None]:
+        self,
+        server: Server,
+        auth_s: float,
+        transfer_s: float,
+        business_s: float,
+        then: Callable[[], None],
+    ) -> bool:
         """A job's last step on ``server``: its CPU work on the shared cores, then its waits.
 
         Args:
@@ -176,10 +181,31 @@ class SharedCpus:
             transfer_s: receiving the credential over the network (a wait), seconds.
             business_s: business work, seconds; ``cpu_fraction`` of it is CPU, the rest
                 a wait.
+            then: called once the work is done, when it takes time (a crash of
+                ``server`` drops its CPU work: then it is never called).
+
+        Returns:
+            ``True`` when the work takes time (``then`` will be called), ``False`` when
+            there is none.
         """
         cpu_s = auth_s + business_s * self.cpu_fraction
         wait_s = transfer_s + business_s * (1.0 - self.cpu_fraction)
+        env = self._env
+
+        def waited(_: simpy.Event) -> None:
+            then()
+
         if cpu_s > 0:
-            yield self.cpu(server).run(cpu_s)
+
+            def computed(_: simpy.Event) -> None:
+                if wait_s > 0:
+                    env.timeout(wait_s).callbacks.append(waited)
+                else:
+                    then()
+
+            self.cpu(server).run(cpu_s).callbacks.append(computed)
+            return True
         if wait_s > 0:
-            yield self._env.timeout(wait_s)
+            env.timeout(wait_s).callbacks.append(waited)
+            return True
+        return False

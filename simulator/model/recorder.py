@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import Any
 
+import numpy as np
 import simpy
 
 from simulator import outcomes
@@ -38,6 +39,9 @@ from simulator.results.timeseries import (
 )
 from simulator.results.windows import event_windows
 from simulator.scenario.models import Scenario
+
+FLUSH_EVERY = 4096
+"""Finished requests buffered before they are counted together."""
 
 
 class Recorder:
@@ -79,6 +83,7 @@ class Recorder:
         self._exposed_until: dict[int, float] = {}
         self._remaining_s: dict[int, float] = {}  # credential lifetime left at revocation
         self.regions: RegionTally | None = None
+        self._pending: list[tuple[float, int, int, int, float, int]] = []
 
     # ----------------------------------------------------------- what happened
 
@@ -94,13 +99,37 @@ class Recorder:
         """A measured request of ``user`` that arrived at ``arrival_s`` (seconds) got its
         final answer from ``server`` (-1: none): its ``outcome`` code, its latency (ms) and
         the ``cause`` code of its forced re-login (``outcomes.VALID``: none; any other means
-        ``user`` was logged out, whatever the final outcome)."""
-        self.counts[outcome] += 1
-        self.tally.record(arrival_s, user, outcome, latency_ms, cause)
+        ``user`` was logged out, whatever the final outcome).
+
+        Buffered: the requests are counted in blocks of :data:`FLUSH_EVERY` (with numpy),
+        and at the latest by :meth:`result`.
+        """
+        pending = self._pending
+        pending.append((arrival_s, user, server, outcome, latency_ms, cause))
+        if len(pending) >= FLUSH_EVERY:
+            self.flush()
+
+    def flush(self) -> None:
+        """Count the buffered finished requests (in the order they finished)."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = []
+        arrival_s, user, server, outcome, latency_ms, cause = zip(*pending, strict=True)
+        for code, count in enumerate(np.bincount(outcome, minlength=len(self.counts)).tolist()):
+            self.counts[code] += count
+        self.tally.record_many(
+            np.array(arrival_s),
+            np.array(user, dtype=np.int64),
+            np.array(outcome, dtype=np.int64),
+            np.array(latency_ms),
+            np.array(cause, dtype=np.int64),
+        )
         if self.regions is not None:
-            self.regions.record(user, outcome, latency_ms)
+            for args in zip(user, outcome, latency_ms, strict=True):
+                self.regions.record(*args)
         if self.record_requests:
-            self.log.record(arrival_s, user, server, outcome, latency_ms, cause)
+            self.log.record_many(arrival_s, user, server, outcome, latency_ms, cause)
 
     def logged_in(self, now_s: float, forced: bool, login_s: float) -> None:
         """A measured request's login succeeded (``forced``: its credential was rejected)."""
@@ -187,6 +216,7 @@ class Recorder:
         login_s: float,
     ) -> StrategyResult:
         """Summarise the run of ``strategy`` on ``servers`` (and ``store``)."""
+        self.flush()
         scenario = self.scenario
         measured_s = scenario.measured_s
         start_s, end_s = scenario.warmup_s, scenario.duration_s

@@ -35,9 +35,8 @@ A request's life, read top to bottom in :class:`StrategyRun`:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
 import simpy
@@ -48,8 +47,22 @@ from simulator.model.cluster import Server
 from simulator.model.cpu import SharedCpus
 from simulator.model.fleet import Fleet
 from simulator.model.recorder import Recorder
+from simulator.model.request import (
+    ACCEPTED,
+    LAST_SERVED,
+    LOGGED_IN,
+    LOGIN,
+    REFRESH,
+    REJECTED,
+    RENEWED,
+    REQUEST,
+    RETRY,
+    Request,
+)
 from simulator.model.rng import DrawBuffer, Streams, uniform_buffer
+from simulator.model.service import Service
 from simulator.model.workload import (
+    ArrivalChunk,
     ArrivalRate,
     Population,
     RequestStream,
@@ -66,59 +79,6 @@ ProgressCallback = Callable[[str, float], None]
 """``progress(strategy, fraction_done)``, called as simulated time advances."""
 
 _PROGRESS_STEPS = 50
-
-
-class Phase(IntEnum):
-    """What the client sends next."""
-
-    REQUEST = 0  # the authenticated request itself
-    LOGIN = 1  # a login (first, or forced by a rejected credential)
-    RETRY = 2  # the request again, after a forced login or a refresh
-    REFRESH = 3  # an expired access token exchanged for a new one
-
-
-class Handled(IntEnum):
-    """What a worker's handler returns when the job did not end in an error outcome.
-
-    Kept apart from the outcome codes (:mod:`simulator.outcomes`), which a handler
-    returns for errors: these values never collide with them.
-    """
-
-    ACCEPTED = 100  # the credential was valid: the request was served
-    REJECTED = 101  # the credential was rejected (the cause is on the request)
-    LOGGED_IN = 102  # a login succeeded: a new credential
-    RENEWED = 103  # a refresh succeeded: a new access token
-
-
-# Module-level names for the hot path: a global is read about 4x faster than an enum member.
-REQUEST, LOGIN, RETRY, REFRESH = Phase.REQUEST, Phase.LOGIN, Phase.RETRY, Phase.REFRESH
-ACCEPTED, REJECTED = Handled.ACCEPTED, Handled.REJECTED
-LOGGED_IN, RENEWED = Handled.LOGGED_IN, Handled.RENEWED
-
-
-class Request:
-    """One user request in flight (with its login, refresh and retry, if any)."""
-
-    __slots__ = (
-        "arrival_s",
-        "cause",
-        "client_s",
-        "measured",
-        "phase",
-        "server",
-        "service_s",
-        "user",
-    )
-
-    def __init__(self, user: int, arrival_s: float, service_s: float, measured: bool) -> None:
-        self.user = user
-        self.arrival_s = arrival_s
-        self.service_s = service_s
-        self.measured = measured
-        self.phase = REQUEST
-        self.cause = outcomes.VALID  # why it was forced to log in again, if it was
-        self.server = -1
-        self.client_s = 0.0  # time the person spent logging in again (not the system's)
 
 
 @dataclass(frozen=True)
@@ -181,7 +141,6 @@ class StrategyRun:
         self._inputs = inputs
         self._progress = progress
         self._warmup_s = scenario.warmup_s
-        self._end_s = scenario.duration_s
         overridden = "login_cpu_ms" in cluster.model_fields_set
         self._login_s = inputs.costs.login_ms(cluster.login_cpu_ms, overridden) / 1000.0
         self._timeout_s = cluster.request_timeout_ms / 1000.0
@@ -189,13 +148,20 @@ class StrategyRun:
         self._relogin_delays_s = (
             relogin_delays_s(inputs.streams, delay) if delay.mean_s > 0 else None
         )
-        # each None (the defaults) skips its step: no event, no draw
-        self._overheads_s = latencies_s(inputs.streams, "overhead", cluster.overhead_ms)
-        self._cpus = SharedCpus.build(self.env, cluster)
         hops = latencies_s(inputs.streams, "hop", scenario.load_balancer.hop_ms)
-        self.send: Callable[[Request], None] = self.route if hops is None else self._hop(hops)
+        self.send: Callable[[Request, bool], None] = self.route if hops is None else self._hop(hops)
         """Send the request's current job through the balancer (see :meth:`route`)."""
         self.recorder = Recorder(scenario, record_requests)
+        self.service = Service(
+            self.env,
+            self.recorder,
+            self._login_s,
+            latencies_s(inputs.streams, "overhead", cluster.overhead_ms),
+            SharedCpus.build(self.env, cluster),
+            scenario.warmup_s,
+            scenario.duration_s,
+            cluster.network_mbps,
+        )
         self.fleet = Fleet(
             self.env,
             scenario,
@@ -204,154 +170,98 @@ class StrategyRun:
             inputs.population,
             inputs.costs,
             self.recorder,
-            self.serve,
+            self.service.serve,
             self.on_done,
         )
         self.strategy = self.fleet.strategy
         self.servers = self.fleet.servers
         self.store = self.fleet.store
-        bandwidth = cluster.network_mbps
-        self._transfer_s = (
-            self.strategy.credential_bytes * 8 / (bandwidth * 1e6) if bandwidth else 0.0
-        )
+        self.service.attach(self.strategy, self.store)
         self._choose = self.strategy.balancer.choose
+        self._has_credential = self.strategy.has_credential
+        self._bucket_of = self.recorder.buckets.index
         self._in_flight: set[Request] = set()
         # A client logs in once at a time: the request whose login is in progress, per
         # user, and the user's other requests waiting for it (with when they began to).
         self._login_owner: dict[int, Request] = {}
         self._waiting: dict[int, list[tuple[Request, float]]] = {}
+        self._chunks: Iterator[ArrivalChunk] = iter(())
+        self._arrival: Iterator[tuple[float, int, float]] = iter(())
+        self._coming: tuple[float, int, float] = (0.0, 0, 0.0)  # the next arrival
+        self._arrive_callback = self._arrive  # one bound method for every arrival
         self._arrivals_done = False
         self._drained = self.env.event()
 
     # ------------------------------------------------------- a request's life
 
-    def arrivals(self) -> Generator[simpy.Event, Any, None]:
-        """A process: the request stream, replayed; each request is sent as it arrives."""
-        env = self.env
-        warmup_s = self._warmup_s
-        has_credential = self.strategy.has_credential
-        for chunk in self._inputs.requests:
-            for gap_s, user, service_s in zip(
-                chunk.gaps_s, chunk.users, chunk.service_s, strict=True
-            ):
-                yield env.timeout(gap_s)
-                now = env.now
-                request = Request(user, now, service_s, now >= warmup_s)
-                if request.measured:
-                    self.recorder.requests += 1
-                self._in_flight.add(request)
-                if user in self._login_owner:
-                    self._waiting[user].append((request, now))  # sent once logged in
-                elif not has_credential(user):
-                    request.phase = LOGIN
-                    self._start_login(request)
-                    self.send(request)
-                else:
-                    self.send(request)
-        self._arrivals_done = True
-        if not self._in_flight:
-            self._drained.succeed()
+    def _start_arrivals(self) -> None:
+        """Replay the request stream: each request is sent as it arrives."""
+        self._chunks = iter(self._inputs.requests)
+        self._arrival = iter(())
+        self._next_arrival()
 
-    def _hop(self, hops_s: DrawBuffer) -> Callable[[Request], None]:
+    def _next_arrival(self) -> None:
+        """Schedule the next arrival of the stream (or note that there is none)."""
+        coming = next(self._arrival, None)
+        while coming is None:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                self._arrivals_done = True
+                if not self._in_flight:
+                    self._drained.succeed()
+                return
+            self._arrival = zip(chunk.gaps_s, chunk.users, chunk.service_s, strict=True)
+            coming = next(self._arrival, None)
+        self._coming = coming
+        self.env.timeout(coming[0]).callbacks.append(self._arrive_callback)
+
+    def _arrive(self, _: simpy.Event) -> None:
+        """A request arrives: send it (its client logs in first if it holds no credential)."""
+        now = self.env.now
+        user, service_s = self._coming[1:]
+        measured = now >= self._warmup_s
+        request = Request(user, now, service_s, measured)
+        if measured:
+            self.recorder.requests += 1
+        self._in_flight.add(request)
+        login_owner = self._login_owner
+        if login_owner and user in login_owner:
+            self._waiting[user].append((request, now))  # sent once logged in
+        elif not self._has_credential(user):
+            request.phase = LOGIN
+            self._start_login(request)
+            self.send(request, True)
+        else:
+            self.send(request, True)
+        # nothing else happens at this instant (so the job above could start at once)
+        coming = next(self._arrival, None)
+        if coming is None:
+            self._next_arrival()
+        else:
+            self._coming = coming
+            self.env.timeout(coming[0]).callbacks.append(self._arrive_callback)
+
+    def _hop(self, hops_s: DrawBuffer) -> Callable[[Request, bool], None]:
         """:attr:`send` with the balancer hop: each job is routed a hop later."""
         env, route = self.env, self.route
 
-        def send(request: Request) -> None:
-            env.timeout(hops_s.next()).callbacks.append(lambda _: route(request))
+        def send(request: Request, last: bool = False) -> None:
+            env.timeout(hops_s.next()).callbacks.append(lambda _: route(request, True))
 
         return send
 
-    def route(self, request: Request) -> None:
-        """Route the request's current job and hand it to a server."""
+    def route(self, request: Request, last: bool = False) -> None:
+        """Route the request's current job and hand it to a server (``last``: the caller
+        does nothing more at this instant; see :meth:`Server.submit`)."""
         if not self.fleet.view.live:
             # no healthy upstream: the balancer itself answers with an error
             self.finish(request, outcomes.SERVER_DOWN)
             return
-        server = self.servers[self._choose(request.user)]
-        request.server = server.index
-        refused = server.submit(request, self.recorder.buckets.index(self.env.now))
+        index = self._choose(request.user)
+        request.server = index
+        refused = self.servers[index].submit(request, self._bucket_of(self.env.now), last)
         if refused is not None:
             self.finish(request, refused)
-
-    def serve(self, server: Server, request: Request) -> Generator[simpy.Event, Any, int]:
-        """A worker's work on one job; returns a :class:`Handled` or an error outcome."""
-        env = self.env
-        started_s = env.now
-        strategy = self.strategy
-        phase = request.phase
-        login = phase == LOGIN
-        if login:
-            round_trips = strategy.login_round_trips
-        elif phase == REFRESH:
-            round_trips = strategy.refresh_round_trips
-        else:
-            round_trips = strategy.check_round_trips
-        cpus = self._cpus
-        first_s = self._login_s if login else 0.0  # the password, before storing a session
-        if self._overheads_s is not None:
-            first_s += self._overheads_s.next()
-        if first_s:
-            yield env.timeout(first_s) if cpus is None else cpus.run(server, first_s)
-        without: tuple[int, float] | None = None  # served without the store (it is down)
-        for _ in range(round_trips):
-            answered = yield from self.store.round_trip(server.index, request.user, login)
-            if not answered:
-                if phase == REFRESH:  # no refresh without the store: a password login
-                    request.cause = outcomes.REFRESH_FAILED
-                    self._charge(server, started_s)
-                    return REJECTED
-                without = strategy.without_store(server, request.user, env.now, login)
-                if without is None:
-                    self._charge(server, started_s)
-                    return outcomes.STORE_UNAVAILABLE
-                break
-        now = env.now
-        user = request.user
-        result: int
-        transfer_s = business_s = 0.0
-        rejected_for = outcomes.VALID
-        if login:
-            cpu_s = without[1] if without else strategy.issue(server, user, now)
-            result = LOGGED_IN
-        elif phase == REFRESH:
-            verdict, cpu_s = without or strategy.renew(server, user, now)
-            if verdict == outcomes.VALID:
-                result = RENEWED
-            else:
-                rejected_for = verdict  # the refresh failed: a login is forced
-                result = REJECTED
-        else:
-            verdict, cpu_s = without or strategy.check(server, user, now)
-            transfer_s = self._transfer_s
-            if verdict == outcomes.VALID:
-                business_s = request.service_s
-                result = ACCEPTED
-                revoked_s = self.recorder.revoked_at.get(user)
-                if revoked_s is not None and strategy.issued_at(user) < revoked_s:
-                    self.recorder.exposed(user, now)
-            else:
-                if phase == REQUEST:
-                    rejected_for = verdict
-                result = REJECTED
-        if cpus is not None:
-            yield from cpus.work(server, cpu_s, transfer_s, business_s)
-        else:
-            work_s = cpu_s + transfer_s + business_s  # summed in this order, as ever
-            if work_s > 0:
-                yield env.timeout(work_s)
-        # the client learns of a rejection only from the answer: a server that dies while
-        # it works on one (a crash, a hard restart) logs nobody out
-        if rejected_for != outcomes.VALID:
-            request.cause = rejected_for
-        self._charge(server, started_s)
-        return result
-
-    def _charge(self, server: Server, started_s: float) -> None:
-        """Count a worker's time on one job (store waits included) in the server's load,
-        clipped to the measured window."""
-        busy_s = min(self.env.now, self._end_s) - max(started_s, self._warmup_s)
-        if busy_s > 0:
-            server.busy_s += busy_s
 
     def on_done(self, server: Server, request: Request, result: int) -> None:
         """A server answered (or failed) a job: decide the client's next step."""
@@ -362,7 +272,7 @@ class StrategyRun:
             if request.measured:
                 self.recorder.logged_in(self.env.now, forced, self._login_s)
             request.phase = RETRY if forced else REQUEST
-            self.send(request)
+            self.send(request, False)
             self._release_waiting(request)
         elif result == REJECTED:
             phase = request.phase
@@ -375,7 +285,7 @@ class StrategyRun:
             ):
                 request.cause = outcomes.VALID  # not forced (yet): try the refresh token
                 request.phase = REFRESH
-                self.send(request)
+                self.send(request, False)
             else:
                 if request.measured:
                     self.recorder.forced_relogin(request.cause)
@@ -390,7 +300,7 @@ class StrategyRun:
             if request.measured:
                 self.recorder.refreshes += 1
             request.phase = RETRY
-            self.send(request)
+            self.send(request, False)
         else:
             self.finish(request, result)
 
@@ -418,17 +328,17 @@ class StrategyRun:
             if waiting.phase == REQUEST and not self.strategy.has_credential(user):
                 waiting.phase = LOGIN
                 self._start_login(waiting)
-            self.send(waiting)
+            self.send(waiting, False)
 
     def _relogin(self, request: Request) -> None:
         """Send a forced login once the person has typed their password again."""
         delays = self._relogin_delays_s
         if delays is None:
-            self.send(request)
+            self.send(request, False)
             return
         delay_s = delays.next()
         request.client_s += delay_s
-        self.env.timeout(delay_s).callbacks.append(lambda _: self.send(request))
+        self.env.timeout(delay_s).callbacks.append(lambda _: self.send(request, True))
 
     def finish(self, request: Request, outcome: int) -> None:
         """The request's final answer: record it if measured.
@@ -439,7 +349,7 @@ class StrategyRun:
         latency_s = self.env.now - request.arrival_s
         if request.client_s:
             latency_s = max(0.0, latency_s - request.client_s)  # no float dust below 0
-        if outcome in outcomes.SERVED and latency_s > self._timeout_s:
+        if outcome <= LAST_SERVED and latency_s > self._timeout_s:
             outcome = outcomes.TIMEOUT
         if request.measured:
             self.recorder.finished(
@@ -451,7 +361,8 @@ class StrategyRun:
                 request.cause,
             )
         self._in_flight.discard(request)
-        self._release_waiting(request)  # may finish others (refused at once) in turn
+        if self._login_owner:
+            self._release_waiting(request)  # may finish others (refused at once) in turn
         if not self._in_flight and self._arrivals_done and not self._drained.triggered:
             self._drained.succeed()
 
@@ -486,7 +397,7 @@ class StrategyRun:
         env = self.env
         if self.scenario.workload.logged_in_at_start:
             self._log_in_everyone()
-        env.process(self.arrivals())
+        self._start_arrivals()
         env.process(self.fleet.health_checks())
         env.process(self.recorder.sample_servers(env, self.servers, self.fleet.view))
         for event in self.scenario.events:
@@ -528,8 +439,15 @@ def run(
     record_requests: bool = True,
     progress: ProgressCallback | None = None,
     allow_large: bool | None = None,
+    engine: str | None = None,
 ) -> RunResult:
     """Run a scenario: every strategy on the same traffic.
+
+    Each strategy is computed by the engine ``engine`` picks: the discrete-event
+    simulation (:class:`StrategyRun`) or the exact vector engine
+    (:mod:`simulator.model.vector`), which gives the same numbers where it applies. Each
+    result says which ran (``StrategyResult.engine``) and, when ``auto`` fell back to the
+    simulation, why (``StrategyResult.engine_note``).
 
     Args:
         scenario: the validated scenario (see :func:`simulator.scenario.loading.load_scenario`).
@@ -544,6 +462,7 @@ def run(
         allow_large: run even above the size limits of
             :mod:`simulator.scenario.budget` (``None``: only if the environment variable
             ``AUTHSIM_ALLOW_LARGE`` is set).
+        engine: ``auto``, ``des`` or ``vector``; overrides ``scenario.engine``.
 
     Returns:
         The per-strategy results and request records.
@@ -552,17 +471,59 @@ def run(
         LimitError: a run above a size limit (too many servers, users, requests or
             bytes), refused before anything is built; a
             :class:`~simulator.errors.ScenarioError`.
+        EngineError: ``engine`` is ``vector`` and a strategy cannot be computed exactly
+            by it (or ``engine`` is not an engine's name); a
+            :class:`~simulator.errors.ScenarioError`.
     """
+    import dataclasses  # noqa: PLC0415 (only run() picks an engine: its imports stay here)
+
+    from simulator.model import vector  # noqa: PLC0415
+
     if seed is not None:
         scenario = scenario.with_overrides({"seed": seed}, source="seed")
+    chosen = scenario.engine if engine is None else engine
+    source = f"scenario {scenario.name}"
+    if chosen not in vector.ENGINES:
+        raise vector.EngineError(
+            source, "engine", f"unknown engine {chosen!r} (engines: {', '.join(vector.ENGINES)})"
+        )
     names = [str(StrategyName(name)) for name in (strategies or scenario.strategies)]
     budget.check(scenario, names, record_requests=record_requests, allow_large=allow_large)
+
+    def refused(name: str, reason: str) -> vector.EngineError:
+        return vector.EngineError(
+            source,
+            "engine",
+            f"vector cannot compute {name} exactly: {reason} (use engine auto or des)",
+        )
+
+    if chosen == "vector":  # what the scenario alone rules out, before any work
+        for name in names:
+            reason = vector.refusal(scenario, name)
+            if reason is not None:
+                raise refused(name, reason)
     inputs = RunInputs.build(scenario, replication)
     results: list[StrategyResult] = []
     logs: dict[str, RequestLog] = {}
     for name in names:
+        note = ""
+        if chosen != "des":
+            try:
+                result, log = vector.run_vector(inputs, name, record_requests, progress)
+            except vector.Inexact as exc:
+                if chosen == "vector":
+                    raise refused(name, exc.reason) from None
+                note = f"the vector engine would not be exact: {exc.reason}"
+            else:
+                results.append(result)
+                if record_requests:
+                    logs[name] = log
+                continue
         strategy_run = StrategyRun(inputs, name, progress=progress, record_requests=record_requests)
-        results.append(strategy_run.run())
+        result = strategy_run.run()
+        if note:
+            result = dataclasses.replace(result, engine="des", engine_note=note)
+        results.append(result)
         if record_requests:
             logs[name] = strategy_run.recorder.log
     return RunResult(scenario=scenario, results=results, logs=logs)

@@ -197,62 +197,115 @@ class SessionStore:
 
     # --------------------------------------------------------------- operations
 
-    def round_trip(
-        self, server: int, key: int, write: bool = False
-    ) -> Generator[simpy.Event, Any, bool]:
+    def round_trip(self, server: int, key: int, write: bool, reply: Callable[[bool], None]) -> None:
         """One operation on ``key`` from ``server``: wait for a connection, send, queue,
         reply.
 
-        Returns:
-            ``True`` when the store answered; ``False`` when no node could take it when
-            it was sent (the failure is known after one network round trip) or its node
-            went down before the reply.
+        ``reply(answered)`` is called when the answer comes back: ``True`` when the store
+        answered; ``False`` when no node could take it when it was sent (the failure is
+        known after one network round trip) or its node went down before the reply. An
+        operation of a server that crashed meanwhile (:meth:`reset_pool`) is abandoned:
+        it gets no reply and counts as no answer.
         """
-        env = self._env
-        shard = self.shard_of(key)
-        pool = self._pools[server][shard.index]
-        sent = env.now
+        pools = self._pools[server]
+        pool = pools[self.shard_of(key).index]
+        sent_s = self._env.now
         if pool.free:
             pool.free -= 1
+            self._send(server, key, write, reply, pools, sent_s)
         else:
-            wait = env.event()
+            wait = self._env.event()
+            wait.callbacks.append(lambda _: self._send(server, key, write, reply, pools, sent_s))
             pool.waiters.append(wait)
-            yield wait
-        measured = self._warmup_s <= sent < self._end_s
+
+    def operation(self, server: int, key: int, write: bool = False) -> simpy.Event:
+        """:meth:`round_trip` as an event for a process to wait on: it fires with
+        ``answered`` when the reply is back (after the reply, in the same instant)."""
+        done = self._env.event()
+
+        def reply(answered: bool) -> None:
+            done.succeed(answered)
+
+        self.round_trip(server, key, write, reply)
+        return done
+
+    def _send(
+        self,
+        server: int,
+        key: int,
+        write: bool,
+        reply: Callable[[bool], None],
+        pools: list[_Pool],
+        sent_s: float,
+    ) -> None:
+        """The operation leaves ``server`` on a connection of its pool."""
+        if self._pools[server] is not pools:
+            return  # the server crashed while the operation waited for a connection
+        env = self._env
+        measured = self._warmup_s <= sent_s < self._end_s
         draws, extra_half_s = self._rtt_draws_s, self._extra_half_s[server]
         if draws is None and not extra_half_s:
             # Every operation takes the same way there: they reach the node in the order
             # they are sent, so the queue is known now (one timeout per operation).
             half_s = self._half_rtt_s
-            now = env.now
-            arrival_s = now + half_s
+            self._queue(
+                server, key, write, reply, pools, sent_s, measured, half_s, env.now + half_s
+            )
         else:
             # Ways that differ (a drawn round trip, another region) reorder operations:
             # travel first, then queue in the order of arrival.
             half_s = (draws.next() / 2 if draws is not None else self._half_rtt_s) + extra_half_s
-            yield env.timeout(half_s)
-            now = arrival_s = env.now
+
+            def arrived(_: simpy.Event) -> None:
+                if self._pools[server] is pools:
+                    self._queue(server, key, write, reply, pools, sent_s, measured, half_s, env.now)
+
+            env.timeout(half_s).callbacks.append(arrived)
+
+    def _queue(
+        self,
+        server: int,
+        key: int,
+        write: bool,
+        reply: Callable[[bool], None],
+        pools: list[_Pool],
+        sent_s: float,
+        measured: bool,
+        half_s: float,
+        arrival_s: float,
+    ) -> None:
+        """The operation reaches the store at ``arrival_s``: it queues on its node (or
+        finds none), and its answer is on its way back."""
+        env = self._env
+        now = env.now
+        shard = self.shard_of(key)
         node = shard.node_for(write, self._from_replicas) if self.up else None
+        epoch, store_epoch = (node.epoch if node is not None else -1), self._epoch
         if node is not None:
-            epoch, store_epoch = node.epoch, self._epoch
             start = max(arrival_s, node.free_at_s)
             node.free_at_s = end = start + self._op_times_s.next()
             if measured:
                 self.ops += 1
             node.busy_s += max(0.0, min(end, self._end_s) - max(start, self._warmup_s))
-            yield env.timeout(end + half_s + self._extra_s - now)
-            answered = node.epoch == epoch and self._epoch == store_epoch
+            back_s = end + half_s + self._extra_s - now
         else:
-            yield env.timeout(arrival_s + half_s + self._extra_s - now)
-            answered = False
-        if pool.waiters:
-            pool.waiters.popleft().succeed()
-        else:
-            pool.free += 1
-        if answered and measured:
-            self.answered += 1
-            self.latency_s += env.now - sent
-        return answered
+            back_s = arrival_s + half_s + self._extra_s - now
+
+        def answer(_: simpy.Event) -> None:
+            if self._pools[server] is not pools:
+                return  # the server crashed: nobody waits for this answer
+            answered = node is not None and node.epoch == epoch and self._epoch == store_epoch
+            pool = pools[shard.index]
+            if pool.waiters:
+                pool.waiters.popleft().succeed()
+            else:
+                pool.free += 1
+            if answered and measured:
+                self.answered += 1
+                self.latency_s += env.now - sent_s
+            reply(answered)
+
+        env.timeout(back_s).callbacks.append(answer)
 
     # ------------------------------------------------------------------- data
 

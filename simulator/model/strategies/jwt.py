@@ -163,6 +163,6 @@ class JwtTokens(StrategyBase):
             yield env.timeout(self._sync_s)
 
     def _fetch(self, env: simpy.Environment, server: Server) -> Generator[simpy.Event, Any, None]:
-        answered = yield from self._store.round_trip(server.index, DENYLIST_KEY)
+        answered = yield self._store.operation(server.index, DENYLIST_KEY)
         if answered:
             self._caches[server.index] = self._store.denylist(env.now)

@@ -1,0 +1,244 @@
+"""What a worker does for one job: a chain of event callbacks, no process.
+
+A job (a request's current step: the request itself, a login, a refresh or a retry) is
+served in this order, each step run when the simulated time of the one before has
+passed (see :class:`Service`):
+
+1. the per-job ``cluster.overhead_ms`` and, for a login, the password hash first (a
+   session is stored only for a good password);
+2. the strategy's store round trips (:meth:`simulator.model.store.SessionStore.round_trip`);
+3. its check (or login, or refresh), then the business work.
+
+With fewer ``cluster.cpu_cores`` than workers, the CPU work among these runs on the
+server's shared cores (:mod:`simulator.model.cpu`); otherwise each worker has a core.
+A crash takes the job from its worker (:meth:`simulator.model.cluster.Server.holds`):
+every step checks that first, and stops there.
+"""
+
+from __future__ import annotations
+
+import simpy
+
+from simulator import outcomes
+from simulator.model.cluster import Server
+from simulator.model.cpu import SharedCpus
+from simulator.model.recorder import Recorder
+from simulator.model.request import (
+    ACCEPTED,
+    LOGGED_IN,
+    LOGIN,
+    REFRESH,
+    REJECTED,
+    RENEWED,
+    REQUEST,
+    RETRY,
+    Request,
+)
+from simulator.model.rng import DrawBuffer
+from simulator.model.store import SessionStore
+from simulator.model.strategies import Strategy
+
+
+class Service:
+    """The work of a strategy run's workers (the servers' :data:`~simulator.model.cluster.Handler`).
+
+    Args:
+        env: the run's SimPy environment.
+        recorder: where exposures (a revoked credential accepted) are noted.
+        login_s: password hashing of a login, seconds.
+        overheads_s: draws of the per-job overhead, seconds (``None``: none).
+        cpus: the servers' shared cores (``None``: a core per worker).
+        warmup_s: start of the measured window, seconds.
+        end_s: end of the measured window, seconds.
+        network_mbps: bandwidth that carries each request's credential (``None``: free).
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        recorder: Recorder,
+        login_s: float,
+        overheads_s: DrawBuffer | None,
+        cpus: SharedCpus | None,
+        warmup_s: float,
+        end_s: float,
+        network_mbps: float | None,
+    ) -> None:
+        self.env = env
+        self.recorder = recorder
+        self._login_s = login_s
+        self._overheads_s = overheads_s
+        self._cpus = cpus
+        self._warmup_s = warmup_s
+        self._end_s = end_s
+        self._network_mbps = network_mbps
+        self._transfer_s = 0.0
+        self._check_trips = self._login_trips = self._refresh_trips = 0
+
+    def attach(self, strategy: Strategy, store: SessionStore) -> None:
+        """The strategy whose jobs are served, and the store it talks to (built by the
+        fleet, after the servers that use this service)."""
+        self.strategy = strategy
+        self.store = store
+        bandwidth = self._network_mbps
+        self._transfer_s = strategy.credential_bytes * 8 / (bandwidth * 1e6) if bandwidth else 0.0
+        # store round trips per kind of job (fixed when the strategy is built)
+        self._check_trips = strategy.check_round_trips
+        self._login_trips = strategy.login_round_trips
+        self._refresh_trips = strategy.refresh_round_trips
+
+    def serve(self, server: Server, request: Request, slot: int) -> int | None:
+        """A worker (``slot``) of ``server`` starts the request's current job.
+
+        The job is a chain of steps, each run when the simulated time of the one before
+        has passed: the per-job overhead (and, for a login, the password hash), the
+        strategy's store round trips, its check (or login, or refresh), then the work.
+        Returns a :class:`Handled` or an error outcome when the job took no time,
+        else ``None`` (the last step reports it to the server).
+        """
+        request.slot = slot
+        request.started_s = self.env.now
+        phase = request.phase
+        if phase == LOGIN:
+            trips = self._login_trips
+            first_s = self._login_s  # the password, before storing a session
+        else:
+            trips = self._refresh_trips if phase == REFRESH else self._check_trips
+            first_s = 0.0
+        if self._overheads_s is not None:
+            first_s += self._overheads_s.next()
+        request.trips = trips
+        if first_s:
+            cpus = self._cpus
+            event = self.env.timeout(first_s) if cpus is None else cpus.run(server, first_s)
+            event.callbacks.append(lambda _: self._resume(server, request, slot))
+            return None
+        if trips:
+            return self._ask_store(server, request, slot)
+        return self._check(server, request, slot, None)
+
+    def _resume(self, server: Server, request: Request, slot: int) -> None:
+        """The job's overhead is done: go on with its store round trips and check."""
+        if server.holds(slot, request):
+            result = self._ask_store(server, request, slot)
+            if result is not None:
+                server.finish(slot, request, result)
+
+    def _ask_store(self, server: Server, request: Request, slot: int) -> int | None:
+        """The next store round trip of the job, or, when none is left, its check."""
+        if not request.trips:
+            return self._check(server, request, slot, None)
+        request.trips -= 1
+        self.store.round_trip(
+            server.index,
+            request.user,
+            request.phase == LOGIN,
+            lambda answered: self._replied(server, request, slot, answered),
+        )
+        return None
+
+    def _replied(self, server: Server, request: Request, slot: int, answered: bool) -> None:
+        """The store answered the job's round trip (or failed to)."""
+        if not server.holds(slot, request):
+            return
+        result: int | None
+        if answered:
+            result = self._ask_store(server, request, slot)
+        elif request.phase == REFRESH:  # no refresh without the store: a password login
+            request.cause = outcomes.REFRESH_FAILED
+            self._charge(server, request.started_s)
+            result = REJECTED
+        else:
+            without = self.strategy.without_store(
+                server, request.user, self.env.now, request.phase == LOGIN
+            )
+            if without is None:
+                self._charge(server, request.started_s)
+                result = outcomes.STORE_UNAVAILABLE
+            else:
+                result = self._check(server, request, slot, without)
+        if result is not None:
+            server.finish(slot, request, result)
+
+    def _check(
+        self, server: Server, request: Request, slot: int, without: tuple[int, float] | None
+    ) -> int | None:
+        """The strategy checks the credential (or logs in, or refreshes), then the work.
+
+        ``without``: what serving it without the store gave (the store is down).
+        """
+        now = self.env.now
+        strategy = self.strategy
+        user = request.user
+        phase = request.phase
+        result: int
+        transfer_s = business_s = 0.0
+        rejected_for = outcomes.VALID
+        if phase in (REQUEST, RETRY):
+            verdict, cpu_s = without or strategy.check(server, user, now)
+            transfer_s = self._transfer_s
+            if verdict == outcomes.VALID:
+                business_s = request.service_s
+                result = ACCEPTED
+                revoked_at = self.recorder.revoked_at
+                if revoked_at:
+                    revoked_s = revoked_at.get(user)
+                    if revoked_s is not None and strategy.issued_at(user) < revoked_s:
+                        self.recorder.exposed(user, now)
+            else:
+                if phase == REQUEST:
+                    rejected_for = verdict
+                result = REJECTED
+        elif phase == LOGIN:
+            cpu_s = without[1] if without else strategy.issue(server, user, now)
+            result = LOGGED_IN
+        else:  # a refresh
+            verdict, cpu_s = without or strategy.renew(server, user, now)
+            if verdict == outcomes.VALID:
+                result = RENEWED
+            else:
+                rejected_for = verdict  # the refresh failed: a login is forced
+                result = REJECTED
+        request.result = result
+        request.rejected_for = rejected_for
+        cpus = self._cpus
+        if cpus is not None:
+            if cpus.work(
+                server, cpu_s, transfer_s, business_s, lambda: self._worked(server, request, slot)
+            ):
+                return None
+        else:
+            work_s = cpu_s + transfer_s + business_s  # summed in this order, as ever
+            if work_s > 0:
+                self.env.timeout(work_s).callbacks.append(
+                    lambda _: self._worked(server, request, slot)
+                )
+                return None
+        return self._answer(server, request)
+
+    def _worked(self, server: Server, request: Request, slot: int) -> None:
+        """The job's work is done: the worker answers (unless a crash took the job)."""
+        if server.holds(slot, request):
+            server.finish(slot, request, self._answer(server, request))
+
+    def _answer(self, server: Server, request: Request) -> int:
+        """The job's answer, once its work is done; counts the worker's time.
+
+        The client learns of a rejection only from the answer: a server that dies while
+        it works on one (a crash, a hard restart) logs nobody out.
+        """
+        if request.rejected_for != outcomes.VALID:
+            request.cause = request.rejected_for
+        self._charge(server, request.started_s)
+        return request.result
+
+    def _charge(self, server: Server, started_s: float) -> None:
+        """Count a worker's time on one job (store waits included) in the server's load,
+        clipped to the measured window."""
+        now = self.env.now
+        if started_s >= self._warmup_s and now <= self._end_s:
+            server.busy_s += now - started_s
+        else:  # the job straddles an edge of the measured window
+            busy_s = min(now, self._end_s) - max(started_s, self._warmup_s)
+            if busy_s > 0:
+                server.busy_s += busy_s
