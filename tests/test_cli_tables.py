@@ -254,7 +254,8 @@ def test_piped_runs_print_plain_progress(monkeypatch: pytest.MonkeyPatch) -> Non
     )
     assert result.exit_code == 0
     json.loads(result.stdout)  # stdout stays one JSON document
-    assert "run: jwt 50% (0 s elapsed)" in result.stderr.splitlines()
+    # the elapsed seconds depend on the machine's load: only the step is checked
+    assert any(line.startswith("run: jwt 50% (") for line in result.stderr.splitlines())
     assert "━" not in result.stderr  # no bar: stderr is not a terminal
 
 
@@ -287,4 +288,5 @@ def test_piped_warmup_prints_its_replications(monkeypatch: pytest.MonkeyPatch) -
     command = ["warmup", "-r", "2", "--set", "duration_s=20", "--set", "warmup_s=2"]
     result = runner.invoke(app, command)
     assert result.exit_code == 0, result.stderr
-    assert "replications: 2/2 done (0 s elapsed)" in result.stderr.splitlines()
+    lines = result.stderr.splitlines()
+    assert any(line.startswith("replications: 2/2 done (") for line in lines), lines

@@ -53,12 +53,17 @@ class Server:
         bucket_jobs: the same, per time-series bucket.
         busy_s: worker time held by jobs started while measuring (CPU and waits on the
             store alike: a worker blocked on the store serves nobody else), seconds.
+        changed: whether this server changed since a sampler last read it (see
+            :meth:`watch`).
+        life: how many times it started, stopped, crashed or left rotation (its state
+            from when a sampler last read it when this did).
         cpu: the cores the workers share, when there are fewer than workers (a
             :class:`~simulator.model.cpu.ProcessorSharingCpu`, attached on first use by
             :class:`~simulator.model.cpu.SharedCpus`); ``None``: a core per worker.
     """
 
     __slots__ = (
+        "_changes",
         "_current",
         "_drain_waiters",
         "_env",
@@ -68,12 +73,14 @@ class Server:
         "_up_intervals",
         "bucket_jobs",
         "busy_s",
+        "changed",
         "cpu",
         "crashed",
         "in_rotation",
         "in_system",
         "index",
         "jobs",
+        "life",
         "queue",
         "queue_limit",
         "retired",
@@ -111,6 +118,9 @@ class Server:
         self.bucket_jobs: list[int] = []
         self.busy_s = 0.0
         self.cpu: ProcessorSharingCpu | None = None
+        self.changed = True  # not watched (see watch)
+        self._changes: list[Server] | None = None
+        self.life = 0  # starts, stops and crashes so far
         self._up_intervals: list[tuple[float, float | None]] = [(env.now, None)]
 
     # ------------------------------------------------------------------ traffic
@@ -138,6 +148,8 @@ class Server:
         if not idle and len(self.queue) >= self.queue_limit:
             return OVERLOAD
         self.in_system += 1
+        if not self.changed:
+            self._note_change()
         if bucket >= 0:
             self.jobs += 1
             counts = self.bucket_jobs
@@ -157,6 +169,17 @@ class Server:
         else:
             self.queue.append(job)
         return None
+
+    def watch(self, changes: list[Server]) -> None:
+        """From now on, append this server to ``changes`` when its queue, busy workers or
+        up state change (once, until the watcher sets :attr:`changed` back to ``False``)."""
+        self._changes = changes
+        self.changed = False
+
+    def _note_change(self) -> None:
+        self.changed = True
+        if self._changes is not None:
+            self._changes.append(self)
 
     def holds(self, slot: int, job: Any) -> bool:
         """Whether worker ``slot`` still holds ``job`` (a crash takes it away)."""
@@ -187,6 +210,8 @@ class Server:
         request, say) finds the worker free. The next job starts after the report.
         """
         self.in_system -= 1
+        if not self.changed:
+            self._note_change()
         if self.queue:
             job = self.queue.popleft()
             self._current[slot] = job
@@ -243,6 +268,7 @@ class Server:
             self._up_intervals[-1] = (started, self._env.now)
         self.up = False
         self.sessions.clear()
+        self._life_changed()
 
     def start(self) -> None:
         """Start (again) with empty memory, in rotation."""
@@ -252,6 +278,17 @@ class Server:
         self.crashed = False
         self.retired = False
         self.in_rotation = True
+        self._life_changed()
+
+    def leave_rotation(self) -> None:
+        """The operator takes this server out of rotation (a drain, a scale-in)."""
+        self.in_rotation = False
+        self._life_changed()
+
+    def _life_changed(self) -> None:
+        self.life += 1
+        if not self.changed:
+            self._note_change()
 
     @property
     def state(self) -> int:

@@ -176,7 +176,7 @@ class Fleet:
         return server.index
 
     def _take_out_of_rotation(self, server: Server) -> None:
-        server.in_rotation = False
+        server.leave_rotation()
         self.view.set_live([index for index in self.view.live if index != server.index])
 
     def _drain_or_kill(self, server: Server, graceful: bool) -> Generator[simpy.Event, Any, None]:

@@ -18,6 +18,7 @@ import simpy
 from simulator import outcomes
 from simulator.model.balancer import ClusterView
 from simulator.model.cluster import Server
+from simulator.model.sampling import FleetSampler
 from simulator.model.store import SessionStore
 from simulator.model.strategies import Strategy
 from simulator.results.metrics import latency_summary
@@ -31,7 +32,6 @@ from simulator.results.records import (
 )
 from simulator.results.regions import RegionTally
 from simulator.results.timeseries import (
-    SAMPLES_PER_BUCKET,
     Buckets,
     ServerSampler,
     StrategySeries,
@@ -84,6 +84,7 @@ class Recorder:
         self._remaining_s: dict[int, float] = {}  # credential lifetime left at revocation
         self.regions: RegionTally | None = None
         self._pending: list[tuple[float, int, int, int, float, int]] = []
+        self._fleet_sampler: FleetSampler | None = None
 
     # ----------------------------------------------------------- what happened
 
@@ -171,22 +172,10 @@ class Recorder:
     def sample_servers(
         self, env: simpy.Environment, servers: list[Server], view: ClusterView
     ) -> Generator[simpy.Event, Any, None]:
-        """A process: sample every server's queue, state and sessions, a few times a bucket."""
-        step_s = self.buckets.width_s / SAMPLES_PER_BUCKET
-        yield env.timeout(self.buckets.start_s + step_s / 2 - env.now)
-        is_live = view.is_live
-        while env.now < self.buckets.end_s:
-            queues = [len(server.queue) for server in servers]
-            self.sampler.sample(
-                env.now,
-                queues,
-                [server.up for server in servers],
-                [server.in_system - queued for server, queued in zip(servers, queues, strict=True)],
-                [len(server.sessions) for server in servers],
-                [server.state for server in servers],
-                [is_live(server.index) for server in servers],
-            )
-            yield env.timeout(step_s)
+        """A process: sample every server's queue, state and sessions, a few times a
+        bucket (see :class:`~simulator.model.sampling.FleetSampler`)."""
+        self._fleet_sampler = FleetSampler(self.sampler, servers, view)
+        return self._fleet_sampler.process(env)
 
     # ----------------------------------------------------------------- results
 
@@ -217,6 +206,8 @@ class Recorder:
     ) -> StrategyResult:
         """Summarise the run of ``strategy`` on ``servers`` (and ``store``)."""
         self.flush()
+        if self._fleet_sampler is not None:
+            self._fleet_sampler.settle()
         scenario = self.scenario
         measured_s = scenario.measured_s
         start_s, end_s = scenario.warmup_s, scenario.duration_s

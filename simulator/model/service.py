@@ -17,11 +17,10 @@ every step checks that first, and stops there.
 
 from __future__ import annotations
 
-import simpy
-
 from simulator import outcomes
 from simulator.model.cluster import Server
 from simulator.model.cpu import SharedCpus
+from simulator.model.environment import StreamEnvironment
 from simulator.model.recorder import Recorder
 from simulator.model.request import (
     ACCEPTED,
@@ -37,6 +36,9 @@ from simulator.model.request import (
 from simulator.model.rng import DrawBuffer
 from simulator.model.store import SessionStore
 from simulator.model.strategies import Strategy
+
+VALID = outcomes.VALID
+_CHECKS = frozenset({REQUEST, RETRY})  # phases that present a credential
 
 
 class Service:
@@ -55,7 +57,7 @@ class Service:
 
     def __init__(
         self,
-        env: simpy.Environment,
+        env: StreamEnvironment,
         recorder: Recorder,
         login_s: float,
         overheads_s: DrawBuffer | None,
@@ -74,6 +76,9 @@ class Service:
         self._network_mbps = network_mbps
         self._transfer_s = 0.0
         self._check_trips = self._login_trips = self._refresh_trips = 0
+        self._timeout = env.timeout  # SimPy makes a bound method at every attribute read
+        self._call_later = env.call_later
+        self._revoked_at = recorder.revoked_at
 
     def attach(self, strategy: Strategy, store: SessionStore) -> None:
         """The strategy whose jobs are served, and the store it talks to (built by the
@@ -110,7 +115,7 @@ class Service:
         request.trips = trips
         if first_s:
             cpus = self._cpus
-            event = self.env.timeout(first_s) if cpus is None else cpus.run(server, first_s)
+            event = self._timeout(first_s) if cpus is None else cpus.run(server, first_s)
             event.callbacks.append(lambda _: self._resume(server, request, slot))
             return None
         if trips:
@@ -171,16 +176,15 @@ class Service:
         strategy = self.strategy
         user = request.user
         phase = request.phase
-        result: int
         transfer_s = business_s = 0.0
-        rejected_for = outcomes.VALID
-        if phase in (REQUEST, RETRY):
+        rejected_for = VALID
+        if phase in _CHECKS:
             verdict, cpu_s = without or strategy.check(server, user, now)
             transfer_s = self._transfer_s
-            if verdict == outcomes.VALID:
+            if verdict == VALID:
                 business_s = request.service_s
                 result = ACCEPTED
-                revoked_at = self.recorder.revoked_at
+                revoked_at = self._revoked_at
                 if revoked_at:
                     revoked_s = revoked_at.get(user)
                     if revoked_s is not None and strategy.issued_at(user) < revoked_s:
@@ -194,7 +198,7 @@ class Service:
             result = LOGGED_IN
         else:  # a refresh
             verdict, cpu_s = without or strategy.renew(server, user, now)
-            if verdict == outcomes.VALID:
+            if verdict == VALID:
                 result = RENEWED
             else:
                 rejected_for = verdict  # the refresh failed: a login is forced
@@ -202,18 +206,15 @@ class Service:
         request.result = result
         request.rejected_for = rejected_for
         cpus = self._cpus
-        if cpus is not None:
-            if cpus.work(
-                server, cpu_s, transfer_s, business_s, lambda: self._worked(server, request, slot)
-            ):
-                return None
-        else:
+        if cpus is None:
             work_s = cpu_s + transfer_s + business_s  # summed in this order, as ever
             if work_s > 0:
-                self.env.timeout(work_s).callbacks.append(
-                    lambda _: self._worked(server, request, slot)
-                )
+                self._call_later(work_s, lambda _: self._worked(server, request, slot))
                 return None
+        elif cpus.work(
+            server, cpu_s, transfer_s, business_s, lambda: self._worked(server, request, slot)
+        ):
+            return None
         return self._answer(server, request)
 
     def _worked(self, server: Server, request: Request, slot: int) -> None:
@@ -227,9 +228,14 @@ class Service:
         The client learns of a rejection only from the answer: a server that dies while
         it works on one (a crash, a hard restart) logs nobody out.
         """
-        if request.rejected_for != outcomes.VALID:
+        if request.rejected_for != VALID:
             request.cause = request.rejected_for
-        self._charge(server, request.started_s)
+        now = self.env.now
+        started_s = request.started_s
+        if started_s >= self._warmup_s and now <= self._end_s:
+            server.busy_s += now - started_s
+        else:
+            self._charge(server, started_s)
         return request.result
 
     def _charge(self, server: Server, started_s: float) -> None:
