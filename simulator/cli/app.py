@@ -22,7 +22,7 @@ import typer
 from typer.core import TyperGroup
 
 from simulator import __version__
-from simulator.cli import documents, experiments, run, testbed, token
+from simulator.cli import INTERRUPTED_EXIT_CODE, documents, experiments, run, testbed, token
 from simulator.errors import one_line
 
 # Click's UsageError (typer may vendor its own click): the base of typer.BadParameter.
@@ -65,6 +65,12 @@ class _OneLineErrors(TyperGroup):
             return super().invoke(ctx)
         except _USAGE_ERROR as exc:
             raise self._one_line(exc) from None
+        except KeyboardInterrupt:
+            # Ctrl-C before a command handles it itself (user_errors): while it imports
+            # what it needs (each imports its own libraries) or loads its scenario. The
+            # one line of simulator.cli.main, where typer would exit 130 saying nothing.
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(code=INTERRUPTED_EXIT_CODE) from None
 
 
 app = typer.Typer(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -30,11 +30,20 @@ from simulator.cli.options import (
     writable_file,
 )
 from simulator.cli.progress import steps
-from simulator.model.run import run as run_scenario
 from simulator.results import io
+
+if TYPE_CHECKING:
+    from simulator.results.records import RunResult
 
 MAX_SIZE = (3840, 2160)
 """The largest animation, in pixels."""
+
+
+def run_scenario(*args: Any, **kwargs: Any) -> RunResult:
+    """:func:`simulator.model.run.run`, imported when first called (not by ``--help``)."""
+    from simulator.model.run import run  # noqa: PLC0415 (the model: slow to import)
+
+    return run(*args, **kwargs)
 
 
 def _not_a_folder(out: Path, example: str) -> None:

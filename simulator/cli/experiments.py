@@ -15,9 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from simulator.atomic import atomic_file
 from simulator.cli.options import (
@@ -39,20 +36,49 @@ from simulator.cli.options import (
 )
 from simulator.cli.progress import replication_progress, steps, sweep_progress
 from simulator.cli.run import CI_COLUMNS, interval_text
-from simulator.experiments.sweep import ID_COLUMNS, parse_grid, read_grid_keys, run_sweep
-from simulator.experiments.validation import CI_SLACK, TOLERANCE, case_names
-from simulator.experiments.validation import validate as run_validation
-from simulator.experiments.warmup import WELCH_METRICS, welch
 from simulator.present.format import MISSING, is_missing
-from simulator.present.labels import metric_label, parameter_label
 from simulator.results import io
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from rich.console import Console
+
     from simulator.experiments.sweep import SweepResult
     from simulator.experiments.validation import CaseResult
 
+# The experiments import scipy, pandas and the model: each command imports its own when it
+# runs, so that ``authsim --help`` (and every other command) does not pay for them.
+
 SWEEP_TABLE_ROWS = 40
 """Rows of the summary table printed by ``authsim sweep`` (all are in summary.csv)."""
+
+VALIDATION_CASES: tuple[str, ...] = ("mm1", "mmc", "little", "store", "remap", "local", "ps", "hop")
+"""The names of ``simulator.experiments.validation.case_names()``, in order, for the help of
+``validate --case`` (tests/test_startup.py checks that the two agree)."""
+
+WELCH_METRIC_NAMES: tuple[str, ...] = (
+    "latency_mean",
+    "latency_p50",
+    "latency_p95",
+    "latency_p99",
+    "success_rate",
+    "served_per_s",
+    "queue_length",
+)
+"""The keys of ``simulator.experiments.warmup.WELCH_METRICS``, in order, for the help of
+``warmup --metric`` (tests/test_startup.py checks that the two agree)."""
+
+
+def run_validation(
+    fast: bool = False,
+    cases: list[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> list[CaseResult]:
+    """:func:`simulator.experiments.validation.validate`, imported when first called."""
+    from simulator.experiments.validation import validate  # noqa: PLC0415 (the model, scipy)
+
+    return validate(fast=fast, cases=cases, progress=progress)
 
 
 # ----------------------------------------------------------------------- sweep
@@ -109,6 +135,10 @@ def sweep_command(
     ] = False,
 ) -> None:
     """Sweep a grid of scenario values: every point × replication, in parallel."""
+    from rich.console import Console  # noqa: PLC0415 (as every import of a command)
+
+    from simulator.experiments.sweep import parse_grid, run_sweep  # noqa: PLC0415
+
     loaded = load(scenario, overrides)
     if not grid:
         fail("--grid: give at least one dotted.key=value1,value2,...")
@@ -143,6 +173,10 @@ def sweep_command(
 def print_sweep(console: Console, result: SweepResult, grid_keys: list[str]) -> None:
     """Mean ± 95% half-width of success and latency per point and strategy; headers in
     words (:mod:`simulator.present.labels`), a missing value as ``–``."""
+    from rich.table import Table  # noqa: PLC0415 (as every import of a command)
+
+    from simulator.present.labels import metric_label, parameter_label  # noqa: PLC0415 (pandas)
+
     summary = result.summary
     tasks = len(result.rows[["point", "replication"]].drop_duplicates())
     console.print(
@@ -210,6 +244,8 @@ def plot_sweep(
     """Plot a metric of a sweep against a grid key: a line per strategy, 95% CI bands."""
     import pandas as pd  # noqa: PLC0415 (slow to import)
 
+    from simulator.experiments.sweep import ID_COLUMNS, read_grid_keys  # noqa: PLC0415
+
     results = folder / io.SWEEP_RESULTS_CSV
     try:
         rows = pd.read_csv(results)
@@ -266,7 +302,7 @@ def validate_command(
             "--case",
             "-c",
             metavar="NAME",
-            help=f"Run only this case (repeatable): {', '.join(case_names())}.",
+            help=f"Run only this case (repeatable): {', '.join(VALIDATION_CASES)}.",
         ),
     ] = None,
 ) -> None:
@@ -279,6 +315,8 @@ def validate_command(
     """
     chosen: list[str] | None = None
     if case:
+        from simulator.experiments.validation import case_names  # noqa: PLC0415 (the model)
+
         chosen = []
         names = case_names()
         for name in case:
@@ -317,6 +355,11 @@ def print_validation(
     console: Console, rows: list[CaseResult], *, fast: bool, elapsed_s: float
 ) -> None:
     """The lab-report table, the method of each row, and a one-line verdict."""
+    from rich.table import Table  # noqa: PLC0415 (as every import of a command)
+    from rich.text import Text  # noqa: PLC0415
+
+    from simulator.experiments.validation import CI_SLACK, TOLERANCE  # noqa: PLC0415
+
     table = Table(
         title="Validation: simulation against theory" + (" (fast set)" if fast else ""),
         show_header=True,
@@ -382,7 +425,7 @@ def warmup_command(
         str | None, typer.Option("--strategy", "-s", help="Strategy to study (default: the first).")
     ] = None,
     metric: Annotated[
-        str, typer.Option(help="Per-bucket metric: " + ", ".join(WELCH_METRICS) + ".")
+        str, typer.Option(help="Per-bucket metric: " + ", ".join(WELCH_METRIC_NAMES) + ".")
     ] = "latency_mean",
     replications: Annotated[int, typer.Option("--replications", "-r", min=1)] = 5,
     window: Annotated[int, typer.Option(min=1, help="Moving-average half-window, buckets.")] = 5,
@@ -406,6 +449,10 @@ def warmup_command(
     ] = None,
 ) -> None:
     """Suggest a warm-up with Welch's method: the running mean over replications."""
+    from rich.console import Console  # noqa: PLC0415 (as every import of a command)
+
+    from simulator.experiments.warmup import WELCH_METRICS, welch  # noqa: PLC0415
+
     loaded = load(scenario, overrides)
     if strategy is not None:
         strategy_names([strategy], loaded)

@@ -18,17 +18,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
-from rich.console import Console
 
 from simulator.atomic import file_problem, folder_problem
 from simulator.errors import AuthsimError, ScenarioError
 from simulator.scenario import budget
-from simulator.scenario.loading import DEFAULT_SCENARIO, load_scenario, resolve_scenario_path
-from simulator.scenario.models import Scenario, StrategyName
-from simulator.scenario.overrides import parse_set_option
 
 if TYPE_CHECKING:
+    from rich.console import Console
     from rich.progress import Progress, TaskID
+
+    from simulator.scenario.models import Scenario
+
+DEFAULT_SCENARIO = "baseline"
+"""The scenario of a command given none: ``simulator.scenario.loading.DEFAULT_SCENARIO``,
+repeated here so that ``--help`` imports no scenario model (tests/test_startup.py checks
+that the two agree)."""
 
 PROGRESS_MIN_REQUESTS = 200_000
 """Show a progress bar (on a terminal) when a run expects at least this many requests."""
@@ -166,6 +170,10 @@ def load(
     (unless ``--allow-large``) and a large one announced on stderr, before anything is
     built (:mod:`simulator.scenario.budget`).
     """
+    # the models (pydantic, numpy, simpy): only when a command loads a scenario
+    from simulator.scenario.loading import load_scenario, resolve_scenario_path  # noqa: PLC0415
+    from simulator.scenario.overrides import parse_set_option  # noqa: PLC0415
+
     try:
         loaded = load_scenario(scenario, overrides or [])
         if seed is not None:
@@ -192,6 +200,8 @@ def strategy_names(requested: list[str] | None, scenario: Scenario) -> list[str]
     """Validate ``--strategy`` values (one line with a suggestion for a typo)."""
     if not requested:
         return [str(name) for name in scenario.strategies]
+    from simulator.scenario.models import StrategyName  # noqa: PLC0415 (see load)
+
     valid = [str(name) for name in StrategyName]
     chosen: list[str] = []
     for name in requested:
@@ -211,6 +221,8 @@ def strategy_names(requested: list[str] | None, scenario: Scenario) -> list[str]
 def stdout_console() -> Console:
     """The console for tables: the terminal's width (or ``COLUMNS`` when it is set), else
     132 columns into a file."""
+    from rich.console import Console  # noqa: PLC0415 (only a command prints tables)
+
     fitted = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
     return Console(width=None if fitted else TABLE_WIDTH)
 
@@ -251,6 +263,8 @@ def print_results(
 @contextlib.contextmanager
 def status(title: str, step: str) -> Iterator[Callable[[str], None] | None]:
     """A spinner on stderr in a terminal; yields ``progress(name)`` (or ``None``)."""
+    from rich.console import Console  # noqa: PLC0415 (see stdout_console)
+
     console = Console(stderr=True)
     if not console.is_terminal:
         yield None

@@ -16,13 +16,14 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
 
 from simulator.cli import options
 from simulator.present.format import seconds
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from rich.console import Console
 
     from simulator.scenario.models import Scenario
 
@@ -135,6 +136,8 @@ def steps(what: str, title: str, step: str) -> Iterator[Callable[[str], None]]:
     (:func:`simulator.cli.options.status`, ``step`` formatted with the name); when piped,
     ``<what>: <current step> (<elapsed> elapsed)`` every :data:`PLAIN_EVERY_S` seconds from
     a background thread, so a long step is never silent (a quick command prints nothing)."""
+    from rich.console import Console  # noqa: PLC0415 (only a command shows progress)
+
     if Console(stderr=True).is_terminal:
         with options.status(title, step) as spinner:
             yield spinner if spinner is not None else (lambda _name: None)

@@ -13,10 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-import yaml
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from simulator.cli.options import (
     AllowLargeOption,
@@ -42,19 +38,17 @@ from simulator.cli.tables import (
     table_width,
 )
 from simulator.errors import ScenarioError
-from simulator.experiments.replications import run_replications
-from simulator.model.run import run as run_scenario
-from simulator.present.explain import window_rows
 from simulator.present.format import MISSING, count, is_missing, number, percent, seconds
 from simulator.results import io
-from simulator.scenario.loading import builtin_scenarios, load_scenario
-from simulator.scenario.models import Scenario
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from rich.console import Console
+
     from simulator.experiments.replications import ReplicatedResult
     from simulator.results.records import RunResult
+    from simulator.scenario.models import Scenario
 
 
 class TableFormat(StrEnum):
@@ -107,6 +101,11 @@ def run(
     ] = False,
 ) -> None:
     """Run a scenario: every strategy on the same traffic, side by side."""
+    # the model and rich: imported by the command that needs them, not by --help
+    from rich.console import Console  # noqa: PLC0415
+
+    from simulator.model.run import run as run_scenario  # noqa: PLC0415
+
     loaded = load(scenario, overrides, seed)
     names = strategy_names(strategy, loaded)
     if replications > 1:
@@ -141,6 +140,10 @@ def scenarios(
     ] = None,
 ) -> None:
     """List the built-in scenarios, one line each; with NAME, tell that one's story."""
+    from rich.text import Text  # noqa: PLC0415 (as in run)
+
+    from simulator.scenario.loading import builtin_scenarios, load_scenario  # noqa: PLC0415
+
     console = stdout_console()
     if name is not None:
         print_story(console, load(name, None, sized=False))
@@ -183,6 +186,8 @@ def print_story(console: Console, scenario: Scenario) -> None:
 
 def show(scenario: ScenarioArgument = None, overrides: SetOption = None) -> None:
     """Print a scenario with every default filled in and overrides applied, as YAML."""
+    import yaml  # noqa: PLC0415 (as in run)
+
     loaded = load(scenario, overrides, sized=False)
     data = loaded.model_dump(mode="json")
     typer.echo(yaml.safe_dump(data, sort_keys=False, width=88), nl=False)
@@ -285,6 +290,10 @@ def print_windows(console: Console, result: RunResult, *, wide: bool = False) ->
     """Success, forced re-logins (by cause, one per line) and the distinct users they
     logged out between events, per strategy: windows down, strategies across if that fits
     (or ``wide``), else one row per window and strategy."""
+    from rich.table import Table  # noqa: PLC0415 (as in run)
+
+    from simulator.present.explain import window_rows  # noqa: PLC0415 (as in run)
+
     title = "Between events"
     rows = []
     for label, start, end, *cells in window_rows(result, missing=""):
@@ -340,6 +349,10 @@ def _run_replicated(
     wide: bool,
 ) -> None:
     """``authsim run --replications R``: means and 95% intervals, paired differences."""
+    from rich.console import Console  # noqa: PLC0415 (as in run)
+
+    from simulator.experiments.replications import run_replications  # noqa: PLC0415 (scipy)
+
     console = Console(stderr=True)
     with user_errors(), replication_progress(console, replications) as progress:
         replicated = run_replications(scenario, replications, names, progress=progress)

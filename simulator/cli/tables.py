@@ -5,13 +5,15 @@ after its summary when they have something to say (exposure after revocation, re
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-
-from rich.console import Console
-from rich.segment import Segments
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from simulator.present.format import MISSING, count, number, percent
-from simulator.results.records import RunResult
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from simulator.results.records import RunResult
 
 
 def table_width(console: Console, table: Table) -> int:
@@ -22,6 +24,8 @@ def table_width(console: Console, table: Table) -> int:
 def print_whole(console: Console, table: Table) -> None:
     """Print ``table`` with no cell wrapped, wider than the console if it must be (the
     terminal then wraps its lines, ``--wide``)."""
+    from rich.segment import Segments  # noqa: PLC0415 (only a command prints tables)
+
     width = table_width(console, table)
     if width <= console.width:
         console.print(table)
@@ -48,6 +52,7 @@ def print_fitted(
     table splits between groups, evenly, and only if one group alone is too wide between
     its columns (a cell is never cut).
     """
+    from rich.table import Table  # noqa: PLC0415 (only a command prints tables)
 
     def make(columns: Sequence[int], caption: str | None) -> Table:
         table = Table(title=caption, show_header=True, header_style="bold")

@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from simulator.atomic import write_folder
 from simulator.cli.options import (
@@ -35,6 +33,8 @@ QUICK_STRATEGIES = ["local", "shared_store", "jwt"]
 
 
 def _print(result: TestbedResult) -> None:
+    from rich.table import Table  # noqa: PLC0415 (only a command prints tables)
+
     console = stdout_console()
     scenario, machine = result.scenario, result.machine
     console.print(
@@ -120,6 +120,8 @@ def testbed_command(
     stopped when it ends, also on Ctrl-C; nothing is written until it has finished.
     """
     # pandas, redis and the model's replications: only this command needs them
+    from rich.console import Console  # noqa: PLC0415
+
     from simulator.testbed.costs import FULL, QUICK  # noqa: PLC0415
     from simulator.testbed.runner import run_testbed  # noqa: PLC0415
 

@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.json import JSON
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
 
-from simulator import tokens
 from simulator.cli.options import (
     did_you_mean,
     fail,
@@ -29,7 +23,22 @@ from simulator.cli.options import (
 )
 from simulator.cli.progress import steps
 from simulator.errors import AuthsimError
-from simulator.scenario.calibration import save_profile
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from simulator import tokens
+
+# simulator.tokens (PyJWT, cryptography), rich and the calibration profile (pydantic) are
+# imported by the commands that use them, so that ``authsim --help`` does not pay for them.
+
+TOKEN_ISSUER = "https://login.authsim.example"
+"""``simulator.tokens.DEFAULT_ISSUER``, the default of ``--issuer`` (repeated here for
+``--help``; tests/test_startup.py checks that the two agree)."""
+TOKEN_AUDIENCE = "authsim-api"
+"""``simulator.tokens.DEFAULT_AUDIENCE``, the default of ``--audience`` (as above)."""
+TOKEN_LEEWAY_S = 30.0
+"""``simulator.tokens.DEFAULT_LEEWAY_S``, the default of ``--leeway`` (as above)."""
 
 token_app = typer.Typer(
     help="Real signed tokens (RFC 7519): issue, decode, verify, and a catalogue of attacks.",
@@ -58,6 +67,8 @@ AudienceOption = Annotated[str, typer.Option("--audience", help="The aud claim."
 
 def _token_algorithm(name: str | None, *, default: str | None = None) -> tokens.Algorithm:
     """The algorithm of ``--algorithm`` (case-insensitive), or one line and exit 2."""
+    from simulator import tokens  # noqa: PLC0415 (see the top of this module)
+
     chosen = name if name is not None else default
     valid = [item.value for item in tokens.Algorithm]
     if chosen is None:
@@ -76,6 +87,8 @@ def _token_algorithm(name: str | None, *, default: str | None = None) -> tokens.
 
 def _token_text(token: str) -> str:
     """The token argument, read from stdin for ``-``, without surrounding whitespace."""
+    from simulator import tokens  # noqa: PLC0415 (see the top of this module)
+
     if token == "-":
         return sys.stdin.read(tokens.DEFAULT_MAX_TOKEN_BYTES * 4 + 1).strip()
     return token.strip()
@@ -83,11 +96,20 @@ def _token_text(token: str) -> str:
 
 def _token_consoles() -> tuple[Console, Console]:
     """The console for stdout (:func:`~simulator.cli.options.stdout_console`) and stderr."""
+    from rich.console import Console  # noqa: PLC0415 (see the top of this module)
+
     return stdout_console(), Console(stderr=True)
 
 
 def _print_token_parts(console: Console, decoded: tokens.UnverifiedToken) -> None:
     """Header (red), claims (magenta) and signature (cyan), as jwt.io colours them."""
+    from rich.json import JSON  # noqa: PLC0415 (see the top of this module)
+    from rich.panel import Panel  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+    from rich.text import Text  # noqa: PLC0415
+
+    from simulator import tokens  # noqa: PLC0415
+
     if decoded.header is not None:
         console.print(Panel(JSON.from_data(decoded.header), title="header", border_style="red"))
     if decoded.claims is not None:
@@ -115,6 +137,8 @@ def _print_token(console: Console, token: str) -> None:
     if not console.is_terminal:
         typer.echo(token)
         return
+    from rich.text import Text  # noqa: PLC0415 (see the top of this module)
+
     header, _, rest = token.partition(".")
     payload, _, signature = rest.partition(".")
     text = Text.assemble((header, "red"), ".", (payload, "magenta"), ".", (signature, "cyan"))
@@ -122,6 +146,8 @@ def _print_token(console: Console, token: str) -> None:
 
 
 def _print_verdict(console: Console, result: tokens.VerificationResult) -> None:
+    from simulator import tokens  # noqa: PLC0415 (see the top of this module)
+
     if result.valid and result.claims is not None:
         expiry = tokens.time_claim_notes(result.claims).get("exp", "")
         console.print(
@@ -141,8 +167,8 @@ def token_issue(
         "alice"
     ),
     ttl: Annotated[float, typer.Option(help="Lifetime, seconds.")] = 900.0,
-    issuer: IssuerOption = tokens.DEFAULT_ISSUER,
-    audience: AudienceOption = tokens.DEFAULT_AUDIENCE,
+    issuer: IssuerOption = TOKEN_ISSUER,
+    audience: AudienceOption = TOKEN_AUDIENCE,
     key_dir: KeyDirOption = None,
     verify: Annotated[
         bool, typer.Option("--verify", help="Verify the new token at once, with the same key.")
@@ -154,6 +180,8 @@ def token_issue(
     token in the same process); with it, the key is loaded from (or created in) that
     folder, so 'token verify' can check the token later.
     """
+    from simulator import tokens  # noqa: PLC0415 (see the top of this module)
+
     chosen = _token_algorithm(algorithm, default=tokens.Algorithm.HS256.value)
     if not ttl >= 1 or ttl == float("inf"):
         fail(f"--ttl: must be at least 1 second, got {ttl:g}")
@@ -189,6 +217,8 @@ def token_issue(
 @token_app.command("decode")
 def token_decode(token: TokenArgument) -> None:
     """Show a token's header and claims WITHOUT verifying anything."""
+    from simulator import tokens  # noqa: PLC0415 (see the top of this module)
+
     decoded = tokens.decode_unverified(_token_text(token))
     if not decoded.readable:
         fail(f"TOKEN: not a JWT: {'; '.join(decoded.problems)}")
@@ -205,13 +235,15 @@ def token_verify(
     token: TokenArgument,
     algorithm: TokenAlgorithmOption = None,
     key_dir: KeyDirOption = None,
-    issuer: IssuerOption = tokens.DEFAULT_ISSUER,
-    audience: AudienceOption = tokens.DEFAULT_AUDIENCE,
+    issuer: IssuerOption = TOKEN_ISSUER,
+    audience: AudienceOption = TOKEN_AUDIENCE,
     leeway: Annotated[
         float, typer.Option(help="Clock skew allowed on exp, nbf and iat, seconds.")
-    ] = tokens.DEFAULT_LEEWAY_S,
+    ] = TOKEN_LEEWAY_S,
 ) -> None:
     """Verify a token with a saved key: exit 0 if valid, 1 if not, 2 for bad input."""
+    from simulator import tokens  # noqa: PLC0415 (see the top of this module)
+
     chosen = _token_algorithm(algorithm)
     if key_dir is None:
         fail("--key-dir is required: the folder holding the key the token was signed with")
@@ -232,6 +264,10 @@ def token_verify(
 @token_app.command("attacks")
 def token_attacks() -> None:
     """Run the attack catalogue: exit 0 only if every attack is rejected as expected."""
+    from rich.table import Table  # noqa: PLC0415 (see the top of this module)
+
+    from simulator import tokens  # noqa: PLC0415
+
     outcomes = tokens.run_attacks()
     table = Table(title="Attacks on the token verifier", show_header=True, header_style="bold")
     table.add_column("attack", style="bold", no_wrap=True)
@@ -289,7 +325,10 @@ def calibrate(
     Signing, verifying and hashing are timed in thread CPU time, Redis round trips in
     wall time; a busy machine is reported in one warning line on stderr.
     """
+    from rich.table import Table  # noqa: PLC0415 (see the top of this module)
+
     from simulator.costs import measure  # noqa: PLC0415 (only this command measures)
+    from simulator.scenario.calibration import save_profile  # noqa: PLC0415
 
     with user_errors(), steps("calibrate", "Calibrating", "measuring {}") as progress:
         profile = measure.measure(redis_url=redis_url, fast=fast, progress=progress)

@@ -13,15 +13,18 @@ import bisect
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from simulator import outcomes
 from simulator.outcomes import ABSENT, state_name
 from simulator.results.histogram import LogHistogram
 from simulator.results.users import UserSet
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SAMPLES_PER_BUCKET = 10
 """How often per bucket the queue length and up state of each server are sampled."""
@@ -133,14 +136,8 @@ class ServerSampler:
         bucket = self.buckets.index(time_s)
         if bucket < 0:
             return
-        count = self.buckets.count
         while len(self.queue_sums) < len(queue_lengths):
-            self.queue_sums.append([0.0] * count)
-            self.up_sums.append([0.0] * count)
-            self.busy_sums.append([0.0] * count)
-            self.last_sessions.append([0] * count)
-            self.last_state.append([ABSENT] * count)
-            self.last_routed.append([False] * count)
+            self.add_server()
         self.samples[bucket] += 1
         for server, length in enumerate(queue_lengths):
             self.queue_sums[server][bucket] += length
@@ -149,6 +146,16 @@ class ServerSampler:
             self.last_sessions[server][bucket] = sessions[server]
             self.last_state[server][bucket] = states[server]
             self.last_routed[server][bucket] = routed[server]
+
+    def add_server(self) -> None:
+        """Make room for one more server (absent, with nothing summed, until sampled)."""
+        count = self.buckets.count
+        self.queue_sums.append([0.0] * count)
+        self.up_sums.append([0.0] * count)
+        self.busy_sums.append([0.0] * count)
+        self.last_sessions.append([0] * count)
+        self.last_state.append([ABSENT] * count)
+        self.last_routed.append([False] * count)
 
     def add_login_cpu(self, time_s: float, cpu_s: float) -> None:
         """Count the CPU of a forced login that finished at ``time_s``."""
@@ -236,6 +243,94 @@ class Tally:
             if users is None:
                 users = self._window_users[key] = UserSet(self._users)
             users.add(user)
+
+    def record_many(
+        self,
+        arrival_s: npt.ArrayLike,
+        user: npt.ArrayLike,
+        outcome: npt.ArrayLike,
+        latency_ms: npt.ArrayLike,
+        cause: npt.ArrayLike,
+    ) -> None:
+        """Count many finished measured requests (equal-length arrays, in the order they
+        finished): exactly the state :meth:`record` called on each in turn leaves
+        (the same counts, the same latency sums made in the same order, the same keys
+        in the same order)."""
+        arrivals = np.asarray(arrival_s, dtype=np.float64).ravel()
+        if not arrivals.size:
+            return
+        codes = np.asarray(outcome).ravel()
+        latencies = np.asarray(latency_ms, dtype=np.float64).ravel()
+        causes = np.asarray(cause).ravel()
+        last = self._last
+        count = len(arrivals)
+        position = (arrivals - self._start_s) * self._per_s
+        # record's int() then clip: truncation and clipping commute for these bounds
+        bucket = np.clip(position, 0, last).astype(np.int64)
+        everyone_ok = bool(codes.min() == outcomes.OK == codes.max())
+        served = None if everyone_ok else codes <= outcomes.RELOGIN
+        ok = None if everyone_ok else codes == outcomes.OK
+        forced = causes >= 0
+        anyone_forced = bool(forced.any())
+        requests = np.bincount(bucket, minlength=last + 1)
+        counters = [(self.requests, requests)]
+        if everyone_ok:
+            counters += [(self.succeeded, requests), (self.served, requests)]
+        else:
+            assert served is not None and ok is not None
+            counters += [
+                (self.succeeded, np.bincount(bucket[ok], minlength=last + 1)),
+                (self.served, np.bincount(bucket[served], minlength=last + 1)),
+            ]
+        if anyone_forced:
+            counters.append((self.forced, np.bincount(bucket[forced], minlength=last + 1)))
+        for counter, added in counters:
+            for index in np.flatnonzero(added).tolist():
+                counter[index] += int(added[index])
+        served_bucket = bucket if served is None else bucket[served]
+        served_latency = latencies if served is None else latencies[served]
+        if last < 1 << 16:
+            served_bucket = served_bucket.astype(np.uint16)  # a radix sort
+        by_bucket = np.argsort(served_bucket, kind="stable")  # keeps each bucket's order
+        bounds = np.searchsorted(served_bucket[by_bucket], np.arange(last + 2))
+        for index in np.flatnonzero(np.diff(bounds)).tolist():
+            rows = by_bucket[bounds[index] : bounds[index + 1]]
+            self.latency[index].add_many(served_latency[rows])
+        # windows, keyed by the latest edge at or before each arrival
+        edges = self._edges
+        width = 2 + len(outcomes.CAUSES)
+        totals = np.zeros((len(edges), width), dtype=np.int64)
+        if len(edges) == 1:
+            window = np.zeros(count, dtype=np.int64)
+            totals[0, 0] = count
+            totals[0, 1] = count if ok is None else int(np.count_nonzero(ok))
+        else:
+            window = np.searchsorted(np.asarray(edges), arrivals, side="right") - 1
+            totals[:, 0] = np.bincount(window, minlength=len(edges))
+            totals[:, 1] = np.bincount(window if ok is None else window[ok], minlength=len(edges))
+        if anyone_forced:
+            keyed = window[forced] * width + 2 + causes[forced].astype(np.int64)
+            totals += np.bincount(keyed, minlength=totals.size).reshape(totals.shape)
+        present = np.flatnonzero(totals[:, 0])
+        if len(present) > 1:  # windows enter the dict in the order of their first request
+            firsts = [int(np.argmax(window == at)) for at in present.tolist()]
+            present = present[np.argsort(firsts, kind="stable")]
+        for at in present.tolist():
+            key = edges[at]
+            counts = self._windows.get(key)
+            if counts is None:
+                counts = self._windows[key] = [0] * width
+            for column in np.flatnonzero(totals[at]).tolist():
+                counts[column] += int(totals[at, column])
+        users = np.asarray(user).ravel()
+        for at in np.flatnonzero(forced).tolist():  # few: users logged out, in order
+            key = edges[int(window[at])]
+            member = int(users[at])
+            self.logged_out.add(member)
+            window_users = self._window_users.get(key)
+            if window_users is None:
+                window_users = self._window_users[key] = UserSet(self._users)
+            window_users.add(member)
 
     @property
     def overall(self) -> LogHistogram:
@@ -358,6 +453,8 @@ class StrategySeries:
 
     def to_frame(self, strategy: str) -> pd.DataFrame:
         """One row per bucket (columns :data:`SERIES_COLUMNS`)."""
+        import pandas as pd  # noqa: PLC0415 (slow to import: only frames need it)
+
         return pd.DataFrame(
             {
                 "strategy": [strategy] * len(self.t_s),
@@ -378,6 +475,8 @@ class StrategySeries:
 
     def server_frame(self, strategy: str) -> pd.DataFrame:
         """One row per bucket and server (columns :data:`SERVER_SERIES_COLUMNS`)."""
+        import pandas as pd  # noqa: PLC0415 (slow to import: only frames need it)
+
         servers, count = self.server_jobs.shape
         return pd.DataFrame(
             {

@@ -18,12 +18,12 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from simulator.errors import ScenarioError
-from simulator.scenario.events import ScaleOut, TrafficSpike
-from simulator.scenario.models import Scenario
+
+if TYPE_CHECKING:
+    from simulator.scenario.models import Scenario
 
 ALLOW_LARGE_ENV = "AUTHSIM_ALLOW_LARGE"
 """Set to ``1`` to lift the hard limits (what ``--allow-large`` does)."""
@@ -111,6 +111,10 @@ class Estimate:
 def expected_requests(scenario: Scenario) -> float:
     """Requests expected to arrive in one strategy's run: the arrival rate integrated over
     ``[0, duration_s)``, with the rate profile and the traffic spikes."""
+    import numpy as np  # noqa: PLC0415 (its limits are read by the command line's --help)
+
+    from simulator.scenario.events import TrafficSpike  # noqa: PLC0415 (as numpy)
+
     duration_s = scenario.duration_s
     spikes = [event for event in scenario.events if isinstance(event, TrafficSpike)]
     edges = {0.0, duration_s}
@@ -139,6 +143,8 @@ def expected_requests(scenario: Scenario) -> float:
 
 def most_servers(scenario: Scenario) -> int:
     """Servers at the largest: ``cluster.servers`` plus every scale-out."""
+    from simulator.scenario.events import ScaleOut  # noqa: PLC0415 (see expected_requests)
+
     added = sum(event.count for event in scenario.events if isinstance(event, ScaleOut))
     return scenario.cluster.servers + added
 
