@@ -162,6 +162,11 @@ class SessionStore:
         remote: Callable[[int], bool] | None = None,
     ) -> None:
         self._env = env
+        # an answer on its way back needs no event to wait on: the cheaper call where the
+        # environment has one (see simulator.model.environment)
+        self._later: Callable[[float, Callable[[object], None]], None] = getattr(
+            env, "call_later", lambda delay_s, then: env.timeout(delay_s).callbacks.append(then)
+        )
         self._half_rtt_s = rtt_ms / 2000.0
         self._rtt_draws_s = rtt_draws_s
         self._cross_half_s = cross_region_rtt_ms / 2000.0
@@ -208,11 +213,21 @@ class SessionStore:
         it gets no reply and counts as no answer.
         """
         pools = self._pools[server]
-        pool = pools[self.shard_of(key).index]
+        shards = self.shards
+        shard = shards[0] if len(shards) == 1 else self.shard_of(key)
+        pool = pools[shard.index]
         sent_s = self._env.now
         if pool.free:
             pool.free -= 1
-            self._send(server, key, write, reply, pools, sent_s)
+            if self._rtt_draws_s is None and not self._extra_half_s[server]:
+                # the common case, without a call: see _send
+                half_s = self._half_rtt_s
+                measured = self._warmup_s <= sent_s < self._end_s
+                self._queue(
+                    server, shard, write, reply, pools, sent_s, measured, half_s, sent_s + half_s
+                )
+            else:
+                self._send(server, key, write, reply, pools, sent_s)
         else:
             wait = self._env.event()
             wait.callbacks.append(lambda _: self._send(server, key, write, reply, pools, sent_s))
@@ -249,7 +264,15 @@ class SessionStore:
             # they are sent, so the queue is known now (one timeout per operation).
             half_s = self._half_rtt_s
             self._queue(
-                server, key, write, reply, pools, sent_s, measured, half_s, env.now + half_s
+                server,
+                self.shard_of(key),
+                write,
+                reply,
+                pools,
+                sent_s,
+                measured,
+                half_s,
+                env.now + half_s,
             )
         else:
             # Ways that differ (a drawn round trip, another region) reorder operations:
@@ -258,14 +281,24 @@ class SessionStore:
 
             def arrived(_: simpy.Event) -> None:
                 if self._pools[server] is pools:
-                    self._queue(server, key, write, reply, pools, sent_s, measured, half_s, env.now)
+                    self._queue(
+                        server,
+                        self.shard_of(key),
+                        write,
+                        reply,
+                        pools,
+                        sent_s,
+                        measured,
+                        half_s,
+                        env.now,
+                    )
 
             env.timeout(half_s).callbacks.append(arrived)
 
     def _queue(
         self,
         server: int,
-        key: int,
+        shard: Shard,
         write: bool,
         reply: Callable[[bool], None],
         pools: list[_Pool],
@@ -274,24 +307,35 @@ class SessionStore:
         half_s: float,
         arrival_s: float,
     ) -> None:
-        """The operation reaches the store at ``arrival_s``: it queues on its node (or
+        """The operation reaches ``shard`` at ``arrival_s``: it queues on its node (or
         finds none), and its answer is on its way back."""
         env = self._env
         now = env.now
-        shard = self.shard_of(key)
-        node = shard.node_for(write, self._from_replicas) if self.up else None
-        epoch, store_epoch = (node.epoch if node is not None else -1), self._epoch
+        if not self.up:
+            node = None
+        elif write or not self._from_replicas:
+            primary = shard.nodes[0]
+            node = primary if primary.up else None
+        else:
+            node = shard.node_for(write, True)
+        store_epoch = self._epoch
         if node is not None:
-            start = max(arrival_s, node.free_at_s)
+            epoch = node.epoch
+            free_at_s = node.free_at_s
+            start = arrival_s if arrival_s >= free_at_s else free_at_s
             node.free_at_s = end = start + self._op_times_s.next()
             if measured:
                 self.ops += 1
-            node.busy_s += max(0.0, min(end, self._end_s) - max(start, self._warmup_s))
+            if start >= self._warmup_s and end <= self._end_s:
+                node.busy_s += end - start
+            else:  # the operation straddles an edge of the measured window
+                node.busy_s += max(0.0, min(end, self._end_s) - max(start, self._warmup_s))
             back_s = end + half_s + self._extra_s - now
         else:
+            epoch = -1
             back_s = arrival_s + half_s + self._extra_s - now
 
-        def answer(_: simpy.Event) -> None:
+        def answer(_: object) -> None:
             if self._pools[server] is not pools:
                 return  # the server crashed: nobody waits for this answer
             answered = node is not None and node.epoch == epoch and self._epoch == store_epoch
@@ -305,7 +349,7 @@ class SessionStore:
                 self.latency_s += env.now - sent_s
             reply(answered)
 
-        env.timeout(back_s).callbacks.append(answer)
+        self._later(back_s, answer)
 
     # ------------------------------------------------------------------- data
 
