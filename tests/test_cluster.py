@@ -236,3 +236,54 @@ def test_new_server_state():
     assert server.in_system == 0
     assert server.jobs == 0
     assert server.busy_s == 0.0
+
+
+# ------------------------------------------------------------- when a job starts
+
+
+def started_server(env: simpy.Environment, started: list[str]) -> Server:
+    def handler(server: Server, job, slot: int):
+        started.append(job)
+        return 0  # done at once
+
+    return Server(env, 0, 1, 5, handler, lambda server, job, result: None)
+
+
+def test_a_job_for_an_idle_worker_starts_after_what_is_due_now() -> None:
+    # as a waiting worker process would: the caller's own next steps come first
+    env = simpy.Environment()
+    started: list[str] = []
+    server = started_server(env, started)
+    assert server.submit("a", 0) is None
+    assert started == []
+    env.run()
+    assert started == ["a"]
+
+
+def test_a_job_starts_at_once_when_nothing_else_happens_at_this_instant() -> None:
+    env = simpy.Environment()
+    started: list[str] = []
+    server = started_server(env, started)
+    assert server.submit("a", 0, last=True) is None
+    assert started == ["a"]
+
+
+def test_a_job_waits_for_an_event_due_at_the_same_instant() -> None:
+    env = simpy.Environment()
+    started: list[str] = []
+    server = started_server(env, started)
+    env.timeout(0).callbacks.append(lambda _: started.append("event"))
+    assert server.submit("a", 0, last=True) is None
+    env.run()
+    assert started == ["event", "a"]
+
+
+def test_a_crash_before_the_start_fails_the_job_and_it_never_starts() -> None:
+    env = simpy.Environment()
+    started: list[str] = []
+    server = started_server(env, started)
+    assert server.submit("a", 0) is None
+    assert server.crash() == ["a"]
+    env.run()
+    assert started == []
+    assert server.in_system == 0
