@@ -38,10 +38,15 @@ test: lint browser haproxy
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
-## Throughput (reference SimPy model vs authsim, same process) and peak memory; see benchmarks/README.md
+## Throughput in CPU and wall time (plain SimPy, callback-only SimPy, the four strategies), scaling
+## (quick), peak memory, start-up and the vector engine, under ~10 min;
+## BENCH_ARGS, SCALE_ARGS (default --quick), MEMORY_ARGS, STARTUP_ARGS, VECTOR_ARGS; see benchmarks/README.md
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_throughput.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench_scale.py $(if $(SCALE_ARGS),$(SCALE_ARGS),--quick)
 	$(BIN)/python benchmarks/bench_memory.py $(MEMORY_ARGS)
+	$(BIN)/python benchmarks/bench_startup.py $(STARTUP_ARGS)
+	$(BIN)/python benchmarks/bench_vector.py $(VECTOR_ARGS)
 
 ## Execute every lesson notebook (full length) and save copies with outputs in results/notebooks/
 notebooks: $(VENV)/.installed-dev

@@ -1,18 +1,23 @@
-"""Wall time of a parameter sweep with 1 worker process against 2.
+"""Wall and CPU time of a parameter sweep with 1 worker process against 2.
 
 A 4 x 4 grid over ``cluster.servers`` and ``workload.arrival_rate_per_s`` of the
 ``baseline`` scenario, shortened so each task (one point: the four strategies on the
 same traffic) takes about 0.5 to 1 s, one replication: 16 tasks. Each sweep runs through
 :func:`simulator.experiments.sweep.run_sweep` into its own temporary folder, timed with
 ``time.perf_counter`` around the whole call (process pool start-up and writing
-``results.csv``/``summary.csv`` included). An untimed two-point sweep first starts the
-forkserver (which imports the simulator once for every later worker), so no timed sweep
-pays for it. Rounds alternate 1 and 2 workers. The verdict uses the best (lowest) time of
-each, as ``timeit`` does: on a shared or virtual machine noise only ever adds time, so
-the minimum is the closest to what the code itself costs. The medians and their ratio are
-printed too.
-The 1-minute load average before each sweep is printed: anything else running on the
-machine takes CPUs from the 2-worker sweep first, so measure on an idle machine.
+``results.csv``/``summary.csv`` included). Its CPU time is this process's
+(``time.process_time``) plus its pool workers', read from ``/proc`` as the forkserver's
+reaped children's time (Linux; elsewhere the workers' share is missing).
+
+An untimed two-point sweep first starts the forkserver (which imports the simulator once
+for every later worker), so no timed sweep pays for it. Rounds alternate 1 and 2
+workers. The verdict uses the best (lowest) wall time of each, as ``timeit`` does: on a
+shared or virtual machine noise only ever adds time, so the minimum is the closest to
+what the code itself costs. The medians and their ratio are printed too, and the CPU
+ceiling: the speedup two independent pure-Python loops get on this machine in the same
+run, the most a 2-worker sweep can. The 1-minute load average before each sweep is
+printed: anything else running on the machine takes CPUs from the 2-worker sweep first,
+so measure on an idle machine.
 
     python benchmarks/bench_sweep.py [--rounds N] [--duration S] [--quick]
 """
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import multiprocessing.forkserver
 import os
 import statistics
 import sys
@@ -69,14 +75,44 @@ def load_average() -> str:
         return "?"
 
 
-def timed_sweep(scenario: simulator.Scenario, workers: int) -> tuple[float, int, int]:
-    """Seconds for one sweep with ``workers`` processes; the rows and failed tasks."""
+def _forkserver_cpu() -> float:
+    """CPU seconds of the forkserver and of the children it has reaped (the sweep's pool
+    workers fork from it, so their time is its children's), from ``/proc``; 0 elsewhere."""
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is None:
+        return 0.0
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return 0.0
+    fields = stat[stat.rindex(")") + 2 :].split()
+    # utime, stime, cutime, cstime are fields 14 to 17 of the line, 11 to 14 after ")"
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def sweep_cpu() -> float:
+    """CPU seconds of this process and of every sweep worker that has exited."""
+    return time.process_time() + _forkserver_cpu()
+
+
+def timed_sweep(scenario: simulator.Scenario, workers: int) -> tuple[float, float, int, int]:
+    """Wall and CPU seconds (this process and its pool's workers, user + system) of one
+    sweep with ``workers`` processes; the rows and failed tasks."""
     grid = {"cluster.servers": SERVERS, "workload.arrival_rate_per_s": ARRIVAL_RATES}
     with tempfile.TemporaryDirectory(prefix="authsim-bench-sweep-") as folder:
-        start = time.perf_counter()
+        cpu, start = sweep_cpu(), time.perf_counter()
         result = run_sweep(scenario, grid, 1, Path(folder), workers=workers)
         elapsed = time.perf_counter() - start
-    return elapsed, len(result.rows), result.failures
+        # the forkserver reaps the joined workers on its own SIGCHLD: let it catch up
+        used = sweep_cpu() - cpu
+        for _ in range(20):
+            time.sleep(0.02)
+            again = sweep_cpu() - cpu
+            if again == used:
+                break
+            used = again
+    return elapsed, used, len(result.rows), result.failures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,15 +135,17 @@ def main(argv: list[str] | None = None) -> int:
         short = scenario.with_overrides({"duration_s": 2, "warmup_s": 1})
         run_sweep(short, {"cluster.servers": [2, 3]}, 1, Path(folder), workers=2)
     times: dict[int, list[float]] = {1: [], 2: []}
+    cpu_times: dict[int, list[float]] = {1: [], 2: []}
     for round_ in range(1, rounds + 1):
         for workers in (1, 2):
             load = load_average()
-            elapsed, rows, failures = timed_sweep(scenario, workers)
+            elapsed, cpu, rows, failures = timed_sweep(scenario, workers)
             times[workers].append(elapsed)
+            cpu_times[workers].append(cpu)
             print(
-                f"round {round_}: --workers {workers}: {elapsed:6.2f} s "
-                f"({rows} rows, {failures} failed tasks, {elapsed / tasks:.2f} s per task, "
-                f"load average {load} before)"
+                f"round {round_}: --workers {workers}: {elapsed:6.2f} s wall, {cpu:6.2f} s CPU "
+                f"({cpu / elapsed:.2f} CPUs busy; {rows} rows, {failures} failed tasks, "
+                f"{elapsed / tasks:.2f} s per task, load average {load} before)"
             )
     ceilings = [cpu_ceiling() for _ in range(3)]
     print(
@@ -120,6 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"--workers 1: best {best_one:.2f} s, median {median_one:.2f} s; "
         f"--workers 2: best {best_two:.2f} s, median {median_two:.2f} s"
+    )
+    cpu_one, cpu_two = statistics.median(cpu_times[1]), statistics.median(cpu_times[2])
+    print(
+        f"CPU time (this process + its workers), median: --workers 1 {cpu_one:.2f} s, "
+        f"--workers 2 {cpu_two:.2f} s ({cpu_two / cpu_one:.2f}x the work: what parallelism "
+        "costs in CPU)"
     )
     print(f"speedup of the medians: {median_one / median_two:.2f}x")
     speedup = best_one / best_two

@@ -1,19 +1,30 @@
-"""Simulated requests per wall-clock second: a plain SimPy reference model vs authsim.
+"""Requests simulated per CPU-second and per wall-second: authsim against plain SimPy.
 
-Both run in this one process on the same standard workload (see ``_common.py``). The
-runs alternate (reference, jwt, local, sticky, shared_store, reference, ...) so that
-machine noise hits every model alike; each model's median over the rounds is reported,
-with its ratio to the reference median of the same run.
+Every model runs in this one process on the standard workload (``_common.py``: 50
+servers, round robin, Poisson 3500 req/s, exponential 10 ms, 20,000 users, 700,000
+requests). Each round runs every model once, in an order rotated by one each round
+(round 1: a, b, c, ...; round 2: b, c, ..., a), so that a change in the machine's load
+hits every model alike and no model always runs first or after the same neighbour. Each
+run is timed with ``time.process_time`` (CPU time of this process) and
+``time.perf_counter`` (wall) after a ``gc.collect()``, around the whole simulation
+(building authsim's request stream included; the scenario is built once, untimed). One
+untimed run of every model on 2,000 requests comes first, so that first-call costs (lazy
+imports, caches) are left to the start-up benchmark.
+
+Models: ``plain`` (SimPy, a process per request and a Resource per server), ``callbacks``
+(SimPy driven by event callbacks alone: the framework's limit), and authsim's jwt,
+shared_store, sticky and local (``engine="des"``). For each: the medians of requests per
+CPU-second and per wall-second, their ratios to ``plain`` and to ``callbacks`` (> 1:
+faster), and the paired ratio (the median over rounds of model / same round's plain).
 
     python benchmarks/bench_throughput.py [--requests N] [--rounds R] [--quick]
+        [--models plain,callbacks,jwt,...] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import os
-import platform
+import json
 import statistics
 import sys
 import time
@@ -24,80 +35,181 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common
 
+SIMPY_MODELS = ("plain", "callbacks")
+MODELS = (*SIMPY_MODELS, *_common.STRATEGIES)
+TARGETS = {"jwt": 2.0, "shared_store": 1.5}
+"""Issue #19: CPU-time speed against the plain SimPy model on the standard workload."""
+QUICK_REQUESTS = 50_000
+WARM_UP_REQUESTS = 2_000
 
-def timed(work: Callable[[], int]) -> tuple[int, float]:
-    """Run ``work`` after a garbage collection; return (requests, wall seconds)."""
-    gc.collect()
-    start = time.perf_counter()
-    requests = work()
-    return requests, time.perf_counter() - start
+
+def label(name: str) -> str:
+    return {"plain": "plain SimPy", "callbacks": "SimPy callbacks only"}.get(
+        name, f"authsim {name}"
+    )
+
+
+def workloads(requests: int, names: list[str]) -> dict[str, Callable[[], int]]:
+    scenario = _common.authsim_scenario(requests)
+    every: dict[str, Callable[[], int]] = {
+        "plain": lambda: _common.run_reference(requests),
+        "callbacks": lambda: _common.run_callbacks(requests),
+    }
+    for name in _common.STRATEGIES:
+        every[name] = lambda name=name: _common.run_authsim(scenario, name)
+    return {name: every[name] for name in names}
+
+
+def rotated(names: list[str], round_no: int) -> list[str]:
+    shift = round_no % len(names)
+    return names[shift:] + names[:shift]
+
+
+def ratio(values: list[float], base: list[float]) -> float:
+    return statistics.median(values) / statistics.median(base)
+
+
+def paired(values: list[float], base: list[float]) -> float:
+    return statistics.median(a / b for a, b in zip(values, base, strict=True))
+
+
+def report(
+    runs: dict[str, list[_common.Timing]], requests: int, rounds: int
+) -> tuple[str, dict[str, dict[str, float]]]:
+    """The Markdown table, and the same figures by model."""
+    per_cpu = {name: [t.requests / t.cpu_s for t in timings] for name, timings in runs.items()}
+    per_wall = {name: [t.requests / t.wall_s for t in timings] for name, timings in runs.items()}
+    figures: dict[str, dict[str, float]] = {}
+    lines = [
+        "| model | requests | median CPU s | median wall s | req per CPU-s | req per wall-s "
+        "| CPU x plain | wall x plain | paired CPU x plain | CPU x callbacks "
+        "| wall x callbacks |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, timings in runs.items():
+        row: dict[str, float] = {
+            "requests": timings[-1].requests,
+            "median_cpu_s": statistics.median(t.cpu_s for t in timings),
+            "median_wall_s": statistics.median(t.wall_s for t in timings),
+            "requests_per_cpu_s": statistics.median(per_cpu[name]),
+            "requests_per_wall_s": statistics.median(per_wall[name]),
+            "min_requests_per_cpu_s": min(per_cpu[name]),
+            "max_requests_per_cpu_s": max(per_cpu[name]),
+        }
+        cells = [
+            f"{row['requests']:,.0f}",
+            f"{row['median_cpu_s']:.2f}",
+            f"{row['median_wall_s']:.2f}",
+            f"{row['requests_per_cpu_s']:,.0f}",
+            f"{row['requests_per_wall_s']:,.0f}",
+        ]
+        for base, keys in (("plain", ("cpu", "wall", "paired")), ("callbacks", ("cpu", "wall"))):
+            for key in keys:
+                if base not in runs:
+                    cells.append("–")
+                    continue
+                if key == "paired":
+                    value = paired(per_cpu[name], per_cpu[base])
+                else:
+                    source = per_cpu if key == "cpu" else per_wall
+                    value = ratio(source[name], source[base])
+                row[f"{key}_x_{base}"] = value
+                cells.append(f"{value:.2f}")
+        figures[name] = row
+        lines.append(f"| {label(name)} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append(
+        f"Medians over {rounds} rounds of ~{requests:,} requests. `x plain`, `x callbacks`: "
+        "this model's median requests per CPU-second (or wall-second) / that model's "
+        "(> 1: faster). `paired`: median over rounds of this run / the same round's plain run."
+    )
+    return "\n".join(lines), figures
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=300_000, help="requests per run (300000)")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument(
+        "--requests", type=int, default=_common.REQUESTS, help="requests per run (700000)"
+    )
     parser.add_argument("--rounds", type=int, default=3, help="runs of each model (3)")
-    parser.add_argument("--quick", action="store_true", help="smoke run: 30000 requests")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"smoke run: {QUICK_REQUESTS} requests"
+    )
+    parser.add_argument(
+        "--models",
+        default=",".join(MODELS),
+        help=f"comma-separated, in round-1 order (default: {','.join(MODELS)})",
+    )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures")
     args = parser.parse_args(argv)
-    requests = 30_000 if args.quick else args.requests
+    requests = QUICK_REQUESTS if args.quick else args.requests
+    names = [name.strip() for name in args.models.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(MODELS))
+    if unknown or not names or len(set(names)) != len(names):
+        parser.error(f"--models: choose distinct names among {', '.join(MODELS)}")
     if requests < 1 or args.rounds < 1:
         parser.error("--requests and --rounds must be positive")
-
-    # jwt first so that the headline pair (reference, jwt) alternates directly.
-    order = ["jwt"] + [name for name in _common.STRATEGIES if name != "jwt"]
-    scenario = _common.authsim_scenario(requests)
-    models: dict[str, Callable[[], int]] = {"reference": lambda: _common.run_reference(requests)}
-    for name in order:
-        models[name] = lambda name=name: _common.run_authsim(scenario, name)
 
     print(
         f"Standard workload: {_common.SERVERS} servers x 1 worker, round robin, Poisson "
         f"{_common.ARRIVAL_RATE_PER_S:g} req/s, exponential service mean "
-        f"{_common.SERVICE_MEAN_S * 1000:g} ms (utilisation {_common.UTILISATION:g}); "
-        f"~{requests} requests per run, {args.rounds} rounds"
+        f"{_common.SERVICE_MEAN_S * 1000:g} ms (utilisation {_common.UTILISATION:g}), "
+        f"{_common.USERS:,} users; ~{requests:,} requests per run, {args.rounds} rounds"
     )
-    print(
-        f"Python {platform.python_version()} on {platform.machine()}, "
-        f"{os.cpu_count()} CPUs; times are wall clock (time.perf_counter)"
-    )
-    rates: dict[str, list[float]] = {name: [] for name in models}
-    counts: dict[str, int] = {}
-    for round_no in range(1, args.rounds + 1):
-        line = []
-        for name, work in models.items():
-            done, seconds = timed(work)
-            counts[name] = done
-            rates[name].append(done / seconds)
-            line.append(f"{name} {done / seconds:,.0f}")
-        print(f"  round {round_no}: " + ", ".join(line) + " req/s", flush=True)
-
-    reference = statistics.median(rates["reference"])
-    print()
-    header = (
-        f"{'model':<22}{'requests':>10}{'median req/s':>15}{'min':>11}{'max':>11}"
-        f"{'ratio':>8}{'paired':>8}"
-    )
-    print(header)
-    print("-" * len(header))
-    for name in models:
-        label = "reference (SimPy)" if name == "reference" else f"authsim {name}"
-        median = statistics.median(rates[name])
-        paired = statistics.median(
-            rate / ref for rate, ref in zip(rates[name], rates["reference"], strict=True)
-        )
+    print(_common.machine())
+    load_before = _common.load_average()
+    print(f"load average before: {load_before}")
+    if {"plain", "callbacks"} <= set(names):
+        _common.check_models_agree(min(requests, 20_000))
+        print("plain and callback-only SimPy models checked: the same latencies")
+    work = workloads(requests, names)
+    for warm in workloads(WARM_UP_REQUESTS, names).values():
+        warm()  # untimed: first-call costs (lazy imports, caches) belong to start-up
+    runs: dict[str, list[_common.Timing]] = {name: [] for name in names}
+    started = time.perf_counter()
+    for round_no in range(args.rounds):
+        cells = []
+        for name in rotated(names, round_no):
+            timing = _common.timed(work[name])
+            runs[name].append(timing)
+            cells.append(f"{name} {timing.requests / timing.cpu_s:,.0f}/{timing.wall_s:.1f}s")
         print(
-            f"{label:<22}{counts[name]:>10,}{median:>15,.0f}{min(rates[name]):>11,.0f}"
-            f"{max(rates[name]):>11,.0f}{median / reference:>8.2f}{paired:>8.2f}"
+            f"  round {round_no + 1} (req per CPU-s / wall s): " + ", ".join(cells),
+            flush=True,
         )
+    load_after = _common.load_average()
+    print(f"load average after: {load_after} ({time.perf_counter() - started:.0f} s in all)")
     print()
-    print(
-        "ratio: median req/s / reference median req/s; paired: median over rounds of "
-        "req/s / that round's reference req/s"
-    )
-    print(
-        f"authsim jwt / reference = {statistics.median(rates['jwt']) / reference:.2f} "
-        "(ratio of medians, same process; > 1 means authsim simulates faster)"
-    )
+    table, figures = report(runs, requests, args.rounds)
+    print(table)
+    if "plain" in runs:
+        print()
+        for name, target in TARGETS.items():
+            if name in figures:
+                value, pair = figures[name]["cpu_x_plain"], figures[name]["paired_x_plain"]
+                verdict = "meets" if value >= target else "misses"
+                print(
+                    f"{label(name)}: {value:.2f}x the plain SimPy model in CPU time "
+                    f"({verdict} the {target:g}x target; paired {pair:.2f}x)"
+                )
+    if args.json is not None:
+        document = {
+            "workload": _common.standard_overrides(requests),
+            "requests": requests,
+            "rounds": args.rounds,
+            "machine": _common.machine(),
+            "load_average_before": load_before,
+            "load_average_after": load_after,
+            "runs": {
+                name: [
+                    {"requests": t.requests, "cpu_s": t.cpu_s, "wall_s": t.wall_s} for t in timings
+                ]
+                for name, timings in runs.items()
+            },
+            "figures": figures,
+        }
+        args.json.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.json}")
     return 0
 
 

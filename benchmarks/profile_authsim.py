@@ -1,9 +1,13 @@
-"""cProfile of authsim jwt (and of the reference model) on the standard workload.
+"""cProfile of authsim (jwt by default) and of the two SimPy models on the standard workload.
 
-    python benchmarks/profile_authsim.py [--requests 200000] [--top 25]
+    python benchmarks/profile_authsim.py [--requests 200000] [--top 25] [--strategy jwt]
+        [--models authsim,plain,callbacks]
 
-Prints the top functions by cumulative and by own time, and the SimPy events processed
-per request (calls of ``simpy.Environment.step`` divided by requests).
+authsim runs its discrete-event engine (``engine="des"``); ``plain`` is the plain SimPy
+model, ``callbacks`` the callback-only SimPy loop (see ``_common.py``).
+
+Prints the top functions by cumulative and by own time, and the environment steps per
+request (calls of ``step``, SimPy's or an environment subclass's, divided by requests).
 """
 
 from __future__ import annotations
@@ -21,10 +25,17 @@ import _common
 
 
 def step_calls(stats: pstats.Stats) -> int:
+    """Calls of the environment's ``step``: SimPy's, or the override of a subclass (such
+    as authsim's stream environment, whose steps include the arrivals it runs itself)."""
+    found = {"simpy": 0, "override": 0}
     for (filename, _line, name), (_cc, ncalls, *_rest) in stats.stats.items():  # type: ignore[attr-defined]
-        if name == "step" and filename.endswith("simpy/core.py"):
-            return int(ncalls)
-    return 0
+        if name != "step":
+            continue
+        if filename.endswith("simpy/core.py"):
+            found["simpy"] = int(ncalls)
+        elif filename.endswith("environment.py"):
+            found["override"] = int(ncalls)
+    return found["override"] or found["simpy"]
 
 
 def profile(label: str, work, top: int) -> None:  # type: ignore[no-untyped-def]
@@ -33,7 +44,7 @@ def profile(label: str, work, top: int) -> None:  # type: ignore[no-untyped-def]
     stats = pstats.Stats(profiler)
     steps = step_calls(stats)
     print(
-        f"=== {label}: {requests:,} requests, {steps:,} SimPy events "
+        f"=== {label}: {requests:,} requests, {steps:,} environment steps "
         f"({steps / max(requests, 1):.2f} per request), "
         f"{stats.total_tt:.2f} s under cProfile"
     )  # type: ignore[attr-defined]
@@ -47,16 +58,26 @@ def profile(label: str, work, top: int) -> None:  # type: ignore[no-untyped-def]
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--requests", type=int, default=200_000)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--strategy", default="jwt", choices=_common.STRATEGIES)
+    parser.add_argument("--models", default="authsim,plain,callbacks")
     args = parser.parse_args()
     scenario = _common.authsim_scenario(args.requests)
-    profile(
-        f"authsim {args.strategy}", lambda: _common.run_authsim(scenario, args.strategy), args.top
-    )
-    profile("reference", lambda: _common.run_reference(args.requests), args.top)
+    works = {
+        "authsim": (
+            f"authsim {args.strategy}",
+            lambda: _common.run_authsim(scenario, args.strategy),
+        ),
+        "plain": ("plain SimPy", lambda: _common.run_reference(args.requests)),
+        "callbacks": ("SimPy callbacks only", lambda: _common.run_callbacks(args.requests)),
+    }
+    for name in args.models.split(","):
+        if name.strip() not in works:
+            parser.error(f"--models: choose among {', '.join(works)}")
+        label, work = works[name.strip()]
+        profile(label, work, args.top)
     return 0
 
 

@@ -23,10 +23,9 @@ import importlib.util
 import io
 import itertools
 import json
-import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import Executor, Future, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ import pandas as pd
 
 from simulator.atomic import atomic_path
 from simulator.errors import AuthsimError, ScenarioError, one_line
+from simulator.experiments import pools
 from simulator.experiments.replications import METRICS, mean_interval
 from simulator.model.run import run
 from simulator.results.io import (
@@ -355,20 +355,26 @@ def _dask(scheduler: str) -> Any:
 
 @contextlib.contextmanager
 def _executor(workers: int | None, scheduler: str | None, tasks: int) -> Iterator[Executor]:
-    if scheduler is None:
-        count = max(1, min(workers or os.cpu_count() or 1, tasks))
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else None
-        context = multiprocessing.get_context(method or "spawn")
-        if method == "forkserver":
-            # Workers fork from a server that has already imported the simulator, so each
-            # new worker starts in milliseconds instead of re-importing pandas and SimPy.
-            context.set_forkserver_preload([__name__])
-        pool = ProcessPoolExecutor(max_workers=count, mp_context=context)
-        try:
-            yield pool
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-        return
+    """A process pool or a Dask executor, whose every process is gone when the block ends.
+
+    The process pool is :func:`simulator.experiments.pools.process_pool`: joined on a
+    normal end, its workers terminated at once on any exception (Ctrl-C, and SIGTERM as
+    :class:`~simulator.experiments.pools.SweepTerminated`), and each worker ending by
+    itself if the sweep's process is killed outright. A Dask ``LocalCluster`` is closed,
+    its workers with it, on every way out of the block.
+    """
+    with pools.sigterm_raises():
+        if scheduler is None:
+            count = max(1, min(workers or os.cpu_count() or 1, tasks))
+            with pools.process_pool(count, preload=[__name__]) as pool:
+                yield pool
+        else:
+            with _dask_executor(workers, scheduler) as executor:
+                yield executor
+
+
+@contextlib.contextmanager
+def _dask_executor(workers: int | None, scheduler: str) -> Iterator[Executor]:
     distributed = _dask(scheduler)
     with contextlib.ExitStack() as stack:
         try:
