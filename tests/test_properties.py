@@ -628,6 +628,7 @@ BAD_ENUMS: dict[tuple[str, ...], list[Any]] = {
     ("jwt", "algorithm"): ["HS512", "none", "hs256"],
     ("jwt", "denylist"): ["redis", "None"],
     ("workload", "rate_profile"): [{"shape": "sine"}, {"shape": "ramp"}, {}],
+    ("engine",): ["fast", "Vector", "simpy"],
 }
 
 

@@ -45,6 +45,7 @@ from simulator import outcomes
 from simulator.costs.reference import AuthCosts
 from simulator.model.cluster import Server
 from simulator.model.cpu import SharedCpus
+from simulator.model.environment import StreamEnvironment
 from simulator.model.fleet import Fleet
 from simulator.model.recorder import Recorder
 from simulator.model.request import (
@@ -74,6 +75,8 @@ from simulator.scenario import budget
 from simulator.scenario.calibration import load_profile
 from simulator.scenario.events import TrafficSpike
 from simulator.scenario.models import Scenario, StrategyName
+
+OK, RELOGIN, VALID = outcomes.OK, outcomes.RELOGIN, outcomes.VALID
 
 ProgressCallback = Callable[[str, float], None]
 """``progress(strategy, fraction_done)``, called as simulated time advances."""
@@ -137,7 +140,7 @@ class StrategyRun:
         cluster = scenario.cluster
         self.scenario = scenario
         self.name = strategy_name
-        self.env = simpy.Environment()
+        self.env = StreamEnvironment()
         self._inputs = inputs
         self._progress = progress
         self._warmup_s = scenario.warmup_s
@@ -179,7 +182,11 @@ class StrategyRun:
         self.service.attach(self.strategy, self.store)
         self._choose = self.strategy.balancer.choose
         self._has_credential = self.strategy.has_credential
-        self._bucket_of = self.recorder.buckets.index
+        buckets = self.recorder.buckets
+        self._buckets_start_s, self._buckets_end_s = buckets.start_s, buckets.end_s
+        self._bucket_width_s, self._last_bucket = buckets.width_s, buckets.count - 1
+        self._view = self.fleet.view
+        self._record = self.recorder.finished
         self._in_flight: set[Request] = set()
         # A client logs in once at a time: the request whose login is in progress, per
         # user, and the user's other requests waiting for it (with when they began to).
@@ -213,9 +220,9 @@ class StrategyRun:
             self._arrival = zip(chunk.gaps_s, chunk.users, chunk.service_s, strict=True)
             coming = next(self._arrival, None)
         self._coming = coming
-        self.env.timeout(coming[0]).callbacks.append(self._arrive_callback)
+        self.env.next_at(coming[0], self._arrive_callback)
 
-    def _arrive(self, _: simpy.Event) -> None:
+    def _arrive(self) -> None:
         """A request arrives: send it (its client logs in first if it holds no credential)."""
         now = self.env.now
         user, service_s = self._coming[1:]
@@ -239,7 +246,7 @@ class StrategyRun:
             self._next_arrival()
         else:
             self._coming = coming
-            self.env.timeout(coming[0]).callbacks.append(self._arrive_callback)
+            self.env.next_at(coming[0], self._arrive_callback)
 
     def _hop(self, hops_s: DrawBuffer) -> Callable[[Request, bool], None]:
         """:attr:`send` with the balancer hop: each job is routed a hop later."""
@@ -253,21 +260,29 @@ class StrategyRun:
     def route(self, request: Request, last: bool = False) -> None:
         """Route the request's current job and hand it to a server (``last``: the caller
         does nothing more at this instant; see :meth:`Server.submit`)."""
-        if not self.fleet.view.live:
+        if not self._view.live:
             # no healthy upstream: the balancer itself answers with an error
             self.finish(request, outcomes.SERVER_DOWN)
             return
         index = self._choose(request.user)
         request.server = index
-        refused = self.servers[index].submit(request, self._bucket_of(self.env.now), last)
+        # the job's time-series bucket (Buckets.index, inlined: it runs for every job)
+        now = self.env.now
+        if self._buckets_start_s <= now < self._buckets_end_s:
+            bucket = int((now - self._buckets_start_s) / self._bucket_width_s)
+            if bucket > self._last_bucket:  # noqa: PLR1730 (min() is a call: slower here)
+                bucket = self._last_bucket
+        else:
+            bucket = -1
+        refused = self.servers[index].submit(request, bucket, last)
         if refused is not None:
             self.finish(request, refused)
 
     def on_done(self, server: Server, request: Request, result: int) -> None:
         """A server answered (or failed) a job: decide the client's next step."""
-        forced = request.cause != outcomes.VALID
+        forced = request.cause != VALID
         if result == ACCEPTED:
-            self.finish(request, outcomes.RELOGIN if forced else outcomes.OK)
+            self.finish(request, RELOGIN if forced else OK)
         elif result == LOGGED_IN:
             if request.measured:
                 self.recorder.logged_in(self.env.now, forced, self._login_s)
@@ -352,7 +367,7 @@ class StrategyRun:
         if outcome <= LAST_SERVED and latency_s > self._timeout_s:
             outcome = outcomes.TIMEOUT
         if request.measured:
-            self.recorder.finished(
+            self._record(
                 request.arrival_s,
                 request.user,
                 request.server,
@@ -475,55 +490,26 @@ def run(
             by it (or ``engine`` is not an engine's name); a
             :class:`~simulator.errors.ScenarioError`.
     """
-    import dataclasses  # noqa: PLC0415 (only run() picks an engine: its imports stay here)
-
-    from simulator.model import vector  # noqa: PLC0415
+    from simulator.model import vector  # noqa: PLC0415 (the engines meet only in run())
 
     if seed is not None:
         scenario = scenario.with_overrides({"seed": seed}, source="seed")
-    chosen = scenario.engine if engine is None else engine
-    source = f"scenario {scenario.name}"
-    if chosen not in vector.ENGINES:
-        raise vector.EngineError(
-            source, "engine", f"unknown engine {chosen!r} (engines: {', '.join(vector.ENGINES)})"
-        )
     names = [str(StrategyName(name)) for name in (strategies or scenario.strategies)]
     budget.check(scenario, names, record_requests=record_requests, allow_large=allow_large)
-
-    def refused(name: str, reason: str) -> vector.EngineError:
-        return vector.EngineError(
-            source,
-            "engine",
-            f"vector cannot compute {name} exactly: {reason} (use engine auto or des)",
-        )
-
-    if chosen == "vector":  # what the scenario alone rules out, before any work
-        for name in names:
-            reason = vector.refusal(scenario, name)
-            if reason is not None:
-                raise refused(name, reason)
+    chosen = vector.engine_for(scenario, names, engine)
     inputs = RunInputs.build(scenario, replication)
     results: list[StrategyResult] = []
     logs: dict[str, RequestLog] = {}
     for name in names:
-        note = ""
-        if chosen != "des":
-            try:
-                result, log = vector.run_vector(inputs, name, record_requests, progress)
-            except vector.Inexact as exc:
-                if chosen == "vector":
-                    raise refused(name, exc.reason) from None
-                note = f"the vector engine would not be exact: {exc.reason}"
-            else:
-                results.append(result)
-                if record_requests:
-                    logs[name] = log
-                continue
-        strategy_run = StrategyRun(inputs, name, progress=progress, record_requests=record_requests)
-        result = strategy_run.run()
-        if note:
-            result = dataclasses.replace(result, engine="des", engine_note=note)
+
+        def simulate(name: str = name) -> tuple[StrategyResult, RequestLog]:
+            strategy_run = StrategyRun(
+                inputs, name, progress=progress, record_requests=record_requests
+            )
+            return strategy_run.run(), strategy_run.recorder.log
+
+        result, log = vector.run_with(chosen, inputs, name, simulate, record_requests, progress)
         results.append(result)
         if record_requests:
-            logs[name] = strategy_run.recorder.log
+            logs[name] = log
     return RunResult(scenario=scenario, results=results, logs=logs)

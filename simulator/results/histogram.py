@@ -9,7 +9,12 @@ requests.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
+
+import numpy as np
+import numpy.typing as npt
 
 RATIO = 1.01
 """Width of a bin, as a ratio of its upper to its lower edge."""
@@ -25,6 +30,31 @@ _LOW = -1  # the bin of values at or below FLOOR_MS
 def bin_index(value_ms: float) -> int:
     """The bin of ``value_ms``: ``floor(log(value / FLOOR_MS) / log(RATIO))``, or -1."""
     return int(math.log(value_ms * _INV_FLOOR) * _INV_LOG_RATIO) if value_ms > FLOOR_MS else _LOW
+
+
+_EDGE_SLACK = 1e-9
+"""How close to a bin edge (in bins) numpy's ``log`` is not trusted to agree with
+:func:`math.log`: they may differ in the last bit."""
+
+
+def bin_indices(values_ms: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """:func:`bin_index` of each value, exactly: numpy's ``log`` may round differently
+    from :func:`math.log` in the last bit, so values within a hair of a bin edge are
+    binned again one by one with :func:`bin_index`."""
+    values = np.asarray(values_ms, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        position = np.log(values * _INV_FLOOR)
+        position *= _INV_LOG_RATIO
+        index = position.astype(np.int64)  # meaningless where the value is at or below the floor
+        fraction = position - index
+    low = ~(values > FLOOR_MS)  # NaN included, as bin_index has it
+    near = (fraction < _EDGE_SLACK) | (fraction > 1.0 - _EDGE_SLACK)
+    near &= ~low
+    near |= np.isposinf(values)  # bin_index raises for it, as add does
+    index[low] = _LOW
+    for at in np.flatnonzero(near).tolist():
+        index[at] = bin_index(float(values[at]))
+    return index
 
 
 class LogHistogram:
@@ -49,6 +79,45 @@ class LogHistogram:
         self.minimum = min(self.minimum, value_ms)
         self.maximum = max(self.maximum, value_ms)
 
+    def add_many(self, values_ms: npt.ArrayLike) -> None:
+        """Count many values: the same state as :meth:`add` on each in turn (the sum is
+        made in the same order, and new bins are added to ``counts`` in the order
+        :meth:`add` would add them)."""
+        values = np.asarray(values_ms, dtype=np.float64).ravel()
+        if not values.size:
+            return
+        indices = bin_indices(values)
+        low = int(indices.min())
+        tallies = np.bincount(indices - low)
+        present = np.flatnonzero(tallies)
+        if len(present) == 1:
+            order = present
+        else:  # new bins enter ``counts`` in the order of their first value
+            shifted = indices - low
+            if len(tallies) <= 1 << 16:
+                shifted = shifted.astype(np.uint16)  # a radix sort
+            by_bin = np.argsort(shifted, kind="stable")
+            firsts = by_bin[np.searchsorted(shifted[by_bin], present)]
+            order = present[np.argsort(firsts, kind="stable")]
+        counts = self.counts
+        added = tallies[order].tolist()
+        if not counts:
+            counts.update(zip((order + low).tolist(), added, strict=True))
+        else:
+            for index, tally in zip((order + low).tolist(), added, strict=True):
+                counts[index] = counts.get(index, 0) + tally
+        self.n += int(values.size)
+        # a running sum, as add makes it (not numpy's pairwise sum)
+        self.total = float(np.cumsum(np.concatenate(([self.total], values)))[-1])
+        smallest = float(values.min())
+        if not smallest > 0.0:  # NaN (the minimum is NaN then), 0.0 or below
+            for value in values.tolist():  # NaN, or 0.0 and -0.0: min/max follow the order
+                self.minimum = min(self.minimum, value)
+                self.maximum = max(self.maximum, value)
+        else:
+            self.minimum = min(self.minimum, smallest)
+            self.maximum = max(self.maximum, float(values.max()))
+
     def merge(self, other: LogHistogram) -> None:
         """Add every value counted by ``other``."""
         counts = self.counts
@@ -72,30 +141,36 @@ class LogHistogram:
         is represented by the centre of its bin, so the result is within the bins'
         relative half-width of numpy's.
         """
-        if not self.n:
-            return None
-        rank = q * (self.n - 1)
-        below = math.floor(rank)
-        low = self._value_at(below)
-        if rank == below or below + 1 >= self.n:
-            return low
-        return low + (rank - below) * (self._value_at(below + 1) - low)
+        return self.quantiles([q])[0]
 
-    def _value_at(self, rank: int) -> float:
-        """The order statistic ``rank`` (0-based), as the centre of its bin."""
-        seen = 0
-        for index in sorted(self.counts):
-            seen += self.counts[index]
-            if seen > rank:
-                centre = self.minimum if index == _LOW else FLOOR_MS * RATIO ** (index + 0.5)
-                return min(max(centre, self.minimum), self.maximum)
-        return self.maximum
+    def quantiles(self, qs: list[float]) -> list[float | None]:
+        """:meth:`quantile` of each of ``qs`` (the bins sorted once)."""
+        if not self.n:
+            return [None] * len(qs)
+        bins = sorted(self.counts)
+        seen = list(itertools.accumulate(self.counts[index] for index in bins))
+        found: list[float | None] = []
+        for q in qs:
+            rank = q * (self.n - 1)
+            below = math.floor(rank)
+            low = self._value_at(below, bins, seen)
+            if rank == below or below + 1 >= self.n:
+                found.append(low)
+            else:
+                found.append(low + (rank - below) * (self._value_at(below + 1, bins, seen) - low))
+        return found
+
+    def _value_at(self, rank: int, bins: list[int], seen: list[int]) -> float:
+        """The order statistic ``rank`` (0-based), as the centre of its bin (``bins``: the
+        bins in order, ``seen``: the running count of values up to each)."""
+        at = bisect.bisect_right(seen, rank)  # the first bin whose running count passes rank
+        if at == len(bins):
+            return self.maximum
+        index = bins[at]
+        centre = self.minimum if index == _LOW else FLOOR_MS * RATIO ** (index + 0.5)
+        return min(max(centre, self.minimum), self.maximum)
 
     def summary(self) -> dict[str, float | None]:
         """Mean, p50, p95 and p99, as :func:`simulator.results.metrics.latency_summary` gives."""
-        return {
-            "mean": self.mean,
-            "p50": self.quantile(0.50),
-            "p95": self.quantile(0.95),
-            "p99": self.quantile(0.99),
-        }
+        p50, p95, p99 = self.quantiles([0.50, 0.95, 0.99])
+        return {"mean": self.mean, "p50": p50, "p95": p95, "p99": p99}

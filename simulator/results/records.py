@@ -9,17 +9,19 @@ from __future__ import annotations
 import json
 from array import array
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from simulator import outcomes
 from simulator.results.metrics import clean_float, load_skew, success_rate
 from simulator.results.regions import RegionStats
 from simulator.results.timeseries import StrategySeries
 from simulator.scenario.models import Scenario
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 REQUEST_COLUMNS: tuple[str, ...] = (
     "strategy",
@@ -73,6 +75,28 @@ class RequestLog:
         self.outcome.append(outcome)
         self.latency_ms.append(latency_ms)
         self.cause.append(cause)
+
+    def record_many(
+        self,
+        arrival_s: npt.ArrayLike,
+        user: npt.ArrayLike,
+        server: npt.ArrayLike,
+        outcome: npt.ArrayLike,
+        latency_ms: npt.ArrayLike,
+        cause: npt.ArrayLike,
+    ) -> None:
+        """Append many finished requests at once (equal-length arrays, in the order they
+        finished): the same rows as :meth:`record` called on each in turn."""
+        for column, values, dtype in (
+            (self.arrival_s, arrival_s, np.float64),
+            (self.user, user, np.int64),
+            (self.server, server, np.int64),
+            (self.outcome, outcome, np.int8),
+            (self.latency_ms, latency_ms, np.float64),
+            (self.cause, cause, np.int8),
+        ):
+            block = np.ascontiguousarray(values, dtype=dtype)
+            column.frombytes(block.data.cast("B"))  # a view of the block's bytes, no copy
 
     def columns(
         self,
@@ -129,6 +153,8 @@ class RequestLog:
 
     def to_frame(self, strategy: str) -> pd.DataFrame:
         """The tidy per-request table (columns :data:`REQUEST_COLUMNS`)."""
+        import pandas as pd  # noqa: PLC0415 (slow to import: only for frames)
+
         codes = np.frombuffer(self.outcome, dtype=np.int8)
         causes = np.frombuffer(self.cause, dtype=np.int8)
         return pd.DataFrame(
@@ -346,6 +372,11 @@ class StrategyResult:
             the JSON has no ``regions`` key).
         series: the time series (not part of the JSON; see
             :meth:`RunResult.timeseries_frame`).
+        engine: what computed it: ``des`` (the discrete-event simulation) or ``vector``
+            (the exact numpy engine, :mod:`simulator.model.vector`); not part of the JSON,
+            whose numbers are the same either way.
+        engine_note: with ``engine: auto``, why the DES ran rather than the vector
+            engine (empty when the vector engine ran or the DES was asked for).
     """
 
     strategy: str
@@ -374,6 +405,8 @@ class StrategyResult:
     auth_cost: AuthCost | None = None
     series: StrategySeries | None = field(default=None, compare=False, repr=False)
     regions: list[RegionStats] | None = None
+    engine: str = field(default="des", compare=False)
+    engine_note: str = field(default="", compare=False)
 
     @property
     def success_rate(self) -> float | None:
@@ -500,6 +533,8 @@ class RunResult:
 
     def summary_frame(self) -> pd.DataFrame:
         """One row per strategy with the headline metrics as columns."""
+        import pandas as pd  # noqa: PLC0415 (slow to import: only for frames)
+
         return pd.DataFrame([result.summary_row() for result in self.results])
 
     @property
@@ -509,6 +544,8 @@ class RunResult:
 
     def timeseries_frame(self) -> pd.DataFrame:
         """Every strategy's metrics per time bucket (columns ``timeseries.SERIES_COLUMNS``)."""
+        import pandas as pd  # noqa: PLC0415 (slow to import: only for frames)
+
         frames = [item.series.to_frame(item.strategy) for item in self.results if item.series]
         frame: pd.DataFrame = pd.concat(frames, ignore_index=True)
         return frame
@@ -516,6 +553,8 @@ class RunResult:
     def server_timeseries_frame(self) -> pd.DataFrame:
         """Every strategy's per-server load per time bucket
         (columns ``timeseries.SERVER_SERIES_COLUMNS``)."""
+        import pandas as pd  # noqa: PLC0415 (slow to import: only for frames)
+
         frames = [item.series.server_frame(item.strategy) for item in self.results if item.series]
         return pd.concat(frames, ignore_index=True)
 
@@ -539,6 +578,8 @@ class RunResult:
         Raises:
             ValueError: the run did not record requests.
         """
+        import pandas as pd  # noqa: PLC0415 (slow to import: only for frames)
+
         if not self.logs:
             raise ValueError("this run did not record requests (record_requests=False)")
         frames = [log.to_frame(name) for name, log in self.logs.items()]

@@ -435,6 +435,14 @@ class Scenario(Section):
             scenario file); its measured costs replace the reference ones.
         regions: the regions users and servers are split over (empty: one region, the
             store's). See :class:`Region` and ``shared_store.region``.
+        engine: what computes each strategy's run: ``auto`` (the default: the exact
+            vector engine where it is exact, otherwise the discrete-event simulation;
+            each result says which ran and why), ``des`` (always the simulation) or
+            ``vector`` (always the vector engine: an error where it cannot be exact).
+            The vector engine (:mod:`simulator.model.vector`) computes a run with no
+            feedback (FIFO servers, routing that reads no state, no events, no
+            re-logins, no store on the request path) from Lindley's recursion with numpy,
+            giving the simulation's numbers, bit for bit, in a fraction of its time.
     """
 
     name: str = "scenario"
@@ -453,6 +461,7 @@ class Scenario(Section):
     events: list[Event] = Field(default_factory=list)
     calibration: str | None = None
     regions: list[Region] = Field(default_factory=list)
+    engine: Literal["auto", "des", "vector"] = "auto"
 
     @field_validator("warmup_s")
     @classmethod

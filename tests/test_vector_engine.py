@@ -1,0 +1,461 @@
+"""The vector engine (simulator.model.vector) against the DES, case by case.
+
+For every case it accepts, the per-request results (the request log) equal the DES's on
+the same seed, latencies to 1e-9 ms (in fact bit for bit), and so does everything else in
+the result: counts exactly, floats to 1e-12 relative, every time series. For every reason
+it refuses, a case that has it: ``refusal`` names it (or the run finds it in the draws),
+``engine: vector`` is a one-line ScenarioError, and ``auto`` runs the DES and says why.
+Each case is a few seconds of simulated time: the whole file runs in a few seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from simulator import load_scenario
+from simulator.cli.app import app
+from simulator.errors import ScenarioError
+from simulator.model import vector
+from simulator.model.run import RunInputs, run
+from simulator.model.vector_queue import fifo_schedule
+from simulator.model.vector_stream import request_arrays
+from simulator.results.records import RunResult, StrategyResult
+
+LATENCY_TOLERANCE_MS = 1e-9
+
+BASE: dict[str, Any] = {
+    "duration_s": 3.0,
+    "warmup_s": 0.5,
+    "workload.users": 150,
+    "cluster.servers": 4,
+    "cluster.queue_limit": 10_000,
+    "jwt.ttl_s": 1e9,  # no token expires in the run
+    "bucket_s": 0.25,
+}
+
+
+def scenario(utilisation: float = 0.6, **overrides: Any) -> Any:
+    """A short scenario; the arrival rate gives ``utilisation`` per worker."""
+    data = dict(BASE)
+    data.update({key.replace("__", "."): value for key, value in overrides.items()})
+    servers = data["cluster.servers"]
+    workers = data.get("cluster.workers_per_server", 1)
+    data["cluster.workers_per_server"] = workers
+    mean_ms = data.get("cluster.service_time_ms", {}).get("mean", 10.0)
+    data.setdefault("workload.arrival_rate_per_s", utilisation * servers * workers / mean_ms * 1000)
+    return load_scenario(None, data)
+
+
+EXP = {"distribution": "exponential", "mean": 10.0}
+CONST = {"distribution": "constant", "mean": 8.0}
+LOGN = {"distribution": "lognormal", "mean": 6.0, "sigma": 1.2}
+
+ACCEPTED: dict[str, tuple[str, dict[str, Any]]] = {
+    "jwt-rr-1w-low": ("jwt", {"utilisation": 0.3}),
+    "jwt-rr-1w-high": ("jwt", {"utilisation": 0.95}),
+    "jwt-rr-2w-exp": ("jwt", {"utilisation": 0.8, "cluster__workers_per_server": 2}),
+    "jwt-rr-4w-logn": (
+        "jwt",
+        {"utilisation": 0.9, "cluster__workers_per_server": 4, "cluster__service_time_ms": LOGN},
+    ),
+    "jwt-rr-1w-const": ("jwt", {"utilisation": 0.9, "cluster__service_time_ms": CONST}),
+    "jwt-random-1w": ("jwt", {"utilisation": 0.8, "load_balancer__policy": "random"}),
+    "jwt-random-2w-const": (
+        "jwt",
+        {
+            "utilisation": 0.9,
+            "load_balancer__policy": "random",
+            "cluster__workers_per_server": 2,
+            "cluster__service_time_ms": CONST,
+        },
+    ),
+    "jwt-overhead-const": (
+        "jwt",
+        {"utilisation": 0.8, "cluster__overhead_ms": {"distribution": "constant", "mean": 1.5}},
+    ),
+    "jwt-overhead-exp-2w": (
+        "jwt",
+        {
+            "utilisation": 0.85,
+            "cluster__workers_per_server": 2,
+            "cluster__overhead_ms": {"distribution": "exponential", "mean": 1.0},
+        },
+    ),
+    "jwt-overhead-logn-hop-logn": (
+        "jwt",
+        {
+            "utilisation": 0.9,
+            "cluster__overhead_ms": {"distribution": "lognormal", "mean": 1.0, "p99": 5.0},
+            "load_balancer__hop_ms": {"distribution": "lognormal", "mean": 2.0, "p99": 10.0},
+        },
+    ),
+    "jwt-hop-const-network": (
+        "jwt",
+        {
+            "utilisation": 0.7,
+            "load_balancer__hop_ms": {"distribution": "constant", "mean": 0.7},
+            "cluster__network_mbps": 5.0,
+            "jwt__algorithm": "RS256",
+        },
+    ),
+    "jwt-no-refresh-no-warmup": (
+        "jwt",
+        {"utilisation": 0.7, "jwt__refresh": False, "warmup_s": 0.0, "bucket_s": None},
+    ),
+    "jwt-zipf-ramp": (
+        "jwt",
+        {
+            "utilisation": 0.6,
+            "workload__user_weights": "zipf",
+            "workload__rate_profile": {"shape": "ramp", "end_s": 3, "to_multiplier": 1.6},
+        },
+    ),
+    "jwt-timeouts": (
+        "jwt",
+        {"utilisation": 1.1, "cluster__request_timeout_ms": 60.0},
+    ),
+    "jwt-unanswered-at-stop": (
+        # overloaded: requests still queued when the DES stops are timeouts at the stop
+        "jwt",
+        {
+            "utilisation": 2.5,
+            "cluster__request_timeout_ms": 20.0,
+            "workload__relogin_delay_s": {"mean_s": 0.0},
+        },
+    ),
+    "jwt-enough-queue": (
+        "jwt",
+        {"utilisation": 0.5, "cluster__queue_limit": 40, "cluster__cpu_cores": 1},
+    ),
+    "sticky-cookie-rr-1w": ("sticky", {"utilisation": 0.8}),
+    "sticky-cookie-random-2w": (
+        "sticky",
+        {"utilisation": 0.8, "load_balancer__policy": "random", "cluster__workers_per_server": 2},
+    ),
+    "sticky-cookie-ttl-after-run": ("sticky", {"utilisation": 0.6, "sticky__cookie_ttl_s": 1000.0}),
+    # the cookie's first pick reads the queues, but at time 0 every queue is empty
+    "sticky-cookie-least-connections": (
+        "sticky",
+        {"utilisation": 0.7, "load_balancer__policy": "least_connections"},
+    ),
+    "sticky-cookie-power-of-two-2w": (
+        "sticky",
+        {
+            "utilisation": 0.7,
+            "load_balancer__policy": "power_of_two",
+            "cluster__workers_per_server": 2,
+        },
+    ),
+    "sticky-ip-hash-mixed-4w": (
+        "sticky",
+        {"utilisation": 0.7, "sticky__affinity": "ip_hash", "cluster__workers_per_server": 4},
+    ),
+    "sticky-ip-hash-modulo-nat": (
+        "sticky",
+        {
+            "utilisation": 0.5,
+            "sticky__affinity": "ip_hash",
+            "sticky__hash": "modulo",
+            "workload__users_per_ip": 7,
+        },
+    ),
+    "sticky-ip-hash-subnet24": (
+        "sticky",
+        {
+            "utilisation": 0.4,
+            "sticky__affinity": "ip_hash",
+            "sticky__hash": "subnet24",
+            "workload__client_addresses": "consecutive",
+        },
+    ),
+    "sticky-consistent-hash-2w": (
+        "sticky",
+        {
+            "utilisation": 0.7,
+            "sticky__affinity": "consistent_hash",
+            "sticky__virtual_nodes": 20,
+            "cluster__workers_per_server": 2,
+            "cluster__overhead_ms": {"distribution": "exponential", "mean": 0.5},
+        },
+    ),
+    "local-one-server": ("local", {"utilisation": 0.8, "cluster__servers": 1}),
+}
+
+
+def run_both(
+    strategy: str, overrides: dict[str, Any], record: bool = True
+) -> tuple[RunResult, RunResult]:
+    case = scenario(**overrides)
+    des = run(case, [strategy], engine="des", record_requests=record)
+    fast = run(case, [strategy], engine="vector", record_requests=record)
+    return des, fast
+
+
+def assert_same_numbers(expected: Any, actual: Any, where: str = "") -> None:
+    """Equal, floats to 1e-12 relative (they are in fact identical)."""
+    if isinstance(expected, dict):
+        assert set(expected) == set(actual), where
+        for key in expected:
+            assert_same_numbers(expected[key], actual[key], f"{where}.{key}")
+    elif isinstance(expected, list | tuple):
+        assert len(expected) == len(actual), where
+        for index, (left, right) in enumerate(zip(expected, actual, strict=True)):
+            assert_same_numbers(left, right, f"{where}[{index}]")
+    elif isinstance(expected, float) and isinstance(actual, float):
+        assert actual == pytest.approx(expected, rel=1e-12, abs=1e-12, nan_ok=True), where
+    else:
+        assert expected == actual, where
+
+
+def assert_same_result(des: StrategyResult, fast: StrategyResult) -> None:
+    assert fast.engine == "vector" and des.engine == "des"
+    assert_same_numbers(des.to_dict(), fast.to_dict(), des.strategy)
+    assert des.series is not None and fast.series is not None
+    for name in des.series.__dataclass_fields__:
+        expected = np.asarray(getattr(des.series, name))
+        actual = np.asarray(getattr(fast.series, name))
+        assert expected.shape == actual.shape, name
+        if expected.dtype.kind == "f":
+            np.testing.assert_allclose(actual, expected, rtol=1e-12, atol=1e-12, err_msg=name)
+        else:
+            np.testing.assert_array_equal(actual, expected, err_msg=name)
+
+
+def sorted_log(result: RunResult, strategy: str) -> dict[str, np.ndarray]:
+    log = result.logs[strategy]
+    columns = {
+        name: np.asarray(getattr(log, name))
+        for name in ("arrival_s", "user", "server", "outcome", "latency_ms", "cause")
+    }
+    order = np.lexsort((columns["user"], columns["arrival_s"]))
+    return {name: values[order] for name, values in columns.items()}
+
+
+@pytest.mark.parametrize("case", sorted(ACCEPTED))
+def test_accepted_cases_give_the_des_results(case: str) -> None:
+    strategy, overrides = ACCEPTED[case]
+    assert vector.refusal(scenario(**overrides), strategy) is None
+    des, fast = run_both(strategy, overrides)
+    expected, actual = sorted_log(des, strategy), sorted_log(fast, strategy)
+    assert len(expected["latency_ms"]) == len(actual["latency_ms"]) > 0
+    for name in ("arrival_s", "user", "server", "outcome", "cause"):
+        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+    difference = np.abs(actual["latency_ms"] - expected["latency_ms"])
+    assert difference.max() <= LATENCY_TOLERANCE_MS
+    assert_same_result(des[strategy], fast[strategy])
+    # the DES's own order of answers, too (latency sums and digests depend on it)
+    for name in ("arrival_s", "latency_ms", "server"):
+        np.testing.assert_array_equal(
+            np.asarray(getattr(fast.logs[strategy], name)),
+            np.asarray(getattr(des.logs[strategy], name)),
+        )
+
+
+def test_the_cases_cover_what_they_claim() -> None:
+    """The grid has timeouts, requests unanswered at the stop and queues that wait."""
+    des, _ = run_both(*ACCEPTED["jwt-timeouts"])
+    assert des["jwt"].outcome_counts["timeout"] > 0
+    assert des["jwt"].outcome_counts["ok"] > 0
+    des, _ = run_both(*ACCEPTED["jwt-unanswered-at-stop"])
+    log = des.logs["jwt"]
+    answered_s = np.asarray(log.arrival_s) + np.asarray(log.latency_ms) / 1000
+    stop_s = 3.0 + 2 * 0.020  # duration_s + 2 request timeouts (+ no person's re-login)
+    assert np.count_nonzero(np.abs(answered_s - stop_s) < 1e-9) > 100
+    des, _ = run_both(*ACCEPTED["jwt-rr-1w-high"])
+    assert max(des["jwt"].server_utilisation) > 0.85
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        # the last request is answered before duration_s: the DES (and its sampler) stop
+        {"workload__arrival_rate_per_s": 3.0, "duration_s": 1.0, "warmup_s": 0.0},
+        # no request at all: the DES stops at once, before its first sample
+        {"workload__arrival_rate_per_s": 0.5, "duration_s": 0.01, "warmup_s": 0.0},
+    ],
+    ids=["drained-early", "no-request"],
+)
+def test_a_run_that_ends_early_gives_the_des_results(overrides: dict[str, Any]) -> None:
+    des, fast = run_both("jwt", overrides)
+    assert des.to_json() == fast.to_json()
+    assert_same_result(des["jwt"], fast["jwt"])
+
+
+@pytest.mark.parametrize("case", ["jwt-rr-2w-exp", "sticky-cookie-rr-1w"])
+def test_summary_mode_gives_the_des_results(case: str) -> None:
+    strategy, overrides = ACCEPTED[case]
+    des, fast = run_both(strategy, overrides, record=False)
+    assert not des.logs and not fast.logs
+    assert_same_result(des[strategy], fast[strategy])
+
+
+def test_auto_uses_the_vector_engine_where_it_is_exact() -> None:
+    strategy, overrides = ACCEPTED["jwt-rr-1w-low"]
+    case = scenario(**overrides)
+    assert case.engine == "auto"
+    result = run(case, [strategy])
+    assert result[strategy].engine == "vector"
+    assert result[strategy].engine_note == ""
+    des = run(case, [strategy], engine="des")[strategy]
+    assert des.engine == "des" and des.engine_note == ""
+
+
+# ----------------------------------------------------------------- refusals
+
+STATIC_REFUSALS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "shared-store": ("shared_store", {}, "store"),
+    "denylist-in-store": ("jwt", {"jwt__denylist": "store"}, "store"),
+    "events": (
+        "jwt",
+        {"events": [{"kind": "server_crash", "at_s": 1.0, "server": 0}]},
+        "events",
+    ),
+    "regions": ("jwt", {"regions": [{"name": "a"}, {"name": "b"}]}, "regions"),
+    "logged-out-at-start": ("jwt", {"workload__logged_in_at_start": False}, "logged in"),
+    "shared-cores": (
+        "jwt",
+        {"cluster__workers_per_server": 2, "cluster__cpu_cores": 1},
+        "cpu_cores",
+    ),
+    "local-several-servers": ("local", {}, "wrong_server"),
+    "least-connections": ("jwt", {"load_balancer__policy": "least_connections"}, "least"),
+    "power-of-two": ("jwt", {"load_balancer__policy": "power_of_two"}, "power"),
+    "load-bound": (
+        "sticky",
+        {"sticky__affinity": "consistent_hash", "sticky__load_bound": 1.25},
+        "load_bound",
+    ),
+    "denylist": ("jwt", {"jwt__denylist": "local_cache"}, "denylist"),
+}
+
+DRAWN_REFUSALS: dict[str, tuple[str, dict[str, Any], str]] = {
+    "token-expires": ("jwt", {"jwt__ttl_s": 20.0}, "expires"),
+    "token-expires-no-refresh": ("jwt", {"jwt__ttl_s": 30.0, "jwt__refresh": False}, "expires"),
+    "queue-overflows": (
+        "jwt",
+        {"utilisation": 0.9, "cluster__queue_limit": 2},
+        "queue_limit",
+    ),
+    "cookie-expires": ("sticky", {"sticky__cookie_ttl_s": 2.0}, "cookie"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(STATIC_REFUSALS))
+def test_what_the_scenario_rules_out_is_refused(case: str) -> None:
+    strategy, overrides, word = STATIC_REFUSALS[case]
+    data = {"utilisation": 0.5, **overrides}
+    built = scenario(**data)
+    reason = vector.refusal(built, strategy)
+    assert reason is not None and word in reason
+    with pytest.raises(ScenarioError) as info:
+        run(built, [strategy], engine="vector")
+    message = str(info.value)
+    assert "engine" in message and reason in message and "\n" not in message
+    assert isinstance(info.value, vector.EngineError)
+    check_auto_falls_back(built, strategy, reason)
+
+
+@pytest.mark.parametrize("case", sorted(DRAWN_REFUSALS))
+def test_what_the_draws_rule_out_is_refused(case: str) -> None:
+    strategy, overrides, word = DRAWN_REFUSALS[case]
+    data = {"utilisation": 0.5, **overrides}
+    built = scenario(**data)
+    assert vector.refusal(built, strategy) is None
+    with pytest.raises(vector.InexactError) as info:
+        vector.run_vector(RunInputs.build(built), strategy)
+    assert word in info.value.reason
+    with pytest.raises(vector.EngineError, match="engine"):
+        run(built, [strategy], engine="vector")
+    check_auto_falls_back(built, strategy, info.value.reason)
+
+
+def check_auto_falls_back(built: Any, strategy: str, reason: str) -> None:
+    auto = run(built, [strategy], engine="auto")
+    des = run(built, [strategy], engine="des")
+    assert auto[strategy].engine == "des"
+    assert reason in auto[strategy].engine_note
+    assert auto.to_json() == des.to_json()
+
+
+def test_the_drawn_refusals_are_real() -> None:
+    """What the draws rule out does happen in the DES."""
+    des = run(scenario(**{"utilisation": 0.5, **DRAWN_REFUSALS["token-expires"][1]}), ["jwt"])
+    assert des["jwt"].refreshes > 0
+    case = scenario(**{"utilisation": 0.5, **DRAWN_REFUSALS["queue-overflows"][1]})
+    assert run(case, ["jwt"])["jwt"].outcome_counts["overload"] > 0
+    case = scenario(**{"utilisation": 0.5, **DRAWN_REFUSALS["cookie-expires"][1]})
+    assert run(case, ["sticky"])["sticky"].forced_relogins > 0
+
+
+def test_an_unknown_engine_is_a_scenario_error() -> None:
+    with pytest.raises(ScenarioError, match="engine"):
+        run(scenario(), ["jwt"], engine="fast")
+    with pytest.raises(ScenarioError, match="engine"):
+        load_scenario(None, {"engine": "fast"})
+
+
+def test_the_cli_reports_a_refused_vector_run_as_one_line_and_exit_2() -> None:
+    result = CliRunner().invoke(
+        app, ["run", "--set", "duration_s=2", "--set", "warmup_s=0", "--set", "engine=vector"]
+    )
+    assert result.exit_code == 2
+    assert "engine" in result.stderr and "local" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# ------------------------------------------------------------------ the parts
+
+
+def test_the_request_arrays_are_the_stream() -> None:
+    for overrides in (
+        {},
+        {"workload__user_weights": "zipf"},
+        {"workload__rate_profile": {"shape": "diurnal", "period_s": 2, "amplitude": 0.5}},
+        {"duration_s": 0.001, "warmup_s": 0.0},
+    ):
+        inputs = RunInputs.build(scenario(**overrides))
+        gaps, users, service = request_arrays(inputs.requests)
+        chunks = list(inputs.requests)
+        np.testing.assert_array_equal(gaps, [g for c in chunks for g in c.gaps_s])
+        np.testing.assert_array_equal(users, [u for c in chunks for u in c.users])
+        np.testing.assert_array_equal(service, [s for c in chunks for s in c.service_s])
+
+
+def reference_schedule(
+    server: np.ndarray, route: np.ndarray, first: np.ndarray | None, work: np.ndarray, workers: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Kiefer-Wolfowitz recursion, one job at a time, as the DES adds times."""
+    free: dict[int, list[float]] = {}
+    start = np.empty(len(route))
+    end = np.empty(len(route))
+    for job in range(len(route)):
+        times = free.setdefault(int(server[job]), [-math.inf] * workers)
+        times.sort()
+        began = max(float(route[job]), times[0])
+        done = began + float(first[job]) if first is not None else began
+        done = done + float(work[job])
+        times[0] = done
+        start[job], end[job] = began, done
+    return start, end
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(6))
+def test_the_schedule_is_the_recursion_bit_for_bit(workers: int, seed: int) -> None:
+    generator = np.random.default_rng(seed)
+    count = int(generator.integers(1, 4000))
+    servers = int(generator.integers(1, 7))
+    rate = generator.uniform(0.3, 1.3) * servers * workers / 0.01
+    route = np.cumsum(generator.exponential(1 / rate, count)) + generator.uniform(0, 1e4)
+    server = generator.integers(0, servers, count)
+    work = generator.exponential(0.01, count)
+    first = generator.exponential(0.001, count) if seed % 2 else None
+    start, end = fifo_schedule(server, route, first, work, workers)
+    expected_start, expected_end = reference_schedule(server, route, first, work, workers)
+    np.testing.assert_array_equal(start, expected_start)
+    np.testing.assert_array_equal(end, expected_end)
