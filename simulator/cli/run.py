@@ -233,6 +233,13 @@ def print_summary(console: Console, result: RunResult, *, wide: bool = False) ->
     costs = costs_line(result)
     if costs:
         console.print(costs, style="dim")
+    exact = [item.strategy for item in result.results if item.engine == "vector"]
+    if exact:
+        console.print(
+            f"{', '.join(exact)}: computed exactly by the vector engine, not simulated "
+            "(no feedback; --set engine=des to simulate)",
+            style="dim",
+        )
     if result.events:
         print_windows(console, result, wide=wide)
     print_exposure(console, result, wide=wide)
