@@ -76,7 +76,7 @@ def test_negative_delays_are_refused(delay_s: float) -> None:
     with pytest.raises(ValueError, match="negative delay"):
         env.next_at(delay_s, lambda: None)
     with pytest.raises(ValueError, match="negative delay"):
-        env.call_later(delay_s, lambda _: None)
+        env.call_later(delay_s, lambda _: None, None)
 
 
 def test_call_later_keeps_the_order_timeouts_would_have() -> None:
@@ -93,7 +93,7 @@ def test_call_later_keeps_the_order_timeouts_would_have() -> None:
                 seen.append((index, env.now))
 
             if use_call_later and index % 2:
-                env.call_later(delay, note)
+                env.call_later(delay, note, None)  # note(None)
             else:
                 env.timeout(delay).callbacks.append(note)
         env.run()

@@ -179,7 +179,7 @@ class StrategyRun:
         self.strategy = self.fleet.strategy
         self.servers = self.fleet.servers
         self.store = self.fleet.store
-        self.service.attach(self.strategy, self.store)
+        self.service.attach(self.strategy, self.store, self.servers)
         self._choose = self.strategy.balancer.choose
         self._has_credential = self.strategy.has_credential
         buckets = self.recorder.buckets

@@ -80,11 +80,13 @@ class Service:
         self._call_later = env.call_later
         self._revoked_at = recorder.revoked_at
 
-    def attach(self, strategy: Strategy, store: SessionStore) -> None:
-        """The strategy whose jobs are served, and the store it talks to (built by the
-        fleet, after the servers that use this service)."""
+    def attach(self, strategy: Strategy, store: SessionStore, servers: list[Server]) -> None:
+        """The strategy whose jobs are served, the store it talks to and the servers
+        (the fleet's list, which grows with scale-outs), built by the fleet after the
+        servers were given this service."""
         self.strategy = strategy
         self.store = store
+        self._servers = servers
         bandwidth = self._network_mbps
         self._transfer_s = strategy.credential_bytes * 8 / (bandwidth * 1e6) if bandwidth else 0.0
         # store round trips per kind of job (fixed when the strategy is built)
@@ -115,15 +117,19 @@ class Service:
         request.trips = trips
         if first_s:
             cpus = self._cpus
-            event = self._timeout(first_s) if cpus is None else cpus.run(server, first_s)
-            event.callbacks.append(lambda _: self._resume(server, request, slot))
+            if cpus is None:
+                self._call_later(first_s, self._resume, request)
+            else:
+                cpus.run(server, first_s).callbacks.append(lambda _: self._resume(request))
             return None
         if trips:
             return self._ask_store(server, request, slot)
         return self._check(server, request, slot, None)
 
-    def _resume(self, server: Server, request: Request, slot: int) -> None:
+    def _resume(self, request: Request) -> None:
         """The job's overhead is done: go on with its store round trips and check."""
+        server = self._servers[request.server]
+        slot = request.slot
         if server.holds(slot, request):
             result = self._ask_store(server, request, slot)
             if result is not None:
@@ -135,20 +141,23 @@ class Service:
             return self._check(server, request, slot, None)
         request.trips -= 1
         self.store.round_trip(
-            server.index,
-            request.user,
-            request.phase == LOGIN,
-            lambda answered: self._replied(server, request, slot, answered),
+            server.index, request.user, request.phase == LOGIN, self._replied, request
         )
         return None
 
-    def _replied(self, server: Server, request: Request, slot: int, answered: bool) -> None:
+    def _replied(self, request: Request, answered: bool) -> None:
         """The store answered the job's round trip (or failed to)."""
+        server = self._servers[request.server]
+        slot = request.slot
         if not server.holds(slot, request):
             return
         result: int | None
         if answered:
-            result = self._ask_store(server, request, slot)
+            result = (
+                self._ask_store(server, request, slot)
+                if request.trips
+                else self._check(server, request, slot, None)
+            )
         elif request.phase == REFRESH:  # no refresh without the store: a password login
             request.cause = outcomes.REFRESH_FAILED
             self._charge(server, request.started_s)
@@ -209,16 +218,16 @@ class Service:
         if cpus is None:
             work_s = cpu_s + transfer_s + business_s  # summed in this order, as ever
             if work_s > 0:
-                self._call_later(work_s, lambda _: self._worked(server, request, slot))
+                self._call_later(work_s, self._worked, request)
                 return None
-        elif cpus.work(
-            server, cpu_s, transfer_s, business_s, lambda: self._worked(server, request, slot)
-        ):
+        elif cpus.work(server, cpu_s, transfer_s, business_s, lambda: self._worked(request)):
             return None
         return self._answer(server, request)
 
-    def _worked(self, server: Server, request: Request, slot: int) -> None:
+    def _worked(self, request: Request) -> None:
         """The job's work is done: the worker answers (unless a crash took the job)."""
+        server = self._servers[request.server]
+        slot = request.slot
         if server.holds(slot, request):
             server.finish(slot, request, self._answer(server, request))
 

@@ -46,6 +46,11 @@ DENYLIST_KEY: Final = -1
 """The key of the token denylist (one Redis set, so it lives on one shard)."""
 
 
+Reply = Callable[[Any, bool], None]
+"""``reply(token, answered)``: an operation's answer came back (see
+:meth:`SessionStore.round_trip`)."""
+
+
 class _Pool:
     """A counting semaphore that creates an event only when someone must wait."""
 
@@ -111,6 +116,12 @@ class Shard:
         return replicas[self.next_replica % len(replicas)]
 
 
+_Answer = tuple[int, list[_Pool], Shard, StoreNode | None, int, int, bool, float, Reply, Any]
+"""An answer on its way back: server, its pools, shard, node (``None``: none took the
+operation), the node's and the store's epochs when it was sent, measured, sent at, reply
+and its token."""
+
+
 class SessionStore:
     """The shared store.
 
@@ -164,8 +175,12 @@ class SessionStore:
         self._env = env
         # an answer on its way back needs no event to wait on: the cheaper call where the
         # environment has one (see simulator.model.environment)
-        self._later: Callable[[float, Callable[[object], None]], None] = getattr(
-            env, "call_later", lambda delay_s, then: env.timeout(delay_s).callbacks.append(then)
+        self._later: Callable[[float, Callable[[Any], None], Any], None] = getattr(
+            env,
+            "call_later",
+            lambda delay_s, function, arg: env.timeout(delay_s).callbacks.append(
+                lambda _: function(arg)
+            ),
         )
         self._half_rtt_s = rtt_ms / 2000.0
         self._rtt_draws_s = rtt_draws_s
@@ -202,13 +217,17 @@ class SessionStore:
 
     # --------------------------------------------------------------- operations
 
-    def round_trip(self, server: int, key: int, write: bool, reply: Callable[[bool], None]) -> None:
+    def round_trip(
+        self, server: int, key: int, write: bool, reply: Reply, token: Any = None
+    ) -> None:
         """One operation on ``key`` from ``server``: wait for a connection, send, queue,
         reply.
 
-        ``reply(answered)`` is called when the answer comes back: ``True`` when the store
-        answered; ``False`` when no node could take it when it was sent (the failure is
-        known after one network round trip) or its node went down before the reply. An
+        ``reply(token, answered)`` is called when the answer comes back (``token`` is the
+        caller's, passed through so that it needs no closure): ``answered`` is ``True``
+        when the store answered; ``False`` when no node could take it when it was sent
+        (the failure is known after one network round trip) or its node went down before
+        the reply. An
         operation of a server that crashed meanwhile (:meth:`reset_pool`) is abandoned:
         it gets no reply and counts as no answer.
         """
@@ -224,13 +243,24 @@ class SessionStore:
                 half_s = self._half_rtt_s
                 measured = self._warmup_s <= sent_s < self._end_s
                 self._queue(
-                    server, shard, write, reply, pools, sent_s, measured, half_s, sent_s + half_s
+                    server,
+                    shard,
+                    write,
+                    reply,
+                    token,
+                    pools,
+                    sent_s,
+                    measured,
+                    half_s,
+                    sent_s + half_s,
                 )
             else:
-                self._send(server, key, write, reply, pools, sent_s)
+                self._send(server, key, write, reply, token, pools, sent_s)
         else:
             wait = self._env.event()
-            wait.callbacks.append(lambda _: self._send(server, key, write, reply, pools, sent_s))
+            wait.callbacks.append(
+                lambda _: self._send(server, key, write, reply, token, pools, sent_s)
+            )
             pool.waiters.append(wait)
 
     def operation(self, server: int, key: int, write: bool = False) -> simpy.Event:
@@ -238,7 +268,7 @@ class SessionStore:
         ``answered`` when the reply is back (after the reply, in the same instant)."""
         done = self._env.event()
 
-        def reply(answered: bool) -> None:
+        def reply(_: Any, answered: bool) -> None:
             done.succeed(answered)
 
         self.round_trip(server, key, write, reply)
@@ -249,7 +279,8 @@ class SessionStore:
         server: int,
         key: int,
         write: bool,
-        reply: Callable[[bool], None],
+        reply: Reply,
+        token: Any,
         pools: list[_Pool],
         sent_s: float,
     ) -> None:
@@ -268,6 +299,7 @@ class SessionStore:
                 self.shard_of(key),
                 write,
                 reply,
+                token,
                 pools,
                 sent_s,
                 measured,
@@ -286,6 +318,7 @@ class SessionStore:
                         self.shard_of(key),
                         write,
                         reply,
+                        token,
                         pools,
                         sent_s,
                         measured,
@@ -300,7 +333,8 @@ class SessionStore:
         server: int,
         shard: Shard,
         write: bool,
-        reply: Callable[[bool], None],
+        reply: Reply,
+        token: Any,
         pools: list[_Pool],
         sent_s: float,
         measured: bool,
@@ -335,21 +369,27 @@ class SessionStore:
             epoch = -1
             back_s = arrival_s + half_s + self._extra_s - now
 
-        def answer(_: object) -> None:
-            if self._pools[server] is not pools:
-                return  # the server crashed: nobody waits for this answer
-            answered = node is not None and node.epoch == epoch and self._epoch == store_epoch
-            pool = pools[shard.index]
-            if pool.waiters:
-                pool.waiters.popleft().succeed()
-            else:
-                pool.free += 1
-            if answered and measured:
-                self.answered += 1
-                self.latency_s += env.now - sent_s
-            reply(answered)
+        self._later(
+            back_s,
+            self._answer,
+            (server, pools, shard, node, epoch, store_epoch, measured, sent_s, reply, token),
+        )
 
-        self._later(back_s, answer)
+    def _answer(self, operation: _Answer) -> None:
+        """An answer is back at its server: free the connection, count it, reply."""
+        server, pools, shard, node, epoch, store_epoch, measured, sent_s, reply, token = operation
+        if self._pools[server] is not pools:
+            return  # the server crashed: nobody waits for this answer
+        answered = node is not None and node.epoch == epoch and self._epoch == store_epoch
+        pool = pools[shard.index]
+        if pool.waiters:
+            pool.waiters.popleft().succeed()
+        else:
+            pool.free += 1
+        if answered and measured:
+            self.answered += 1
+            self.latency_s += self._env.now - sent_s
+        reply(token, answered)
 
     # ------------------------------------------------------------------- data
 
