@@ -241,19 +241,8 @@ class SessionStore:
             if self._rtt_draws_s is None and not self._extra_half_s[server]:
                 # the common case, without a call: see _send
                 half_s = self._half_rtt_s
-                measured = self._warmup_s <= sent_s < self._end_s
-                self._queue(
-                    server,
-                    shard,
-                    write,
-                    reply,
-                    token,
-                    pools,
-                    sent_s,
-                    measured,
-                    half_s,
-                    sent_s + half_s,
-                )
+                arrival_s = sent_s + half_s
+                self._queue(server, shard, write, reply, token, pools, sent_s, half_s, arrival_s)
             else:
                 self._send(server, key, write, reply, token, pools, sent_s)
         else:
@@ -288,45 +277,24 @@ class SessionStore:
         if self._pools[server] is not pools:
             return  # the server crashed while the operation waited for a connection
         env = self._env
-        measured = self._warmup_s <= sent_s < self._end_s
+        shard = self.shard_of(key)
         draws, extra_half_s = self._rtt_draws_s, self._extra_half_s[server]
         if draws is None and not extra_half_s:
             # Every operation takes the same way there: they reach the node in the order
             # they are sent, so the queue is known now (one timeout per operation).
             half_s = self._half_rtt_s
-            self._queue(
-                server,
-                self.shard_of(key),
-                write,
-                reply,
-                token,
-                pools,
-                sent_s,
-                measured,
-                half_s,
-                env.now + half_s,
-            )
-        else:
-            # Ways that differ (a drawn round trip, another region) reorder operations:
-            # travel first, then queue in the order of arrival.
-            half_s = (draws.next() / 2 if draws is not None else self._half_rtt_s) + extra_half_s
+            arrival_s = env.now + half_s
+            self._queue(server, shard, write, reply, token, pools, sent_s, half_s, arrival_s)
+            return
+        # Ways that differ (a drawn round trip, another region) reorder operations:
+        # travel first, then queue in the order of arrival.
+        half_s = (draws.next() / 2 if draws is not None else self._half_rtt_s) + extra_half_s
 
-            def arrived(_: simpy.Event) -> None:
-                if self._pools[server] is pools:
-                    self._queue(
-                        server,
-                        self.shard_of(key),
-                        write,
-                        reply,
-                        token,
-                        pools,
-                        sent_s,
-                        measured,
-                        half_s,
-                        env.now,
-                    )
+        def arrived(_: simpy.Event) -> None:
+            if self._pools[server] is pools:
+                self._queue(server, shard, write, reply, token, pools, sent_s, half_s, env.now)
 
-            env.timeout(half_s).callbacks.append(arrived)
+        env.timeout(half_s).callbacks.append(arrived)
 
     def _queue(
         self,
@@ -337,7 +305,6 @@ class SessionStore:
         token: Any,
         pools: list[_Pool],
         sent_s: float,
-        measured: bool,
         half_s: float,
         arrival_s: float,
     ) -> None:
@@ -345,6 +312,7 @@ class SessionStore:
         finds none), and its answer is on its way back."""
         env = self._env
         now = env.now
+        measured = self._warmup_s <= sent_s < self._end_s
         if not self.up:
             node = None
         elif write or not self._from_replicas:
