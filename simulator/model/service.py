@@ -76,7 +76,6 @@ class Service:
         self._network_mbps = network_mbps
         self._transfer_s = 0.0
         self._check_trips = self._login_trips = self._refresh_trips = 0
-        self._timeout = env.timeout  # SimPy makes a bound method at every attribute read
         self._call_later = env.call_later
         self._revoked_at = recorder.revoked_at
 

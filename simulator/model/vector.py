@@ -148,8 +148,8 @@ def run_with(
         EngineError: ``vector``, and this run's draws keep it from being exact.
     """
     note = ""
-    requests = expected_requests(inputs.scenario)
-    if engine == "auto" and not record_requests and requests > SUMMARY_MAX_REQUESTS:
+    requests = 0.0 if record_requests else expected_requests(inputs.scenario)
+    if engine == "auto" and requests > SUMMARY_MAX_REQUESTS:
         # summary mode promises memory that does not grow with the run: the simulation
         note = (
             f"summary mode keeps memory flat: about {requests:,.0f} requests is more than "
