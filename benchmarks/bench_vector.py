@@ -2,7 +2,8 @@
 
 The standard workload: Poisson arrivals at 3,500 requests/s, round robin over 50 servers
 of one worker each, exponential 10 ms service (utilisation 0.7), 20,000 users, about
-700,000 requests, strategy ``jwt``. Its tokens are given a lifetime far beyond the run
+700,000 requests, strategy ``jwt`` (``--strategy sticky``: ``sticky`` with its cookie
+affinity instead). Its tokens are given a lifetime far beyond the run
 (``jwt.ttl_s: 1e12``): with the default 15 minutes, tokens issued up to 15 minutes before
 the start expire during a 200 s run, and their refreshes (a store round trip, then the
 request again through the balancer) are feedback only the DES simulates.
@@ -10,13 +11,16 @@ request again through the balancer) are feedback only the DES simulates.
 Rounds alternate DES and vector on the same scenario and seed; the script reports the
 median CPU time (``time.process_time``) and wall time of each, their ratio, and the
 largest absolute difference between the two engines' per-request latencies (0.0: the
-same bits). Run: ``.venv/bin/python benchmarks/bench_vector.py [--requests N] [--rounds R]``.
+same bits). Each engine runs once, untimed, before the rounds (imports and first calls).
+Run: ``.venv/bin/python benchmarks/bench_vector.py [--requests N] [--rounds R]
+[--strategy jwt|sticky] [--summary]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import statistics
 import time
 from typing import Any
@@ -47,23 +51,25 @@ def standard_scenario(requests: int) -> Any:
             "jwt.ttl_s": 1e12,
             "warmup_s": 0,
             "duration_s": requests / ARRIVAL_RATE_PER_S,
-            "strategies": ["jwt"],
+            "strategies": ["jwt", "sticky"],
         },
     )
 
 
-def timed(scenario: Any, engine: str, record: bool = True) -> tuple[float, float, Any]:
-    """CPU seconds, wall seconds and the result of one run."""
+def timed(
+    scenario: Any, engine: str, record: bool = True, strategy: str = "jwt"
+) -> tuple[float, float, Any]:
+    """CPU seconds, wall seconds and the result of one run of ``strategy``."""
     cpu, wall = time.process_time(), time.perf_counter()
     result = simulator.run(
-        scenario, ["jwt"], engine=engine, allow_large=True, record_requests=record
+        scenario, [strategy], engine=engine, allow_large=True, record_requests=record
     )
     return time.process_time() - cpu, time.perf_counter() - wall, result
 
 
-def latencies(result: Any) -> tuple[np.ndarray, np.ndarray]:
+def latencies(result: Any, strategy: str) -> tuple[np.ndarray, np.ndarray]:
     """Per-request latencies (ms) sorted by arrival, and the arrivals."""
-    log = result.logs["jwt"]
+    log = result.logs[strategy]
     arrival = np.asarray(log.arrival_s)
     order = np.lexsort((np.asarray(log.user), arrival))
     return np.asarray(log.latency_ms)[order], arrival[order]
@@ -73,33 +79,41 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=700_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--strategy", choices=("jwt", "sticky"), default="jwt")
     parser.add_argument(
         "--summary",
         action="store_true",
         help="also time summary mode (record_requests=False) and compare the summaries",
     )
     args = parser.parse_args()
+    strategy = args.strategy
     scenario = standard_scenario(args.requests)
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"strategy {strategy}; {platform.python_version()}, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs"
+    )
+    for engine in ("des", "vector"):  # warm-up: imports and first calls, untimed
+        timed(standard_scenario(min(args.requests, 20_000)), engine, strategy=strategy)
     des_cpu: list[float] = []
     des_wall: list[float] = []
     vec_cpu: list[float] = []
     vec_wall: list[float] = []
     worst_ms = 0.0
     for round_ in range(args.rounds):
-        cpu, wall, des = timed(scenario, "des")
+        cpu, wall, des = timed(scenario, "des", strategy=strategy)
         des_cpu.append(cpu)
         des_wall.append(wall)
-        cpu, wall, fast = timed(scenario, "vector")
+        cpu, wall, fast = timed(scenario, "vector", strategy=strategy)
         vec_cpu.append(cpu)
         vec_wall.append(wall)
-        assert fast["jwt"].engine == "vector", fast["jwt"].engine_note
-        expected, arrived = latencies(des)
-        actual, arrived_too = latencies(fast)
+        assert fast[strategy].engine == "vector", fast[strategy].engine_note
+        expected, arrived = latencies(des, strategy)
+        actual, arrived_too = latencies(fast, strategy)
         assert np.array_equal(arrived, arrived_too), "the engines saw different requests"
         worst_ms = max(worst_ms, float(np.abs(actual - expected).max()))
         print(
-            f"round {round_ + 1}: {des['jwt'].requests} requests; DES {des_cpu[-1]:.2f} s CPU "
+            f"round {round_ + 1}: {des[strategy].requests} requests; DES {des_cpu[-1]:.2f} s CPU "
             f"{des_wall[-1]:.2f} s wall; vector {vec_cpu[-1] * 1000:.1f} ms CPU "
             f"{vec_wall[-1] * 1000:.1f} ms wall"
         )
@@ -109,20 +123,20 @@ def main() -> None:
     print(f"median wall: DES {des_w:.3f} s, vector {vec_w:.4f} s, ratio {des_w / vec_w:.0f}x")
     print(f"max |latency difference|: {worst_ms:.3g} ms")
     if args.summary:
-        summary_mode(scenario, args.rounds)
+        summary_mode(scenario, args.rounds, strategy)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
-def summary_mode(scenario: Any, rounds: int) -> None:
+def summary_mode(scenario: Any, rounds: int, strategy: str) -> None:
     """Both engines without the request log: medians, ratio, and whether the JSON
     summaries are identical."""
     des_cpu: list[float] = []
     vec_cpu: list[float] = []
     same = True
     for _ in range(rounds):
-        cpu, _, des = timed(scenario, "des", record=False)
+        cpu, _, des = timed(scenario, "des", record=False, strategy=strategy)
         des_cpu.append(cpu)
-        cpu, _, fast = timed(scenario, "vector", record=False)
+        cpu, _, fast = timed(scenario, "vector", record=False, strategy=strategy)
         vec_cpu.append(cpu)
         same = same and des.to_json() == fast.to_json()
     des_c, vec_c = statistics.median(des_cpu), statistics.median(vec_cpu)

@@ -14,17 +14,29 @@ import math
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 from typer.testing import CliRunner
 
-from simulator import load_scenario
+from simulator import load_scenario, outcomes
 from simulator.cli.app import app
 from simulator.errors import ScenarioError
 from simulator.model import vector
 from simulator.model.run import RunInputs, run
-from simulator.model.vector_queue import fifo_schedule
+from simulator.model.vector_queue import (
+    fifo_schedule,
+    group_by_server,
+    group_round_robin,
+    put_grouped,
+    take_grouped,
+)
+from simulator.model.vector_results import finish_order, stable_argsort
 from simulator.model.vector_stream import request_arrays
+from simulator.model.vector_tally import count_requests, latency_summary_exact, order_statistics
+from simulator.results.histogram import bin_indices
+from simulator.results.metrics import latency_summary
 from simulator.results.records import RunResult, StrategyResult
+from simulator.results.timeseries import Buckets, Tally
 
 LATENCY_TOLERANCE_MS = 1e-9
 
@@ -459,3 +471,101 @@ def test_the_schedule_is_the_recursion_bit_for_bit(workers: int, seed: int) -> N
     expected_start, expected_end = reference_schedule(server, route, first, work, workers)
     np.testing.assert_array_equal(start, expected_start)
     np.testing.assert_array_equal(end, expected_end)
+
+
+# ------------------------------------------------- the pieces that replace sorting
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_finish_order_is_a_stable_sort_with_ties_by_routing(seed: int) -> None:
+    """Times within a few ulps and equal times (which the packed sort leaves to the
+    exact re-sort), ties broken by ``ties`` or by position."""
+    rng = np.random.default_rng(seed)
+    base = np.round(rng.uniform(0.001, 50.0, 5000), 3)  # many equal times
+    nudged = np.nextafter(base, np.inf) if seed else base
+    values = np.where(rng.random(5000) < 0.3, nudged, base)
+    ties = rng.permutation(5000)
+    expected = np.lexsort((ties, values))
+    assert np.array_equal(finish_order(values, ties), expected)
+    assert np.array_equal(finish_order(values, None), np.argsort(values, kind="stable"))
+    assert np.array_equal(stable_argsort(values, ties), expected)
+
+
+def test_grouping_by_stride_is_the_gather() -> None:
+    values = np.random.default_rng(3).random(1003)
+    for servers, offset in [(1, 0), (7, 3), (50, 20_000), (2000, 5)]:
+        order, bounds = group_round_robin(len(values), servers, offset)
+        assert np.array_equal(
+            order, group_by_server((np.arange(1003) + offset) % servers, servers)[0]
+        )
+        grouped = take_grouped(values, order, bounds, servers)
+        assert np.array_equal(grouped, values[order])
+        back = np.empty_like(values)
+        put_grouped(grouped, order, bounds, servers, back)
+        assert np.array_equal(back, values)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 10, 101, 5000])
+@pytest.mark.parametrize("timeouts", [False, True])
+def test_the_counts_are_a_tallys(count: int, timeouts: bool) -> None:
+    """count_requests against a Tally fed in the order requests finish: counts, every
+    bucket's quantiles, the overall histogram's summary (its sum made in that order),
+    and latency_summary_exact against latency_summary of the log's latencies."""
+    rng = np.random.default_rng(count)
+    buckets = Buckets(0.5, 10.0, 0.5)
+    arrival = np.sort(rng.uniform(0.5, 10.0, count))
+    latency_ms = rng.lognormal(3.0, 1.0, count)
+    latency_ms[::7] = np.round(latency_ms[::7])  # some equal values
+    ok = rng.random(count) > 0.2 if timeouts else None
+    end = arrival + latency_ms / 1000.0
+    finish = np.lexsort((np.arange(count), end))
+    tally = Tally(buckets)
+    codes = np.zeros(count, dtype=np.int8)
+    if ok is not None:
+        codes[~ok] = outcomes.TIMEOUT
+    tally.record_many(
+        arrival[finish],
+        np.zeros(count, dtype=np.int64),
+        codes[finish],
+        latency_ms[finish],
+        np.full(count, outcomes.VALID, dtype=np.int8),
+    )
+
+    def order(lo: int, hi: int) -> npt.NDArray[np.int64]:
+        return finish_order(end[lo:hi], None)
+
+    counted = count_requests(buckets, arrival, latency_ms, ok, order)
+    assert counted.requests.tolist() == tally.requests
+    assert counted.succeeded.tolist() == tally.succeeded == tally.served
+    for index, histogram in enumerate(tally.latency):
+        expected = histogram.quantiles([0.50, 0.95, 0.99]) if histogram.n else [math.nan] * 3
+        np.testing.assert_array_equal(counted.latency_ms[:, index], expected)
+    assert counted.overall is not None
+    assert counted.overall.summary() == tally.overall.summary()
+    assert counted.window_counts(0.5, 10.0, True) == tally.window_counts(0.5, 10.0, True)
+    logged = latency_ms[finish]
+    served = None if ok is None else ok[finish]
+    expected_summary = latency_summary(logged if served is None else logged[served])
+    assert latency_summary_exact(counted, logged, served) == expected_summary
+
+
+def test_the_order_statistics_are_numpys() -> None:
+    rng = np.random.default_rng(7)
+    values = np.concatenate((rng.lognormal(2.0, 2.0, 3000), [0.0, 1e-4, 5e-4, 1e-3]))
+    bins = np.bincount(bin_indices(values) + 1)
+    ranks = [0, 1, 17, 1500, 2999, 3003]
+    found = order_statistics(values, ranks, bins)
+    ordered = np.sort(values)
+    assert found == {rank: float(ordered[rank]) for rank in ranks}
+    # bins that do not match the values (never the case): still right
+    assert order_statistics(values, ranks, bins[::-1].copy()) == found
+
+
+def test_the_latency_summary_is_numpys_for_every_size() -> None:
+    """numpy's linear percentiles, step by step, for sizes that hit every rounding."""
+    rng = np.random.default_rng(11)
+    buckets = Buckets(0.0, 1.0, 1.0)
+    for count in range(1, 400):
+        latency_ms = rng.exponential(20.0, count)
+        counted = count_requests(buckets, np.zeros(count), latency_ms, None, None)
+        assert latency_summary_exact(counted, latency_ms, None) == latency_summary(latency_ms)

@@ -58,14 +58,14 @@ from simulator.model.vector_queue import (
     Grouping,
     ServerSchedule,
     group_round_robin,
+    put_grouped,
     schedule_by_server,
     schedule_drawing,
 )
 from simulator.model.vector_results import (
-    bucket_index,
     busy_seconds,
+    finish_order,
     sample_servers,
-    stable_argsort,
     strategy_series,
 )
 from simulator.model.vector_setup import (
@@ -76,10 +76,10 @@ from simulator.model.vector_setup import (
     route_jobs,
 )
 from simulator.model.vector_stream import StreamMismatchError, check_against_stream, request_arrays
+from simulator.model.vector_tally import count_requests, latency_summary_exact, window_bounds
 from simulator.model.workload import Population
-from simulator.results.metrics import latency_summary
 from simulator.results.records import AuthCost, RequestLog, StoreStats, StrategyResult
-from simulator.results.timeseries import Buckets, Tally
+from simulator.results.timeseries import Buckets
 from simulator.results.windows import event_windows
 from simulator.scenario.budget import expected_requests
 from simulator.scenario.models import Scenario
@@ -307,7 +307,7 @@ def run_vector(
     # a worker's time on each job: (start + overhead) + ((check + transfer) + business)
     bandwidth = cluster.network_mbps
     transfer_s = strategy.credential_bytes * 8 / (bandwidth * 1e6) if bandwidth else 0.0
-    work = (setup.check_s + transfer_s) + service
+    work = np.add(service, setup.check_s + transfer_s, out=service)  # service: ours alone
     workers = cluster.workers_per_server
     grouping = None
     if strategy.balancer.name == "round_robin":
@@ -331,63 +331,87 @@ def run_vector(
     end = done.end_s
     everyone = bool(count == 0 or end.max() <= stop_s)
     answered = None if everyone else end <= stop_s
-    # the DES answers in the order jobs end (ties: in the order they were routed); then,
-    # at the stop, the rest by arrival
-    finish_order, ordered_end = stable_argsort(end, done.order)
-    if answered is not None:
-        late = int(np.count_nonzero(~answered))
-        tail = finish_order[count - late :]
-        finish_order[count - late :] = tail[np.argsort(arrival[routed[tail]], kind="stable")]
-    stream = routed[finish_order]
-    row_arrival = arrival[stream]
-    rows = finish_order
-    row_end = ordered_end if answered is None else end[rows]
-    if scenario.warmup_s > 0:
-        measured = row_arrival >= scenario.warmup_s
-        rows, stream, row_arrival = rows[measured], stream[measured], row_arrival[measured]
-        row_end = row_end[measured]
-    if answered is None:
-        latency_s = row_end - row_arrival
-        row_outcome = np.where(latency_s <= timeout_s, outcomes.OK, outcomes.TIMEOUT)
+    # back to the stream's (arrival) order, where the measured requests are a suffix
+    # (into arrays no longer needed, whose memory is already mapped: fewer page faults)
+    end_s = work  # the schedule keeps its own copy of the work
+    if order is None:
+        put_grouped(end, done.order, done.bounds, done.stride, end_s)
     else:
-        in_time = answered[rows]
-        latency_s = np.where(in_time, row_end, stop_s) - row_arrival
-        row_outcome = np.where(in_time & (latency_s <= timeout_s), outcomes.OK, outcomes.TIMEOUT)
-    row_outcome = row_outcome.astype(np.int8)
-    row_latency_ms = latency_s * 1000.0
-    row_cause = np.full(len(rows), outcomes.VALID, dtype=np.int8)
-    row_user = users[stream]
-
-    buckets = Buckets(scenario.warmup_s, scenario.duration_s, scenario.time_bucket_s)
-    tally = Tally(buckets, scenario.workload.users)
-    tally.record_many(row_arrival, row_user, row_outcome, row_latency_ms, row_cause)
-    log = RequestLog()
-    if record_requests:
-        log.record_many(
-            row_arrival, row_user, done.server[rows], row_outcome, row_latency_ms, row_cause
-        )
-    counts = np.bincount(row_outcome, minlength=len(outcomes.NAMES))
+        end_s[routed] = end
+    rank = None if order is None else _inverse(order)  # routing position (ties)
+    first = int(np.searchsorted(arrival, scenario.warmup_s)) if scenario.warmup_s > 0 else 0
+    if answered is None:
+        latency_s = np.subtract(end_s, arrival, out=gaps)  # the gaps are summed already
+        in_time = latency_s <= timeout_s
+    else:
+        finished = end_s <= stop_s
+        latency_s = np.where(finished, end_s, stop_s) - arrival
+        in_time = finished & (latency_s <= timeout_s)
+    latency_s *= 1000.0
+    latency_ms = latency_s
+    ok_count = int(np.count_nonzero(in_time[first:]))
+    measured = count - first
+    counts = np.zeros(len(outcomes.NAMES), dtype=np.int64)
+    counts[outcomes.OK], counts[outcomes.TIMEOUT] = ok_count, measured - ok_count
     outcome_counts = dict(zip(outcomes.NAMES, (int(c) for c in counts), strict=True))
 
-    # ---------------------------------------------------------------- servers
-    job_bucket = bucket_index(buckets, done.route_s)  # -1: routed outside the window
-    keyed = done.server * buckets.count + job_bucket
-    if len(job_bucket) and job_bucket.min() < 0:
-        keyed = keyed[job_bucket >= 0]
-    bucket_jobs = np.bincount(keyed, minlength=servers * buckets.count).reshape(
-        servers, buckets.count
+    buckets = Buckets(scenario.warmup_s, scenario.duration_s, scenario.time_bucket_s)
+
+    def finish(lo: int, hi: int) -> IntArray:
+        """Measured requests ``lo..hi-1`` in the order they finish (from ``lo``)."""
+        part = slice(first + lo, first + hi)
+        return finish_order(end_s[part], None if rank is None else rank[part])
+
+    counted = count_requests(
+        buckets,
+        arrival[first:],
+        latency_ms[first:],
+        None if ok_count == measured else in_time[first:],
+        None if record_requests else finish,
     )
+    log = RequestLog()
+    latency_summary_ms = counted.overall.summary() if counted.overall is not None else {}
+    if record_requests:
+        # the DES answers in the order jobs end (ties: in the order they were routed);
+        # then, at the stop, the rest by arrival
+        rows = finish_order(end_s, rank)
+        if answered is not None:
+            late = int(np.count_nonzero(~answered))
+            tail = rows[count - late :]
+            rows[count - late :] = tail[np.argsort(arrival[tail], kind="stable")]
+        if first:
+            rows = rows[rows >= first]
+        server_of = server  # the server of each request, in the stream's order
+        if order is not None:
+            server_of = np.empty(count, dtype=np.int64)
+            server_of[order] = server
+        _write_log(log, rows, arrival, users, server_of, in_time, latency_ms)
+        logged_ms = np.frombuffer(log.latency_ms, dtype=np.float64)
+        latency_summary_ms = latency_summary_exact(
+            counted,
+            logged_ms,
+            None if ok_count == measured else in_time[rows],
+        )
+        del logged_ms  # a view of the log's column: it may grow again once released
+
+    # ---------------------------------------------------------------- servers
+    bounds = window_bounds(buckets, route)
+    bucket_jobs = np.zeros((servers, buckets.count), dtype=np.int64)
+    for index in range(buckets.count):
+        lo, hi = int(bounds[index]), int(bounds[index + 1])
+        if hi > lo:
+            bucket_jobs[:, index] = np.bincount(server[lo:hi], minlength=servers)
     server_jobs = bucket_jobs.sum(axis=1)
     busy_s = busy_seconds(scenario, done, answered)
     # the DES stops (and its sampler with it) once every request is answered, else at
     # its stop time; with no request at all, at once
     stopped_s = (float(end.max()) if answered is None else stop_s) if count else 0.0
-    start_s, end_s = scenario.warmup_s, scenario.duration_s
-    up_s = [max(0.0, end_s - max(0.0, start_s)) for _ in range(servers)]
+    start_s, stop_window_s = scenario.warmup_s, scenario.duration_s
+    up_s = [max(0.0, stop_window_s - max(0.0, start_s)) for _ in range(servers)]
     utilisation = [
         busy / (up * workers) if up > 0 else 0.0 for busy, up in zip(busy_s, up_s, strict=True)
     ]
-    requests = int(np.count_nonzero(arrival >= scenario.warmup_s))
+    requests = measured
     store_stats = None
     if strategy.uses_store:
         store_stats = StoreStats(
@@ -400,7 +424,7 @@ def run_vector(
     login_s = inputs.costs.login_ms(cluster.login_cpu_ms, overridden) / 1000.0
     verify_ms, source = strategy.verify_cost()
     series = strategy_series(
-        tally,
+        counted,
         bucket_jobs,
         sample_servers(buckets, done, stopped_s),
         [len(host.sessions) for host in setup.hosts],
@@ -414,11 +438,7 @@ def run_vector(
         logins=0,
         login_cpu_s=0.0,
         outcome_counts=outcome_counts,
-        latency_ms=(
-            summary_of(row_latency_ms, row_outcome, log)
-            if record_requests
-            else tally.overall.summary()
-        ),
+        latency_ms=latency_summary_ms,
         server_requests=server_jobs.tolist(),
         server_utilisation=utilisation,
         store=store_stats,
@@ -427,10 +447,12 @@ def run_vector(
         sessions_in_store=setup.store_keys,
         measured_s=scenario.measured_s,
         forced_relogins_by_cause=dict.fromkeys(outcomes.CAUSES, 0),
-        users_logged_out=len(tally.logged_out),
+        users_logged_out=0,
         server_up_s=up_s,
         events=[],
-        windows=event_windows([], start_s, end_s, tally.window_counts, tally.window_users),
+        windows=event_windows(
+            [], start_s, stop_window_s, counted.window_counts, counted.window_users
+        ),
         refreshes=0,
         exposure=None,
         regions=None,
@@ -465,14 +487,36 @@ def _schedule(
     overheads = draws(inputs, "overhead", overhead, len(route))
     if overheads is not None and overhead.distribution != "constant":
         return schedule_drawing(server, route, overheads, work, workers, servers, grouping)
-    return schedule_by_server(server, route, overheads, work, workers, servers, grouping)
+    stride = servers if grouping is not None else None  # grouping: round robin's
+    return schedule_by_server(server, route, overheads, work, workers, servers, grouping, stride)
 
 
-def summary_of(
-    latency_ms: FloatArray, outcome: npt.NDArray[np.int8], log: RequestLog
-) -> dict[str, float | None]:
-    """:func:`latency_summary` of the log's served requests (``latency_ms`` and ``outcome``
-    are the log's rows: when every row was served, the same array, in the same order)."""
-    if len(outcome) and int(outcome.max()) <= outcomes.RELOGIN:
-        return latency_summary(latency_ms)
-    return latency_summary(log.served_latency_ms())
+def _write_log(
+    log: RequestLog,
+    rows: IntArray,
+    arrival_s: FloatArray,
+    users: IntArray,
+    server: IntArray,
+    in_time: npt.NDArray[np.bool_],
+    latency_ms: FloatArray,
+) -> None:
+    """Append the requests ``rows`` (positions in the stream, in the order they finished)
+    to ``log``, in one call (each column grows once)."""
+    codes = np.zeros(len(rows), dtype=np.int8)  # outcomes.OK
+    if not in_time.all():
+        codes[~in_time[rows]] = outcomes.TIMEOUT
+    log.record_many(
+        arrival_s[rows],
+        users[rows],
+        server[rows],
+        codes,
+        latency_ms[rows],
+        np.full(len(rows), outcomes.VALID, dtype=np.int8),
+    )
+
+
+def _inverse(order: IntArray) -> IntArray:
+    """The inverse permutation of ``order``."""
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order), dtype=order.dtype)
+    return inverse

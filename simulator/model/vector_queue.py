@@ -15,20 +15,23 @@ copy, no arithmetic), and an end is ``(start + first) + work`` in IEEE double pr
 as SimPy's ``now + delay`` computes it.
 
 **Speed.** The recursion is sequential only inside a *busy period* (from a job that finds
-the server idle to the next such job): the loop runs over the position within the busy
-period, vectorised across every busy period of every server at once, so it makes as many
-numpy passes as the longest busy period has jobs, and touches each job once. Busy periods
-are found from the closed form (approximate), keeping only the period starts that are
-certain by a wide margin; every other job goes through the exact ``max(r, F)``, which is
-right whether or not it was a start, and the certain starts are checked afterwards
-against the exact ends. With several workers the segments are the servers themselves (a
+the server idle to the next such job). Busy periods are found from the closed form
+(approximate), keeping the starts that are certain by a margin larger than its rounding;
+every other job is taken to wait for the one before it, so inside a busy period an end
+is ``((end + first) + work)`` added to the previous end: a running sum, which
+``np.cumsum`` makes in exactly that order. Busy periods of equal length are stacked as
+the columns of one array (one ``cumsum`` per distinct length), a few servers at a time so
+the arrays stay in the cache; afterwards every job is checked (a start found its worker
+idle, every other job did not), and a wrong guess corrects the busy periods and computes
+the chunk again. With several workers the segments are the servers themselves (a
 worker may still be busy when another is idle, so no simple regeneration point is known
-in advance): the loop then makes as many passes as the busiest server has jobs.
+in advance): a loop over the position in the server, each pass an exact ``max(r, F)``.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -38,10 +41,11 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-MARGIN_S = 1e-6
-"""How far an arrival must be after the approximate end of the job before it to be taken
-for certain as the start of a busy period, seconds (the closed form is off by far less;
-each such start is checked against the exact ends anyway)."""
+MARGIN_S = 1e-12
+"""The least distance between an arrival and the approximate end of the job before it
+for the arrival to be taken for certain as the start of a busy period (or for certain
+to wait), seconds; the margin grows with the rounding bound of the closed form (each
+answer is checked against the exact ends anyway)."""
 
 
 @dataclass
@@ -52,22 +56,28 @@ class ServerSchedule:
     Attributes:
         order: the position of each grouped job in the order the jobs were given.
         bounds: server ``i``'s jobs are ``bounds[i]:bounds[i + 1]``.
-        server: the server of each job.
         route_s: when each job reached its server.
         first_s: its first timeout (the overhead), or ``None``.
         start_s: when a worker started it.
         end_s: when it ended.
         workers: workers per server (with one, each server's jobs end in FIFO order).
+        stride: when each server's jobs are every ``stride``-th job given (round
+            robin), else ``None``.
     """
 
     order: IntArray
     bounds: IntArray
-    server: IntArray
     route_s: FloatArray
     first_s: FloatArray | None
     start_s: FloatArray
     end_s: FloatArray
     workers: int = 1
+    stride: int | None = None
+
+    @property
+    def server(self) -> IntArray:
+        """The server of each job (made when asked for)."""
+        return np.repeat(np.arange(self.servers, dtype=np.int64), np.diff(self.bounds))
 
     @property
     def servers(self) -> int:
@@ -92,16 +102,45 @@ def group_by_server(server: IntArray, servers: int) -> Grouping:
     return order, bounds
 
 
+def take_grouped(
+    values: FloatArray, order: IntArray, bounds: IntArray, stride: int | None
+) -> FloatArray:
+    """``values[order]``; with a ``stride`` (see :class:`ServerSchedule`), a strided
+    slice per server instead of a gather."""
+    if stride is None:
+        return values[order]
+    grouped = np.empty(len(order), dtype=values.dtype)
+    limits = bounds.tolist()
+    for lo, hi in itertools.pairwise(limits):
+        if hi > lo:
+            grouped[lo:hi] = values[int(order[lo]) :: stride][: hi - lo]
+    return grouped
+
+
+def put_grouped(
+    grouped: FloatArray, order: IntArray, bounds: IntArray, stride: int | None, out: FloatArray
+) -> None:
+    """``out[order] = grouped`` (see :func:`take_grouped`)."""
+    if stride is None:
+        out[order] = grouped
+        return
+    limits = bounds.tolist()
+    for lo, hi in itertools.pairwise(limits):
+        if hi > lo:
+            out[int(order[lo]) :: stride][: hi - lo] = grouped[lo:hi]
+
+
 def group_round_robin(count: int, servers: int, offset: int) -> Grouping:
     """:func:`group_by_server` of jobs ``k`` on servers ``(k + offset) % servers``,
     without sorting."""
-    first = (np.arange(servers, dtype=np.int64) - offset) % servers
-    rows = -(-count // servers)
-    grid = first[:, None] + servers * np.arange(rows, dtype=np.int64)[None, :]
-    inside = grid < count
+    first = ((np.arange(servers, dtype=np.int64) - offset) % servers).tolist()
+    sizes = [max(0, -(-(count - start) // servers)) for start in first]
     bounds = np.zeros(servers + 1, dtype=np.int64)
-    np.cumsum(inside.sum(axis=1), out=bounds[1:])
-    return grid[inside], bounds
+    np.cumsum(sizes, out=bounds[1:])
+    order = np.empty(count, dtype=np.int64)
+    for start, lo, hi in zip(first, bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+        order[lo:hi] = np.arange(start, count, servers)
+    return order, bounds
 
 
 def schedule_by_server(
@@ -112,6 +151,7 @@ def schedule_by_server(
     workers: int,
     servers: int,
     grouping: Grouping | None = None,
+    stride: int | None = None,
 ) -> ServerSchedule:
     """Start and end of every job at FIFO servers of ``workers`` workers each.
 
@@ -124,30 +164,24 @@ def schedule_by_server(
         workers: workers per server.
         servers: number of servers.
         grouping: :func:`group_by_server`'s answer, when the caller knows it.
+        stride: with ``grouping``, when it is :func:`group_round_robin`'s: ``servers``.
     """
     order, bounds = grouping if grouping is not None else group_by_server(server, servers)
-    grouped = np.repeat(np.arange(servers, dtype=np.int64), np.diff(bounds))
-    r = route_s[order]
-    w = work_s[order]
-    f = first_s[order] if first_s is not None else None
+    if grouping is None:
+        stride = None
+    r = take_grouped(route_s, order, bounds, stride)
+    w = take_grouped(work_s, order, bounds, stride)
+    f = take_grouped(first_s, order, bounds, stride) if first_s is not None else None
     count = len(r)
-    first_of_server = np.zeros(count, dtype=bool)
-    first_of_server[bounds[:-1][np.diff(bounds) > 0]] = True
     if count == 0:
         start, end = r.copy(), r.copy()
     elif workers == 1:
-        segment_start = _certain_starts(r, f, w, first_of_server, bounds)
-        while True:
-            start, end = _segments(r, f, w, segment_start, 1)
-            # a start taken for certain must find the job before it finished
-            wrong = np.zeros(count, dtype=bool)
-            wrong[1:] = segment_start[1:] & ~first_of_server[1:] & (r[1:] < end[:-1])
-            if not wrong.any():
-                break
-            segment_start &= ~wrong  # never happens with MARGIN_S; kept exact regardless
+        start, end = _one_worker(r, f, w, bounds)
     else:
+        first_of_server = np.zeros(count, dtype=bool)
+        first_of_server[bounds[:-1][np.diff(bounds) > 0]] = True
         start, end = _segments(r, f, w, first_of_server, workers)
-    return ServerSchedule(order, bounds, grouped, r, f, start, end, workers)
+    return ServerSchedule(order, bounds, r, f, start, end, workers, stride)
 
 
 def fifo_schedule(
@@ -177,26 +211,25 @@ def _certain_starts(
     bounds: IntArray,
 ) -> npt.NDArray[np.bool_]:
     """Jobs (grouped by server) that surely find their single worker idle, by the closed
-    form of Lindley's recursion, plus the first job of each server."""
-    service = w if f is None else f + w
-    total = np.cumsum(service)
-    lifted = r - total
-    lifted += service
-    # a segmented running maximum: lift each server's values above every earlier server's
-    # r - (total - service) lies within [-total[-1], max(r)]: no pass over it for its range
-    ends = bounds[1:][np.diff(bounds) > 0] - 1  # the last (latest) job of each server
-    low, high = -float(total[-1]), float(r[ends].max())
-    span = 2.0 * (high - low) + 1.0
-    offset = np.repeat(np.arange(len(bounds) - 1) * span, np.diff(bounds))
-    lifted += offset
-    approx_end = np.maximum.accumulate(lifted)
-    approx_end -= offset
-    approx_end += total
-    # a generous bound of the closed form's rounding (sums over every job, and the lift)
-    scale = len(r) * max(abs(float(total[-1])), abs(high), abs(low), 1.0) + float(offset[-1]) + span
-    margin = max(MARGIN_S, 8.0 * 2.0**-52 * scale)
+    form of Lindley's recursion, plus the first job of each server (server by server:
+    each server's slice stays in the cache)."""
     certain = first_of_server.copy()
-    certain[1:] |= r[1:] > approx_end[:-1] + margin
+    service = w if f is None else f + w
+    limits = bounds.tolist()
+    for lo, hi in itertools.pairwise(limits):
+        if hi - lo < 2:
+            continue
+        each = service[lo:hi]
+        total = np.cumsum(each)
+        approx_end = r[lo:hi] - total
+        approx_end += each
+        np.maximum.accumulate(approx_end, out=approx_end)
+        approx_end += total
+        # a generous bound of the closed form's rounding (sums over every job)
+        high = max(abs(float(total[-1])), abs(float(r[hi - 1])), 1.0)
+        margin = max(MARGIN_S, 2.0**-52 * 32.0 * (hi - lo + 4) * high)
+        approx_end += margin
+        np.greater(r[lo + 1 : hi], approx_end[:-1], out=certain[lo + 1 : hi])
     return certain
 
 
@@ -220,8 +253,6 @@ def _segments(
     start = r.copy()
     end = start + f if f is not None else start.copy()
     end += w
-    if workers == 1:
-        return _one_worker(r, f, w, start, end, firsts, running, int(lengths[0]))
     free = np.full((len(firsts), workers), -np.inf)  # workers' free times, ascending
     for position in range(int(lengths[0])):
         alive = int(running[position])
@@ -237,45 +268,95 @@ def _segments(
     return start, end
 
 
+CHUNK_JOBS = 1 << 17
+"""Jobs :func:`_one_worker` computes at a time (whole servers; small enough that the
+gathers and temporaries stay in the cache)."""
+
+
 def _one_worker(
+    r: FloatArray, f: FloatArray | None, w: FloatArray, bounds: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """Starts and ends of jobs grouped by server at one worker each, a few whole servers
+    at a time (about :data:`CHUNK_JOBS` jobs: their arrays stay in the cache): the busy
+    periods that surely begin (:func:`_certain_starts`), the schedule that takes every
+    other job to wait (:func:`_one_worker_part`), and the check that each did; where
+    one did not, the busy periods are corrected and the chunk computed again (never
+    seen with :data:`MARGIN_S`; the first wrong job is right after, so this ends)."""
+    count = len(r)
+    start = np.empty(count)
+    end = np.empty(count)
+    limits = bounds.tolist()
+    lo, first = 0, 0  # the chunk's first job and first server
+    for index, hi in enumerate(limits[1:], 1):
+        if hi - lo < CHUNK_JOBS and index < len(limits) - 1:
+            continue  # whole servers, up to about CHUNK_JOBS jobs
+        if hi > lo:
+            part = slice(lo, hi)
+            local = np.asarray(limits[first : index + 1], dtype=np.int64) - lo
+            r_part, w_part = r[part], w[part]
+            f_part = None if f is None else f[part]
+            first_of_server = np.zeros(hi - lo, dtype=bool)
+            first_of_server[local[:-1][np.diff(local) > 0]] = True
+            segment_start = _certain_starts(r_part, f_part, w_part, first_of_server, local)
+            inner = ~first_of_server[1:]
+            while True:
+                _one_worker_part(r_part, f_part, w_part, segment_start, start[part], end[part])
+                # a segment's first job must find the job before it ended, every other
+                # one must wait for it
+                arrived, before = r_part[1:], end[lo : hi - 1]
+                wrong = np.where(segment_start[1:], arrived < before, arrived > before)
+                wrong &= inner
+                if not wrong.any():
+                    break
+                segment_start[1:] ^= wrong
+        lo, first = hi, index
+    return start, end
+
+
+def _one_worker_part(
     r: FloatArray,
     f: FloatArray | None,
     w: FloatArray,
+    segment_start: npt.NDArray[np.bool_],
     start: FloatArray,
     end: FloatArray,
-    firsts: IntArray,
-    running: IntArray,
-    longest: int,
-) -> tuple[FloatArray, FloatArray]:
-    """:func:`_segments` for one worker, the later jobs laid out position by position
-    (all second jobs of a segment, then all third ones...), so that each pass reads and
-    writes contiguous slices: the job before a segment's job at position ``p`` is the
-    same segment's at ``p - 1``, at the same place in the previous slice."""
-    if longest < 2:
-        return start, end
-    alive = running[1:longest].tolist()
-    jobs = np.concatenate([firsts[:size] + position for position, size in enumerate(alive, 1)])
-    began = r[jobs]
-    work = w[jobs]
-    first = f[jobs] if f is not None else None
-    done = np.empty(len(jobs))
-    previous = end[firsts[: alive[0]]]
-    offset = 0
-    for size in alive:
-        here = slice(offset, offset + size)
-        now = began[here]
-        np.maximum(now, previous[:size], out=now)
-        ended = done[here]
-        if first is not None:
-            np.add(now, first[here], out=ended)
-            ended += work[here]
-        else:
-            np.add(now, work[here], out=ended)
-        previous = ended
-        offset += size
-    start[jobs] = began
-    end[jobs] = done
-    return start, end
+) -> None:
+    """:func:`_one_worker` on whole servers' jobs, into ``start`` and ``end``."""
+    count = len(r)
+    if f is not None:
+        np.add(r, f, out=end)
+        end += w
+    else:
+        np.add(r, w, out=end)
+    firsts = np.flatnonzero(segment_start)
+    lengths = np.diff(firsts, append=count)
+    longer = lengths > 1
+    firsts, lengths = firsts[longer], lengths[longer]
+    if len(firsts):
+        longest = int(lengths.max())
+        key = lengths.astype(np.uint16) if longest < 1 << 16 else lengths
+        firsts = firsts[np.argsort(key, kind="stable")]  # a radix sort; by position within
+        limits = np.cumsum(np.bincount(lengths, minlength=longest + 1)).tolist()
+        for length in range(2, longest + 1):
+            lo, hi = limits[length - 1], limits[length]
+            if lo == hi:
+                continue
+            heads = firsts[lo:hi]
+            jobs = np.arange(length)[:, None] + heads  # (position, segment)
+            if f is None:
+                steps = w[jobs]
+            else:
+                steps = np.empty((2 * length - 1, hi - lo))
+                steps[1::2] = f[jobs[1:]]
+                steps[2::2] = w[jobs[1:]]
+            steps[0] = end[heads]
+            np.cumsum(steps, axis=0, out=steps)  # down each column: a segment's running sum
+            end[jobs] = steps if f is None else steps[0::2]
+    # a segment's first job started when it arrived, every other one when the one before
+    # it ended
+    start[0] = r[0]
+    np.copyto(start[1:], end[:-1])
+    np.copyto(start, r, where=segment_start)
 
 
 def schedule_drawing(
@@ -329,7 +410,6 @@ def schedule_drawing(
     return ServerSchedule(
         order,
         bounds,
-        np.repeat(np.arange(servers, dtype=np.int64), np.diff(bounds)),
         route_s[order],
         np.asarray(first),
         np.asarray(start),

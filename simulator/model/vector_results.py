@@ -15,28 +15,83 @@ import numpy.typing as npt
 
 from simulator import outcomes
 from simulator.model.vector_queue import ServerSchedule
-from simulator.results.timeseries import SAMPLES_PER_BUCKET, Buckets, StrategySeries, Tally
+from simulator.model.vector_tally import Counted
+from simulator.results.timeseries import SAMPLES_PER_BUCKET, Buckets, StrategySeries
 from simulator.scenario.models import Scenario
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-def stable_argsort(values: FloatArray, ties: IntArray) -> tuple[IntArray, FloatArray]:
-    """The order that sorts ``values``, equal values ordered by ``ties`` (numpy's
-    quicksort, then any run of equal values sorted by ``ties``), and the sorted values."""
+SORT_BLOCK = 1 << 16
+"""Sorted values compared at a time when looking for ties (small enough for the cache)."""
+
+
+def stable_argsort(values: FloatArray, ties: IntArray | None) -> IntArray:
+    """The order that sorts ``values``, equal values ordered by ``ties`` (``None``: by
+    their position): numpy's quicksort, then any run of equal values sorted by
+    ``ties``."""
     order = np.argsort(values)
-    ordered = values[order]
-    tied = np.flatnonzero(ordered[1:] == ordered[:-1])
-    if len(tied):
-        starts = tied[np.r_[True, np.diff(tied) > 1]]
-        for first in starts.tolist():
-            last = first + 1
-            while last + 1 < len(ordered) and ordered[last + 1] == ordered[first]:
-                last += 1
-            run = order[first : last + 1]
+    count = len(order)
+    found = []
+    for lo in range(0, count - 1, SORT_BLOCK):  # blocks overlapping by one value
+        ordered = values[order[lo : lo + SORT_BLOCK + 1]]
+        tied = np.flatnonzero(ordered[1:] == ordered[:-1])
+        if len(tied):
+            found.append(tied + lo)
+    if not found:
+        return order
+    tied = np.concatenate(found)
+    for first in tied[np.r_[True, np.diff(tied) > 1]].tolist():
+        last = first + 1
+        value = values[order[first]]
+        while last + 1 < count and values[order[last + 1]] == value:
+            last += 1
+        run = order[first : last + 1]
+        if ties is None:
+            order[first : last + 1] = np.sort(run)
+        else:
             order[first : last + 1] = run[np.argsort(ties[run], kind="stable")]
-    return order, ordered
+    return order
+
+
+def finish_order(values: FloatArray, ties: IntArray | None) -> IntArray:
+    """:func:`stable_argsort` of positive times, faster: each time's bit pattern (which
+    orders positive doubles as integers) has its lowest bits replaced by its position,
+    the integers are sorted (no index array to carry along), and the few runs whose
+    remaining bits are equal (times within a few ulps, or equal) are sorted again by time
+    and then ``ties`` (``None``: position)."""
+    count = len(values)
+    width = max(1, (count - 1).bit_length())
+    if count < 2 or width > 40 or not float(values.min()) > 0.0:
+        return stable_argsort(values, ties)
+    low = (1 << width) - 1
+    bits = values.view(np.int64)
+    key = np.empty(count, dtype=np.int64)
+    for lo in range(0, count, SORT_BLOCK):  # a block at a time: small temporaries
+        hi = min(lo + SORT_BLOCK, count)
+        part = np.bitwise_and(bits[lo:hi], np.int64(~low), out=key[lo:hi])
+        part |= np.arange(lo, hi, dtype=np.int64)
+    key.sort()
+    # neighbours whose remaining bits are equal, looked for a block at a time
+    found = []
+    for lo in range(0, count - 1, SORT_BLOCK):
+        block = key[lo : lo + SORT_BLOCK + 1]
+        near = np.bitwise_xor(block[1:], block[:-1])
+        same = np.flatnonzero(near <= low)
+        if len(same):
+            found.append(same + lo)
+    order = np.bitwise_and(key, low, out=key)
+    if found:
+        same = np.concatenate(found)  # ranks i whose remaining bits equal i + 1's
+        apart = np.diff(same) > 1
+        firsts = same[np.r_[True, apart]].tolist()
+        lasts = (same[np.r_[apart, True]] + 1).tolist()
+        for first, last in zip(firsts, lasts, strict=True):
+            run = order[first : last + 1]
+            then = run if ties is None else ties[run]
+            order[first : last + 1] = run[np.lexsort((then, values[run]))]
+    return order
 
 
 def bucket_index(buckets: Buckets, times_s: FloatArray) -> IntArray:
@@ -56,18 +111,19 @@ def busy_seconds(
     """Each server's worker time inside the measured window, summed as the DES sums it:
     job by job, in the order the jobs end (a job still running at the stop is not
     counted), with a running sum (``np.cumsum``; ``np.sum`` adds pairwise)."""
-    charge = np.minimum(done.end_s, scenario.duration_s)
-    charge -= np.maximum(done.start_s, scenario.warmup_s)
-    unused = ~(charge > 0) if answered is None else ~answered | ~(charge > 0)
-    charge[unused] = 0.0  # adding 0.0 changes no sum
     busy = []
-    for index in range(done.servers):
+    for index in range(done.servers):  # a server at a time: its arrays stay in the cache
         jobs = done.jobs(index)
-        part = charge[jobs]
-        if not len(part):
+        if jobs.stop == jobs.start:
             busy.append(0.0)
             continue
         ended = done.end_s[jobs]
+        part = np.minimum(ended, scenario.duration_s)
+        part -= np.maximum(done.start_s[jobs], scenario.warmup_s)
+        unused = ~(part > 0)
+        if answered is not None:
+            unused |= ~answered[jobs]
+        part[unused] = 0.0  # adding 0.0 changes no sum
         if done.workers > 1 and np.any(ended[1:] < ended[:-1]):  # out of FIFO order
             part = part[np.argsort(ended, kind="stable")]
         busy.append(float(np.cumsum(part)[-1]))
@@ -118,18 +174,15 @@ def sample_servers(buckets: Buckets, done: ServerSchedule, until_s: float) -> Sa
 
 
 def strategy_series(
-    tally: Tally, bucket_jobs: IntArray, sampled: Samples, sessions: list[int]
+    counted: Counted, bucket_jobs: IntArray, sampled: Samples, sessions: list[int]
 ) -> StrategySeries:
     """The time series, as :meth:`StrategySeries.from_tally` makes them from the DES's
     tally and sampler (every server up, in rotation, and holding its sessions)."""
-    buckets = tally.buckets
+    buckets = counted.buckets
     count = buckets.count
-    latency = np.full((3, count), np.nan)
-    for index, histogram in enumerate(tally.latency):
-        if histogram.n:
-            latency[:, index] = histogram.quantiles([0.50, 0.95, 0.99])
-    requests = np.asarray(tally.requests, dtype=np.int64)
-    served = np.asarray(tally.served, dtype=np.int64)
+    latency = counted.latency_ms
+    requests = counted.requests
+    served = counted.succeeded  # the engine serves only ok requests
     servers = len(sessions)
     per_sample = np.maximum(sampled.samples.astype(np.float64), 1.0)
     seen = sampled.samples > 0
@@ -146,10 +199,10 @@ def strategy_series(
         t_s=buckets.starts_s,
         bucket_s=buckets.width_s,
         requests=requests,
-        succeeded=np.asarray(tally.succeeded, dtype=np.int64),
+        succeeded=counted.succeeded.copy(),
         served=served,
         errors=requests - served,
-        forced_relogins=np.asarray(tally.forced, dtype=np.int64),
+        forced_relogins=counted.forced,
         latency_ms=latency,
         login_cpu_s=np.zeros(count),
         server_jobs=bucket_jobs,

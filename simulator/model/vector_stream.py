@@ -25,6 +25,10 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
+PICK_BLOCK = 1 << 15
+"""Picks turned into users at a time (small enough for the cache)."""
+
+
 class StreamMismatchError(RuntimeError):
     """The arrays differ from what :class:`RequestStream` yields (it was changed)."""
 
@@ -47,14 +51,24 @@ def request_arrays(stream: RequestStream) -> tuple[FloatArray, IntArray, FloatAr
     kept = 0
     while True:
         gaps = arrivals.exponential(mean_gap_s, blocks * chunk).reshape(blocks, chunk)
-        sums = np.cumsum(gaps, axis=1)
         for block in range(blocks):
-            times = now + sums[block]
+            sums = np.cumsum(gaps[block])  # a chunk at a time: no array of the whole run
+            last = now + float(sums[-1])  # times[-1], as the stream adds it
+            if last < stream.duration_s:  # the whole chunk is inside
+                gap_parts.append(gaps[block])
+                kept += 1
+                now = last
+                continue
+            times = now + sums
             inside = int(np.searchsorted(times, stream.duration_s, side="left"))
             gap_parts.append(gaps[block, :inside])
             kept += 1
             if inside < chunk:
-                return _finish(stream, users, service, np.concatenate(gap_parts), kept)
+                if len(gap_parts) == block + 1:  # first round: a prefix of its gaps
+                    kept_gaps = gaps.reshape(-1)[: block * chunk + inside]
+                else:
+                    kept_gaps = np.concatenate(gap_parts)
+                return _finish(stream, users, service, kept_gaps, kept)
             now = float(times[-1])
         blocks = max(1, blocks // 4)
 
@@ -83,16 +97,22 @@ def pick_users(weights: FloatArray, picks: FloatArray) -> IntArray:
     count = len(cumulative)
     if count < 2 or not np.all(weights == weights[0]):
         return np.searchsorted(cumulative, picks, side="right").astype(np.int64)
-    guess = (picks * count).astype(np.int64)
-    np.minimum(guess, count - 1, out=guess)
     # searchsorted's answer is the index i with cumulative[i - 1] <= pick < cumulative[i];
     # the guess is it but for picks within rounding of an edge, which are looked up
     edges = np.concatenate(([-np.inf], cumulative))
-    bad = picks >= edges[guess + 1]
-    bad |= edges[guess] > picks
-    if bad.any():
-        guess[bad] = np.searchsorted(cumulative, picks[bad], side="right")
-    return guess
+    below, above = edges[:-1], edges[1:]
+    chosen = np.empty(len(picks), dtype=np.int64)
+    step = PICK_BLOCK
+    for lo in range(0, len(picks), step):  # blocks: the temporaries stay in the cache
+        part = picks[lo : lo + step]
+        guess = chosen[lo : lo + step]
+        np.multiply(part, count, out=guess, casting="unsafe")  # truncates, as astype
+        np.minimum(guess, count - 1, out=guess)
+        bad = part >= above.take(guess)
+        bad |= below.take(guess) > part
+        if bad.any():
+            guess[bad] = np.searchsorted(cumulative, part[bad], side="right")
+    return chosen
 
 
 def _chunk_by_chunk(stream: RequestStream) -> tuple[FloatArray, IntArray, FloatArray]:
