@@ -20,33 +20,21 @@ import simpy
 from simpy.core import EmptySchedule, Infinity, StopSimulation
 from simpy.events import NORMAL, EventPriority
 
-
-class _Call:
-    """The least a scheduled call needs to be stepped like an event: its callbacks.
-
-    :meth:`StreamEnvironment.call_later` puts these on the event queue instead of a
-    :class:`simpy.Timeout`; nothing can wait on one (use a timeout for that). The call
-    carries its argument, so the caller needs no closure (a closure over several
-    variables costs more to make than this object).
-    """
-
-    __slots__ = ("_arg", "_function", "callbacks")
-    _ok = True
-
-    def __init__(self, function: Callable[[Any], None], arg: Any) -> None:
-        self._function = function
-        self._arg = arg
-        self.callbacks: list[Callable[[object], None]] | None = [self._call]
-
-    def _call(self, _: object) -> None:
-        self._function(self._arg)
+_CALL_LENGTH = 5
+"""Entries of the event queue this long are :meth:`StreamEnvironment.call_later` calls."""
 
 
 class StreamEnvironment(simpy.Environment):
     """:class:`simpy.Environment` plus one stream of timed callbacks (the arrivals)."""
 
+    now: float = 0.0
+    """The current simulated time, seconds: a plain attribute, kept equal to SimPy's
+    ``_now`` by :meth:`step` (reading SimPy's ``now`` property is a call, and the model
+    reads the time several times per request)."""
+
     def __init__(self, initial_time: float = 0) -> None:
         super().__init__(initial_time)
+        self.now = self._now
         self._next_s: float = Infinity
         self._on_next: Callable[[], None] | None = None
 
@@ -61,37 +49,46 @@ class StreamEnvironment(simpy.Environment):
     def call_later(self, delay_s: float, function: Callable[[Any], None], arg: Any) -> None:
         """Call ``function(arg)`` ``delay_s`` seconds from now, ordered among the events
         exactly as a :class:`simpy.Timeout` of ``delay_s`` made now would be, for less
-        (no event object to wait on, no :meth:`schedule` call, no closure)."""
+        (no event object to wait on, no :meth:`schedule` call, no closure).
+
+        The call is one entry of the event queue, ``(time, priority, id, function,
+        arg)``: SimPy's entries are ``(time, priority, id, event)``, and as the ids are
+        unique, entries never compare beyond them. Only :meth:`step` reads the fifth.
+        """
         if delay_s < 0:
             raise ValueError(f"negative delay {delay_s}")
-        call: Any = _Call(function, arg)  # stepped like an event: it has callbacks and _ok
-        heappush(self._queue, (self._now + delay_s, NORMAL, next(self._eid), call))
+        queue: list[Any] = self._queue
+        heappush(queue, (self._now + delay_s, NORMAL, next(self._eid), function, arg))
 
     def peek(self) -> float:
         """The time of the next event or stream item (``Infinity``: none)."""
-        queue = self._queue
+        queue: list[Any] = self._queue
         head: float = queue[0][0] if queue else Infinity
         return self._next_s if self._next_s < head else head
 
     def step(self) -> None:
         """Run the stream's next item if it comes before the next event, else the event."""
         next_s = self._next_s
-        if next_s != Infinity:
-            queue = self._queue
-            if not queue or next_s < queue[0][0]:
-                callback = self._on_next
-                assert callback is not None
-                self._now = next_s
-                self._next_s = Infinity
-                self._on_next = None
-                callback()
-                return
+        queue: list[Any] = self._queue
+        if next_s != Infinity and (not queue or next_s < queue[0][0]):
+            callback = self._on_next
+            assert callback is not None
+            self._now = self.now = next_s
+            self._next_s = Infinity
+            self._on_next = None
+            callback()
+            return
         # simpy.Environment.step, inlined (one call fewer per event)
         try:
-            self._now, _, _, event = heappop(self._queue)
+            entry = heappop(queue)
         except IndexError:
             raise EmptySchedule from None
-        callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
+        self._now = self.now = entry[0]
+        if len(entry) == _CALL_LENGTH:  # a call_later: no event
+            entry[3](entry[4])
+            return
+        event = entry[3]
+        callbacks, event.callbacks = event.callbacks, None
         try:
             for done in callbacks:
                 done(event)

@@ -42,6 +42,8 @@ from simulator.scenario.models import Scenario
 
 FLUSH_EVERY = 4096
 """Finished requests buffered before they are counted together."""
+_FIELDS = 6  # buffered per finished request: arrival, user, server, outcome, latency, cause
+_FLUSH_FIELDS = FLUSH_EVERY * _FIELDS
 
 
 class Recorder:
@@ -83,7 +85,9 @@ class Recorder:
         self._exposed_until: dict[int, float] = {}
         self._remaining_s: dict[int, float] = {}  # credential lifetime left at revocation
         self.regions: RegionTally | None = None
-        self._pending: list[tuple[float, int, int, int, float, int]] = []
+        # the buffered requests, flat: six fields each (see finished); a flat list keeps
+        # no tuple per request and splits into columns by slicing
+        self._pending: list[float | int] = []
         self._fleet_sampler: FleetSampler | None = None
 
     # ----------------------------------------------------------- what happened
@@ -106,8 +110,8 @@ class Recorder:
         and at the latest by :meth:`result`.
         """
         pending = self._pending
-        pending.append((arrival_s, user, server, outcome, latency_ms, cause))
-        if len(pending) >= FLUSH_EVERY:
+        pending += (arrival_s, user, server, outcome, latency_ms, cause)
+        if len(pending) >= _FLUSH_FIELDS:
             self.flush()
 
     def flush(self) -> None:
@@ -116,19 +120,23 @@ class Recorder:
         if not pending:
             return
         self._pending = []
-        arrival_s, user, server, outcome, latency_ms, cause = zip(*pending, strict=True)
-        for code, count in enumerate(np.bincount(outcome, minlength=len(self.counts)).tolist()):
+        arrival_s, user, server, outcome, latency_ms, cause = (
+            pending[field::_FIELDS] for field in range(_FIELDS)
+        )
+        codes = np.array(outcome, dtype=np.int64)
+        for code, count in enumerate(np.bincount(codes, minlength=len(self.counts)).tolist()):
             self.counts[code] += count
         self.tally.record_many(
-            np.array(arrival_s),
+            np.array(arrival_s, dtype=np.float64),
             np.array(user, dtype=np.int64),
-            np.array(outcome, dtype=np.int64),
-            np.array(latency_ms),
+            codes,
+            np.array(latency_ms, dtype=np.float64),
             np.array(cause, dtype=np.int64),
         )
         if self.regions is not None:
-            for args in zip(user, outcome, latency_ms, strict=True):
-                self.regions.record(*args)
+            record = self.regions.record
+            for one_user, one_outcome, latency in zip(user, outcome, latency_ms, strict=True):
+                record(int(one_user), int(one_outcome), latency)
         if self.record_requests:
             self.log.record_many(arrival_s, user, server, outcome, latency_ms, cause)
 

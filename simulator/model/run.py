@@ -225,7 +225,7 @@ class StrategyRun:
     def _arrive(self) -> None:
         """A request arrives: send it (its client logs in first if it holds no credential)."""
         now = self.env.now
-        user, service_s = self._coming[1:]
+        _, user, service_s = self._coming
         measured = now >= self._warmup_s
         request = Request(user, now, service_s, measured)
         if measured:

@@ -77,6 +77,8 @@ class Service:
         self._transfer_s = 0.0
         self._check_trips = self._login_trips = self._refresh_trips = 0
         self._call_later = env.call_later
+        self._worked_call = self._worked  # one bound method for every job
+        self._replied_call = self._replied
         self._revoked_at = recorder.revoked_at
 
     def attach(self, strategy: Strategy, store: SessionStore, servers: list[Server]) -> None:
@@ -84,6 +86,7 @@ class Service:
         (the fleet's list, which grows with scale-outs), built by the fleet after the
         servers were given this service."""
         self.strategy = strategy
+        self._strategy_check = strategy.check
         self.store = store
         self._servers = servers
         bandwidth = self._network_mbps
@@ -108,8 +111,16 @@ class Service:
         if phase == LOGIN:
             trips = self._login_trips
             first_s = self._login_s  # the password, before storing a session
+        elif phase == REFRESH:
+            trips = self._refresh_trips
+            first_s = 0.0
         else:
-            trips = self._refresh_trips if phase == REFRESH else self._check_trips
+            trips = self._check_trips
+            if self._overheads_s is None:  # the common case: straight to the store or check
+                if trips:
+                    request.trips = trips
+                    return self._ask_store(server, request, slot)
+                return self._check(server, request, slot, None)
             first_s = 0.0
         if self._overheads_s is not None:
             first_s += self._overheads_s.next()
@@ -140,7 +151,7 @@ class Service:
             return self._check(server, request, slot, None)
         request.trips -= 1
         self.store.round_trip(
-            server.index, request.user, request.phase == LOGIN, self._replied, request
+            server.index, request.user, request.phase == LOGIN, self._replied_call, request
         )
         return None
 
@@ -181,31 +192,26 @@ class Service:
         ``without``: what serving it without the store gave (the store is down).
         """
         now = self.env.now
-        strategy = self.strategy
-        user = request.user
         phase = request.phase
         transfer_s = business_s = 0.0
         rejected_for = VALID
         if phase in _CHECKS:
-            verdict, cpu_s = without or strategy.check(server, user, now)
+            verdict, cpu_s = without or self._strategy_check(server, request.user, now)
             transfer_s = self._transfer_s
             if verdict == VALID:
                 business_s = request.service_s
                 result = ACCEPTED
-                revoked_at = self._revoked_at
-                if revoked_at:
-                    revoked_s = revoked_at.get(user)
-                    if revoked_s is not None and strategy.issued_at(user) < revoked_s:
-                        self.recorder.exposed(user, now)
+                if self._revoked_at:
+                    self._note_exposure(request.user, now)
             else:
                 if phase == REQUEST:
                     rejected_for = verdict
                 result = REJECTED
         elif phase == LOGIN:
-            cpu_s = without[1] if without else strategy.issue(server, user, now)
+            cpu_s = without[1] if without else self.strategy.issue(server, request.user, now)
             result = LOGGED_IN
         else:  # a refresh
-            verdict, cpu_s = without or strategy.renew(server, user, now)
+            verdict, cpu_s = without or self.strategy.renew(server, request.user, now)
             if verdict == VALID:
                 result = RENEWED
             else:
@@ -217,11 +223,18 @@ class Service:
         if cpus is None:
             work_s = cpu_s + transfer_s + business_s  # summed in this order, as ever
             if work_s > 0:
-                self._call_later(work_s, self._worked, request)
+                self._call_later(work_s, self._worked_call, request)
                 return None
         elif cpus.work(server, cpu_s, transfer_s, business_s, lambda: self._worked(request)):
             return None
         return self._answer(server, request)
+
+    def _note_exposure(self, user: int, now_s: float) -> None:
+        """A credential was accepted: note an exposure if it was revoked before it was
+        issued (a revoked credential still works)."""
+        revoked_s = self._revoked_at.get(user)
+        if revoked_s is not None and self.strategy.issued_at(user) < revoked_s:
+            self.recorder.exposed(user, now_s)
 
     def _worked(self, request: Request) -> None:
         """The job's work is done: the worker answers (unless a crash took the job)."""

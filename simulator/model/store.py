@@ -182,6 +182,7 @@ class SessionStore:
                 lambda _: function(arg)
             ),
         )
+        self._answer_call = self._answer  # one bound method for every operation
         self._half_rtt_s = rtt_ms / 2000.0
         self._rtt_draws_s = rtt_draws_s
         self._cross_half_s = cross_region_rtt_ms / 2000.0
@@ -339,7 +340,7 @@ class SessionStore:
 
         self._later(
             back_s,
-            self._answer,
+            self._answer_call,
             (server, pools, shard, node, epoch, store_epoch, measured, sent_s, reply, token),
         )
 

@@ -95,15 +95,17 @@ class JwtTokens(StrategyBase):
         return self._new_token(user, now_s)
 
     def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
-        token = self._token_of[user]
-        if self._key_valid_until.get(self._key_of[user], -1.0) <= now_s:
-            return KEY_ROTATED, self._verify_s
+        if self._key and self._key_valid_until.get(self._key_of[user], -1.0) <= now_s:
+            return KEY_ROTATED, self._verify_s  # (no key was ever rotated: key 0 is valid)
         if now_s >= self._expires_at[user]:
             return EXPIRED, self._verify_s
-        if self._denylist == "store" and self._store.is_denied(token, now_s):
-            return REVOKED, self._verify_s
-        if self._denylist == "local_cache" and self._cached(server, token):
-            return REVOKED, self._verify_s
+        denylist = self._denylist
+        if denylist != "none":
+            token = self._token_of[user]
+            if denylist == "store" and self._store.is_denied(token, now_s):
+                return REVOKED, self._verify_s
+            if denylist == "local_cache" and self._cached(server, token):
+                return REVOKED, self._verify_s
         return VALID, self._verify_s
 
     def _cached(self, server: Server, token: int) -> bool:
