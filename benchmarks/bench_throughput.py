@@ -17,8 +17,13 @@ shared_store, sticky and local (``engine="des"``). For each: the medians of requ
 CPU-second and per wall-second, their ratios to ``plain`` and to ``callbacks`` (> 1:
 faster), and the paired ratio (the median over rounds of model / same round's plain).
 
+With ``--native``, ``jwt-native`` and ``shared_store-native`` are authsim compiled with
+mypyc (``make native``), run in a child process on a compiled copy of the package (built
+under ``build/native-bench/`` once per version of the sources; see ``_native.py``) and
+timed there the same way, in the same rotated rounds.
+
     python benchmarks/bench_throughput.py [--requests N] [--rounds R] [--quick]
-        [--models plain,callbacks,jwt,...] [--json FILE]
+        [--models plain,callbacks,jwt,...] [--native] [--json FILE]
 """
 
 from __future__ import annotations
@@ -34,9 +39,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common
+import _native
 
 SIMPY_MODELS = ("plain", "callbacks")
-MODELS = (*SIMPY_MODELS, *_common.STRATEGIES)
+NATIVE_SUFFIX = "-native"
+NATIVE_MODELS = tuple(f"{name}{NATIVE_SUFFIX}" for name in _common.STRATEGIES)
+MODELS = (*SIMPY_MODELS, *_common.STRATEGIES, *NATIVE_MODELS)
+DEFAULT_MODELS = (*SIMPY_MODELS, *_common.STRATEGIES)
 TARGETS = {"jwt": 2.0, "shared_store": 1.5}
 """Issue #19: CPU-time speed against the plain SimPy model on the standard workload."""
 QUICK_REQUESTS = 50_000
@@ -44,19 +53,26 @@ WARM_UP_REQUESTS = 2_000
 
 
 def label(name: str) -> str:
+    if name.endswith(NATIVE_SUFFIX):
+        return f"authsim {name.removesuffix(NATIVE_SUFFIX)}, compiled"
     return {"plain": "plain SimPy", "callbacks": "SimPy callbacks only"}.get(
         name, f"authsim {name}"
     )
 
 
-def workloads(requests: int, names: list[str]) -> dict[str, Callable[[], int]]:
+def workloads(
+    requests: int, names: list[str], worker: _native.NativeWorker | None = None
+) -> dict[str, Callable[[], _common.Timing]]:
+    """Each model's timed run: in this process, or, compiled, in ``worker``'s."""
     scenario = _common.authsim_scenario(requests)
-    every: dict[str, Callable[[], int]] = {
-        "plain": lambda: _common.run_reference(requests),
-        "callbacks": lambda: _common.run_callbacks(requests),
+    every: dict[str, Callable[[], _common.Timing]] = {
+        "plain": lambda: _common.timed(lambda: _common.run_reference(requests)),
+        "callbacks": lambda: _common.timed(lambda: _common.run_callbacks(requests)),
     }
     for name in _common.STRATEGIES:
-        every[name] = lambda name=name: _common.run_authsim(scenario, name)
+        every[name] = lambda name=name: _common.timed(lambda: _common.run_authsim(scenario, name))
+        if worker is not None:
+            every[f"{name}{NATIVE_SUFFIX}"] = lambda name=name: worker.run(name, requests)
     return {name: every[name] for name in names}
 
 
@@ -137,13 +153,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--models",
-        default=",".join(MODELS),
-        help=f"comma-separated, in round-1 order (default: {','.join(MODELS)})",
+        default=",".join(DEFAULT_MODELS),
+        help=f"comma-separated, in round-1 order, among {','.join(MODELS)} (default: "
+        f"{','.join(DEFAULT_MODELS)}; --native adds jwt-native,shared_store-native)",
+    )
+    parser.add_argument(
+        "--native",
+        action="store_true",
+        help="also time the compiled build (make native), in a child process",
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures")
     args = parser.parse_args(argv)
     requests = QUICK_REQUESTS if args.quick else args.requests
     names = [name.strip() for name in args.models.split(",") if name.strip()]
+    if args.native:
+        compiled = [f"{name}{NATIVE_SUFFIX}" for name in TARGETS]
+        names += [name for name in compiled if name not in names]
     unknown = sorted(set(names) - set(MODELS))
     if unknown or not names or len(set(names)) != len(names):
         parser.error(f"--models: choose distinct names among {', '.join(MODELS)}")
@@ -162,21 +187,30 @@ def main(argv: list[str] | None = None) -> int:
     if {"plain", "callbacks"} <= set(names):
         _common.check_models_agree(min(requests, 20_000))
         print("plain and callback-only SimPy models checked: the same latencies")
-    work = workloads(requests, names)
-    for warm in workloads(WARM_UP_REQUESTS, names).values():
+    worker = None
+    if any(name.endswith(NATIVE_SUFFIX) for name in names):
+        try:
+            worker = _native.NativeWorker(_native.native_copy())
+        except _native.NativeUnavailableError as exc:
+            print(f"no compiled build, its models are left out: {exc}")
+            names = [name for name in names if not name.endswith(NATIVE_SUFFIX)]
+    work = workloads(requests, names, worker)
+    for warm in workloads(WARM_UP_REQUESTS, names, worker).values():
         warm()  # untimed: first-call costs (lazy imports, caches) belong to start-up
     runs: dict[str, list[_common.Timing]] = {name: [] for name in names}
     started = time.perf_counter()
     for round_no in range(args.rounds):
         cells = []
         for name in rotated(names, round_no):
-            timing = _common.timed(work[name])
+            timing = work[name]()
             runs[name].append(timing)
             cells.append(f"{name} {timing.requests / timing.cpu_s:,.0f}/{timing.wall_s:.1f}s")
         print(
             f"  round {round_no + 1} (req per CPU-s / wall s): " + ", ".join(cells),
             flush=True,
         )
+    if worker is not None:
+        worker.close()
     load_after = _common.load_average()
     print(f"load average after: {load_after} ({time.perf_counter() - started:.0f} s in all)")
     print()
@@ -184,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     if "plain" in runs:
         print()
-        for name, target in TARGETS.items():
+        for name, target in [
+            *TARGETS.items(),
+            *((f"{name}{NATIVE_SUFFIX}", target) for name, target in TARGETS.items()),
+        ]:
             if name in figures:
                 value, pair = figures[name]["cpu_x_plain"], figures[name]["paired_x_plain"]
                 verdict = "meets" if value >= target else "misses"

@@ -10,6 +10,11 @@ class AuthsimError(Exception):
     """Base of the errors caused by bad input rather than by a bug."""
 
 
+class StaleNativeBuildError(AuthsimError, ImportError):
+    """A compiled module of ``make native`` no longer matches its source, or the build is
+    incomplete (see :mod:`simulator.model.native`); the message says what to run."""
+
+
 PROBLEM_SEPARATOR = " · "
 """Between the problems of one :class:`ScenarioError` (each ``<source>: <key>: <problem>``)."""
 

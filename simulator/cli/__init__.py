@@ -17,6 +17,8 @@ import signal
 import sys
 from types import FrameType
 
+from simulator.errors import StaleNativeBuildError
+
 __all__ = ["INTERRUPTED_EXIT_CODE", "main", "quiet_interrupts"]
 
 INTERRUPTED_EXIT_CODE = 130
@@ -50,5 +52,8 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT_CODE)
+    except StaleNativeBuildError as exc:  # raised by the import of simulator.model
+        print(f"authsim: {exc}", file=sys.stderr)
+        sys.exit(2)
     finally:
         quiet_interrupts()  # and while the interpreter shuts down

@@ -66,7 +66,10 @@ class ClusterView:
 class Balancer(Protocol):
     """A routing policy."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The policy's name in a scenario (``load_balancer.policy``)."""
+        ...
 
     def choose(self, user: int) -> int:
         """The server index for the next job of ``user``."""
@@ -76,7 +79,7 @@ class Balancer(Protocol):
 class RoundRobin:
     """Each job goes to the next live server in turn."""
 
-    name = "round_robin"
+    name: ClassVar[str] = "round_robin"
 
     def __init__(self, view: ClusterView, uniform: DrawBuffer | None = None) -> None:
         self._view = view
@@ -92,7 +95,7 @@ class RoundRobin:
 class RandomChoice:
     """Each job goes to a live server drawn uniformly at random."""
 
-    name = "random"
+    name: ClassVar[str] = "random"
 
     def __init__(self, view: ClusterView, uniform: DrawBuffer) -> None:
         self._view = view
@@ -110,7 +113,7 @@ class LeastConnections:
     used round robin rather than always from server 0.
     """
 
-    name = "least_connections"
+    name: ClassVar[str] = "least_connections"
 
     def __init__(self, view: ClusterView, uniform: DrawBuffer | None = None) -> None:
         self._view = view
@@ -137,7 +140,7 @@ class LeastConnections:
 class PowerOfTwo:
     """Two live servers drawn at random; the job goes to the less loaded one."""
 
-    name = "power_of_two"
+    name: ClassVar[str] = "power_of_two"
 
     def __init__(self, view: ClusterView, uniform: DrawBuffer) -> None:
         self._view = view
@@ -181,7 +184,7 @@ class CookieAffinity:
         clock: the simulated time now, seconds (read only with ``ttl_s``).
     """
 
-    name = "cookie"
+    name: ClassVar[str] = "cookie"
 
     def __init__(
         self,
@@ -235,7 +238,7 @@ class IpHash:
         ip_hash: key of each client IP (an :class:`AddressHash`'s ``keys``).
     """
 
-    name = "ip_hash"
+    name: ClassVar[str] = "ip_hash"
 
     def __init__(self, view: ClusterView, user_ip: Sequence[int], ip_hash: Sequence[int]) -> None:
         self._view = view
@@ -276,7 +279,7 @@ class ConsistentHash:
             unbounded).
     """
 
-    name = "consistent_hash"
+    name: ClassVar[str] = "consistent_hash"
 
     def __init__(
         self,
@@ -298,7 +301,7 @@ class ConsistentHash:
         self._owners: list[int] = []
         self._cache: dict[int, int] = {}
 
-    POINT_DOMAIN = 1 << 62
+    POINT_DOMAIN: ClassVar[int] = 1 << 62
     """Keeps ring-point inputs apart from IP indices, so no point equals an IP's hash."""
 
     @staticmethod
@@ -386,7 +389,10 @@ class AddressHash(Protocol):
     every hash costs the same per job.
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The hash's name in a scenario (``sticky.hash``)."""
+        ...
 
     def keys(self, clients: Clients) -> npt.NDArray[np.uint64]:
         """``ip_hash`` key of each client IP: its server is ``live[key % len(live)]``."""
@@ -411,7 +417,7 @@ class MixedHash:
     ``ngx_http_upstream_hash_module``).
     """
 
-    name = "mixed"
+    name: ClassVar[str] = "mixed"
 
     def keys(self, clients: Clients) -> npt.NDArray[np.uint64]:
         """SplitMix64 of each client IP's index (no address is drawn)."""
@@ -440,7 +446,7 @@ class ModuloHash:
     block of consecutive clients lands on one server.
     """
 
-    name = "modulo"
+    name: ClassVar[str] = "modulo"
 
     def keys(self, clients: Clients) -> npt.NDArray[np.uint64]:
         """The addresses themselves."""
@@ -467,7 +473,7 @@ class Subnet24Hash:
     together, and a scale-out moves about ``1/(N+1)`` of the /24s.
     """
 
-    name = "subnet24"
+    name: ClassVar[str] = "subnet24"
 
     SEED: ClassVar[int] = 89
     MULTIPLIER: ClassVar[int] = 113
