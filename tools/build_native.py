@@ -129,6 +129,7 @@ def build_copy(out: Path) -> Path:
         ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.pyd", "native.json*"),
     )
     shutil.copytree(ROOT / "scenarios", out / "scenarios")  # the built-in scenarios
+    shutil.copy2(ROOT / "pyproject.toml", out)  # mypy's settings and its pydantic plugin
     try:
         compile_tree(out)
         package = out / "simulator" / "model"
