@@ -45,6 +45,14 @@ def write_manifest(folder: Path, modules: tuple[str, ...]) -> None:
     (folder / "native.json").write_text(json.dumps({"modules": recorded}), encoding="utf-8")
 
 
+def fresh_build(tmp_path: Path) -> Path:
+    """A scratch package whose ``service`` is compiled, with its manifest."""
+    folder = package(tmp_path)
+    compile_fake(folder, "service")
+    write_manifest(folder, ("service", "run"))
+    return folder
+
+
 def test_a_pure_python_tree_passes(tmp_path: Path) -> None:
     folder = package(tmp_path)
     assert native.compiled(folder) == []
@@ -56,17 +64,13 @@ def test_the_source_tree_is_pure_python_or_a_fresh_build() -> None:
 
 
 def test_a_fresh_build_passes(tmp_path: Path) -> None:
-    folder = package(tmp_path)
-    compile_fake(folder, "service")
-    write_manifest(folder, ("service", "run"))
+    folder = fresh_build(tmp_path)
     assert native.compiled(folder) == ["service"]
     native.check(folder)
 
 
 def test_an_edited_source_is_refused_with_what_to_run(tmp_path: Path) -> None:
-    folder = package(tmp_path)
-    compile_fake(folder, "service")
-    write_manifest(folder, ("service", "run"))
+    folder = fresh_build(tmp_path)
     (folder / "service.py").write_text("# service, edited\n", encoding="utf-8")
     with pytest.raises(native.StaleNativeBuildError) as raised:
         native.check(folder)
@@ -88,9 +92,7 @@ def test_compiled_modules_without_a_valid_manifest_are_refused(
 
 
 def test_an_edit_to_a_module_that_was_not_compiled_is_fine(tmp_path: Path) -> None:
-    folder = package(tmp_path)
-    compile_fake(folder, "service")
-    write_manifest(folder, ("service", "run"))
+    folder = fresh_build(tmp_path)
     (folder / "run.py").write_text("# run, edited\n", encoding="utf-8")
     native.check(folder)
 
