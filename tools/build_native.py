@@ -32,6 +32,7 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # simulator.errors, for native.py (light: no model import)
 
 
 def _load_native() -> ModuleType:
