@@ -95,7 +95,10 @@ def compile_tree(root: Path) -> None:
                     packages=[],
                     py_modules=[],
                     ext_modules=extensions,
-                    script_args=["-q", "build_ext", "--inplace", "--build-temp", scratch],
+                    script_args=[
+                        *("-q", "build_ext", "--inplace"),
+                        *("--build-temp", scratch, "--build-lib", scratch),
+                    ],
                 )
         except (SystemExit, Exception) as exc:  # setuptools reports errors as SystemExit
             lines = [line for line in log.getvalue().splitlines() if "error" in line.lower()]
