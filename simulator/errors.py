@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Sequence
 
 
@@ -51,12 +52,27 @@ class ScenarioError(AuthsimError):
         """The first problem, as one line."""
         parts = [self.source]
         if self.key_path:
-            parts.append(self.key_path)
+            parts.append(shown_key(self.key_path))
         parts.append(self.problem)
         return one_line(": ".join(parts))
 
     def __str__(self) -> str:
         return PROBLEM_SEPARATOR.join([self.line, *(other.line for other in self.more)])
+
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+NOT_A_NAME = "(a key that is not a name)"
+"""How a key that is not a name is shown: never its text, which may be a file's content."""
+
+
+def shown_key(key_path: str) -> str:
+    """``key_path`` as an error shows it: each dotted part that is a name (letters,
+    digits, ``_``, ``-``; at most 64) as it is, any other as :data:`NOT_A_NAME`.
+
+    A file that is not a scenario (``authsim run /etc/shadow``, ``calibration:
+    /etc/shadow``) parses as keys that are its lines; naming them would print them.
+    """
+    return ".".join(part if _NAME.fullmatch(part) else NOT_A_NAME for part in key_path.split("."))
 
 
 def one_line(text: str) -> str:

@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Annotated
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from simulator.atomic import write_text
 from simulator.errors import ScenarioError
+from simulator.scenario import safe_yaml
 
 
 class _Part(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a measured cost is a finite number: NaN or infinity would flow into every run
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+PositiveCost = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+"""A measured time: finite and above zero."""
 
 
 class JwtCosts(_Part):
@@ -31,9 +38,9 @@ class JwtCosts(_Part):
         token_bytes: size of a compact token with the standard six claims, bytes.
     """
 
-    verify_us: dict[str, float] = Field(default_factory=dict)
-    sign_us: dict[str, float] = Field(default_factory=dict)
-    token_bytes: dict[str, int] = Field(default_factory=dict)
+    verify_us: dict[str, PositiveCost] = Field(default_factory=dict)
+    sign_us: dict[str, PositiveCost] = Field(default_factory=dict)
+    token_bytes: dict[str, Annotated[int, Field(gt=0)]] = Field(default_factory=dict)
 
 
 class LoginCosts(_Part):
@@ -117,17 +124,20 @@ def load_profile(path: str | Path) -> CalibrationProfile:
 def _parse_profile(resolved: str, mtime_ns: int, size: int, source: str) -> CalibrationProfile:
     """Parse the profile at ``resolved``; cached by path, modification time and size."""
     try:
-        data = yaml.safe_load(Path(resolved).read_text(encoding="utf-8"))
+        data = safe_yaml.parse(safe_yaml.read_file(resolved))
     except OSError as exc:
         raise ScenarioError(source, None, f"cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ScenarioError(source, None, f"invalid YAML: {exc}".splitlines()[0]) from None
+    except safe_yaml.UnsafeYamlError as exc:
+        raise ScenarioError(source, None, str(exc)) from None
+    if data is not None and not isinstance(data, dict):
+        raise ScenarioError(source, None, "a profile must be a mapping of keys to values")
     try:
         return CalibrationProfile.model_validate(data or {})
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
         key = ".".join(str(part) for part in error["loc"]) or None
-        raise ScenarioError(source, key, str(error["msg"])) from None
+        problem = "unknown key" if error["type"] == "extra_forbidden" else str(error["msg"])
+        raise ScenarioError(source, key, problem) from None
 
 
 def save_profile(profile: CalibrationProfile, path: str | Path) -> None:

@@ -15,10 +15,10 @@ from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from simulator.errors import ScenarioError, closest_hint
+from simulator.scenario import safe_yaml
 from simulator.scenario.calibration import load_profile
 from simulator.scenario.models import EventError, Scenario
 from simulator.scenario.overrides import parse_set_option, set_dotted
@@ -91,13 +91,11 @@ def load_scenario(
     path = resolve_scenario_path(ref)
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = safe_yaml.parse(safe_yaml.read_file(path))
     except OSError as exc:
         raise ScenarioError(source, None, f"cannot read: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ScenarioError(source, None, _yaml_problem(exc)) from None
+    except safe_yaml.UnsafeYamlError as exc:
+        raise ScenarioError(source, None, str(exc)) from None
     if data is None:
         raise ScenarioError(
             source, None, "the file is empty (write {} to run the defaults on purpose)"
@@ -244,6 +242,10 @@ def _problem(first: Mapping[str, Any]) -> tuple[str | None, str]:
     return key_path, problem
 
 
+_MAX_SHOWN_CHARS = 60
+"""Longest offending value an error message shows (its ``repr``), characters."""
+
+
 def _describe(error: Mapping[str, Any]) -> str:
     """A short, plain description of one pydantic error, with the offending value."""
     message = str(error["msg"])
@@ -269,13 +271,8 @@ def _describe(error: Mapping[str, Any]) -> str:
         if not isinstance(value, dict | list) and not (
             isinstance(value, float) and math.isnan(value)
         ):
-            message += f" (got {value!r})"
+            shown = repr(value)
+            if len(shown) > _MAX_SHOWN_CHARS:  # a long value is named, not printed whole
+                shown = f"{shown[: _MAX_SHOWN_CHARS - 3]}..."
+            message += f" (got {shown})"
     return message
-
-
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    problem = getattr(exc, "problem", None) or "invalid YAML"
-    if mark is not None:
-        return f"invalid YAML at line {mark.line + 1}, column {mark.column + 1}: {problem}"
-    return f"invalid YAML: {problem}"

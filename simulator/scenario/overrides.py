@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
 from simulator.errors import ScenarioError, closest_hint
+from simulator.scenario import safe_yaml
 from simulator.scenario.models import Scenario
 
 
@@ -40,13 +40,22 @@ def parse_set_option(option: str) -> tuple[str, Any]:
     return key, SetText(raw)
 
 
-def read_set_value(text: SetText, annotation: Any) -> Any:
+def read_set_value(text: SetText, annotation: Any, dotted: str, source: str) -> Any:
+    """The value of ``--set dotted=text``: YAML, or the text itself where it is not YAML
+    (validation then says whether it may be); one-line error over a bound.
+
+    Raises:
+        ScenarioError: YAML too long, too deep, too large once aliases are expanded, with
+            a duplicate key or a tagged value that does not parse.
+    """
     if annotation is str:
         return str(text)
     try:
-        return yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
+        return safe_yaml.parse_text(text) if text.strip() else ""
+    except safe_yaml.YamlSyntaxError:
         return str(text)
+    except safe_yaml.UnsafeYamlError as exc:
+        raise ScenarioError(source, dotted, str(exc)) from None
 
 
 def set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> None:
@@ -62,7 +71,8 @@ def set_dotted(data: dict[str, Any], dotted: str, value: Any, source: str) -> No
         annotation = fields[part].annotation
         last = depth == len(parts) - 1
         if last:
-            node[part] = read_set_value(value, annotation) if type(value) is SetText else value
+            is_text = type(value) is SetText
+            node[part] = read_set_value(value, annotation, dotted, source) if is_text else value
             return
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             where = ".".join(parts[: depth + 1])
@@ -93,6 +103,6 @@ def check_key(dotted: str, source: str) -> None:
     set_dotted(Scenario().model_dump(mode="json"), dotted, None, source)
 
 
-def read_value(dotted: str, text: str) -> Any:
+def read_value(dotted: str, text: str, source: str = "--grid") -> Any:
     """Read the text of a value for the known key ``dotted``, as ``--set`` does."""
-    return read_set_value(SetText(text), key_annotation(dotted))
+    return read_set_value(SetText(text), key_annotation(dotted), dotted, source)
