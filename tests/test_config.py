@@ -346,7 +346,7 @@ def test_warmup_not_shorter_than_duration_is_an_error(tmp_path, warmup, duration
     path = write_scenario(tmp_path, f"duration_s: {duration}\nwarmup_s: {warmup}\n")
     problem = assert_one_line(scenario_error(path), str(path), "warmup_s")
     assert "duration_s" in problem
-    assert "less than" in problem
+    assert "measured before duration_s" in problem
 
 
 def test_warmup_just_below_duration_is_accepted(tmp_path):

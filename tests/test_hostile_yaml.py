@@ -262,3 +262,38 @@ def test_a_profile_with_impossible_costs_is_refused(tmp_path: Path, profile: str
     with pytest.raises(ScenarioError) as raised:
         load_scenario("baseline", [f"calibration={path}"])
     assert str(path) in str(raised.value) and "\n" not in str(raised.value)
+
+
+# ----------------------------------------------------------------- float traps
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "warmup_s=119.99999999999999",  # one ulp below duration_s: buckets of 1e-16 s
+        "warmup_s=119.9995",
+        "load_balancer.health_check_interval_s=1.0e-300",  # never advances the clock
+        "jwt.sync_s=1.0e-300",
+        "bucket_s=1.0e-7",
+        "bucket_s=5.0e-324",
+    ],
+)
+def test_periods_that_would_never_advance_the_clock_are_refused(setting: str) -> None:
+    with pytest.raises(ScenarioError, match=setting.split("=", maxsplit=1)[0]):
+        load_scenario("baseline", ["duration_s=120", setting])
+
+
+def test_a_periodic_process_of_billions_of_steps_needs_allow_large() -> None:
+    from simulator.scenario import budget  # noqa: PLC0415
+
+    scenario = load_scenario(
+        "baseline",
+        [
+            "duration_s=100000000",
+            "load_balancer.health_check_interval_s=0.001",
+            "workload.arrival_rate_per_s=0.001",
+        ],
+    )
+    with pytest.raises(ScenarioError, match=r"health_check_interval_s: every 0\.001 s"):
+        budget.check(scenario, allow_large=False)
+    budget.check(scenario, allow_large=True)  # allowed on purpose: it ends, slowly

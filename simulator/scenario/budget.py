@@ -39,6 +39,8 @@ MAX_REQUESTS = 200_000_000
 """Requests simulated, summed over the strategies (about two CPU-hours)."""
 MAX_MEMORY_BYTES = 4 * 2**30
 """Estimated memory of the run's data."""
+MAX_PERIODIC_STEPS = 10_000_000
+"""Steps of one periodic process (health checks, denylist syncs) over the run."""
 
 WARN_REQUESTS = 10_000_000
 """Above this many simulated requests (about five CPU-minutes) a run is announced."""
@@ -211,6 +213,20 @@ def problems(scenario: Scenario, found: Estimate) -> list[tuple[str | None, str]
                 f"{_count(MAX_REQUESTS)} (about {_duration(found.cpu_s)})",
             )
         )
+    periods = [
+        ("load_balancer.health_check_interval_s", scenario.load_balancer.health_check_interval_s),
+        ("jwt.sync_s", scenario.jwt.sync_s),
+    ]
+    for key, period_s in periods:
+        steps = scenario.duration_s / period_s
+        if steps > MAX_PERIODIC_STEPS:
+            over.append(
+                (
+                    key,
+                    f"every {period_s:g} s for {scenario.duration_s:g} s is "
+                    f"{_count(steps)} steps, above the limit of {_count(MAX_PERIODIC_STEPS)}",
+                )
+            )
     if not over and found.memory_bytes > MAX_MEMORY_BYTES:
         over.append(
             (

@@ -72,6 +72,11 @@ class ServiceTime(Section):
 Z_99 = 2.3263478740408408
 """The standard normal's 99th percentile."""
 
+MIN_PERIOD_S = 1e-3
+"""The shortest period of what repeats (health checks, denylist syncs, time-series
+buckets) and the shortest measured window, seconds: below a millisecond it is a typo, and
+near a float's resolution (``1e-300``) a periodic step would never advance the clock."""
+
 
 class Latency(Section):
     """A time that varies from one request (or operation) to the next, in ms.
@@ -233,7 +238,7 @@ class LoadBalancer(Section):
     """
 
     policy: Literal["round_robin", "random", "least_connections", "power_of_two"] = "round_robin"
-    health_check_interval_s: float = Field(5.0, gt=0)
+    health_check_interval_s: float = Field(5.0, ge=MIN_PERIOD_S)
     hop_ms: Latency = Latency()
 
 
@@ -400,7 +405,7 @@ class Jwt(Section):
     refresh: bool = True
     refresh_ttl_s: float = Field(30 * 86_400.0, gt=0)
     denylist: Literal["none", "store", "local_cache"] = "none"
-    sync_s: float = Field(10.0, gt=0)
+    sync_s: float = Field(10.0, ge=MIN_PERIOD_S)
 
 
 class Region(Section):
@@ -457,7 +462,7 @@ class Scenario(Section):
     sticky: Sticky = Sticky()
     shared_store: SharedStore = SharedStore()
     jwt: Jwt = Jwt()
-    bucket_s: float | None = Field(None, gt=0)
+    bucket_s: float | None = Field(None, ge=MIN_PERIOD_S)
     events: list[Event] = Field(default_factory=list)
     calibration: str | None = None
     regions: list[Region] = Field(default_factory=list)
@@ -467,8 +472,11 @@ class Scenario(Section):
     @classmethod
     def _warmup_inside_run(cls, warmup_s: float, info: ValidationInfo) -> float:
         duration_s = info.data.get("duration_s")
-        if duration_s is not None and warmup_s >= duration_s:
-            raise ValueError(f"must be less than duration_s ({duration_s:g}) (got {warmup_s:g})")
+        if duration_s is not None and not warmup_s <= duration_s - MIN_PERIOD_S:
+            raise ValueError(
+                f"must leave at least {MIN_PERIOD_S:g} s measured before duration_s "
+                f"({duration_s:g}) (got {warmup_s!r})"
+            )
         return warmup_s
 
     @field_validator("strategies")
