@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import cryptography
 import jwt
@@ -109,6 +109,10 @@ FAST_ENV: Final[str] = "AUTHSIM_FAST"
 
 REDIS_KEY_TTL_S: Final[int] = 120
 """Expiry of the keys written to Redis, in case the process dies before deleting them."""
+
+REDIS_PASSWORD_ENV: Final = "AUTHSIM_REDIS_PASSWORD"
+"""The Redis password when it is left out of ``--redis-url`` (kept out of shell history
+and process lists; a password in the URL takes precedence)."""
 
 ISSUER: Final[str] = "authsim"
 AUDIENCE: Final[str] = "api"
@@ -319,15 +323,26 @@ def _measure_login(plan: _Plan, timings: list[CpuTiming]) -> LoginCosts:
 
 
 def public_url(url: str) -> str:
-    """``url`` without credentials: no user or password, no ``password=`` query value."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
+    """``url`` without credentials: no user or password, no ``password=`` query value.
+
+    The credentials are everything between ``//`` and the *last* ``@`` (a generated
+    password may hold ``/``, ``?``, ``#`` or ``@``, which a URL parser would take for the
+    path, the query or the host). Never raises: an address that does not parse is shown
+    as ``(an address that does not parse)``.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "(an address that does not parse)"
+    if "@" in rest:
+        rest = rest[rest.rindex("@") + 1 :]
     try:
+        parts = urlsplit(f"{scheme}://{rest}")
+        host = parts.hostname or ""
         port = parts.port
     except ValueError:
-        port = None
+        return f"{scheme}://(an address that does not parse)"
+    if ":" in host:
+        host = f"[{host}]"
     netloc = host if port is None else f"{host}:{port}"
     query = urlencode(
         [
@@ -336,7 +351,53 @@ def public_url(url: str) -> str:
             if key.lower() not in {"password", "username", "user"}
         ]
     )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+    return (
+        urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+        if netloc
+        else (f"{parts.scheme}://{parts.path}" + (f"?{query}" if query else ""))
+    )  # a Unix socket (unix:///run/redis.sock) keeps its //
+
+
+def _secrets_of(url: str) -> list[str]:
+    """The secrets in ``url`` (the credentials, the password as written and decoded,
+    ``password=`` values), longest first, to remove from any message about it. A
+    password under three characters is not searched for (it would garble the message)."""
+    _, _, rest = url.partition("://")
+    found: list[str] = []
+    if "@" in rest:
+        credentials = rest[: rest.rindex("@")]
+        password = credentials.partition(":")[2]
+        found += [credentials, password, unquote(password)]
+    query = rest.partition("?")[2]
+    found += [value for key, value in parse_qsl(query) if key.lower() == "password"]
+    return sorted({secret for secret in found if len(secret) >= 3}, key=len, reverse=True)
+
+
+def _redacted(message: str, url: str) -> str:
+    """``message`` with every secret of ``url`` replaced by ``***``."""
+    for secret in _secrets_of(url):
+        message = message.replace(secret, "***")
+    return message
+
+
+def check_credentials(url: str) -> None:
+    """Refuse credentials that a URL parser would split (a ``/``, ``?`` or ``#`` in them,
+    or an ``@`` before the last): redis-py would read part of the password as the host,
+    the path or the port, and say so in its errors.
+
+    Raises:
+        CalibrationError: what to do instead (percent-encode, or the environment).
+    """
+    _, _, rest = url.partition("://")
+    if "@" not in rest:
+        return
+    credentials = rest[: rest.rindex("@")]
+    if any(char in credentials for char in "/?#@"):
+        raise CalibrationError(
+            f"--redis-url {public_url(url)}: the password holds '/', '?', '#' or '@': "
+            f"percent-encode them (%2F, %3F, %23, %40), or leave the password out of the "
+            f"URL and set {REDIS_PASSWORD_ENV}"
+        )
 
 
 def _import_redis() -> Any:
@@ -359,16 +420,25 @@ def _measure_store(url: str, plan: _Plan, report: Progress) -> tuple[StoreCosts,
     from redis.retry import Retry  # noqa: PLC0415
 
     shown = public_url(url)
+    check_credentials(url)
     report(f"Redis at {shown}")
+    password = os.environ.get(REDIS_PASSWORD_ENV) or None
+
+    def hidden(exc: BaseException) -> str:
+        """The error's first line, without the URL's secrets or the password."""
+        text = _redacted(_one_line(exc), url)
+        return text.replace(password, "***") if password and len(password) >= 3 else text
+
     try:
         client: redis.Redis = redis_module.Redis.from_url(
             url,
+            **({"password": password} if password else {}),
             socket_connect_timeout=2.0,
             socket_timeout=2.0,
             retry=Retry(NoBackoff(), 0),
         )
-    except ValueError as exc:
-        raise CalibrationError(f"--redis-url {shown}: {_one_line(exc)}") from None
+    except (ValueError, TypeError) as exc:
+        raise CalibrationError(f"--redis-url {shown}: {hidden(exc)}") from None
     prefix = f"authsim:calibrate:{uuid.uuid4().hex}:"
     key = prefix + "session"
     value = os.urandom(96).hex()  # a serialized session of ~200 bytes
@@ -402,8 +472,8 @@ def _measure_store(url: str, plan: _Plan, report: Progress) -> tuple[StoreCosts,
                 # Best effort: an earlier error matters more, and the keys expire anyway.
                 with suppress(redis_module.RedisError):
                     _delete_prefix(client, prefix)
-    except redis_module.RedisError as exc:
-        raise CalibrationError(f"--redis-url {shown}: {_one_line(exc)}") from None
+    except (redis_module.RedisError, OSError, ValueError) as exc:
+        raise CalibrationError(f"--redis-url {shown}: {hidden(exc)}") from None
     costs_ = StoreCosts(
         url=shown,
         get_ms=round(get_ns / 1e6, 6),
