@@ -30,6 +30,7 @@ from simulator.cli.options import (
     writable_file,
 )
 from simulator.cli.progress import steps
+from simulator.errors import one_line
 from simulator.results import io
 
 if TYPE_CHECKING:
@@ -47,8 +48,13 @@ def run_scenario(*args: Any, **kwargs: Any) -> RunResult:
 
 
 def _not_a_folder(out: Path, example: str) -> None:
-    """One line and exit 2 when ``--out`` names a folder instead of a file."""
-    if out.is_dir():
+    """One line and exit 2 when ``--out`` names a folder instead of a file, or a path the
+    system refuses to look at (a name too long)."""
+    try:
+        is_dir = out.is_dir()
+    except OSError as exc:
+        fail(f"--out: {out}: {exc.strerror or exc}")
+    if is_dir:
         fail(f"--out: {out} is a folder; give a file name such as {out / example}")
 
 
@@ -96,7 +102,10 @@ def report_command(
         from simulator.present.report_testbed import load_testbed  # noqa: PLC0415 (only here)
 
         with user_errors():
-            section = load_testbed(testbed, report_scenario=loaded.name)
+            try:
+                section = load_testbed(testbed, report_scenario=loaded.name)
+            except OSError as exc:  # a path the system refuses to look at (a name too long)
+                fail(f"--testbed: {testbed}: {exc.strerror or exc}")
     from simulator.present import report  # noqa: PLC0415 (it draws with matplotlib: slow to import)
 
     target = out if out is not None else Path(io.REPORT_HTML.format(scenario=file_name(loaded)))
@@ -112,7 +121,7 @@ def report_command(
             report.write_report(result, target, command=command, progress=progress, testbed=section)
         except OSError as exc:
             fail_to_write(target, "the report", exc)
-    typer.echo(f"Wrote {target}")
+    typer.echo(f"Wrote {one_line(str(target))}")
 
 
 def cheatsheet_command(
@@ -164,7 +173,7 @@ def cheatsheet_command(
             write_text(out, page)
         except OSError as exc:
             fail_to_write(out, "the cheat sheet", exc)
-    typer.echo(f"Wrote {out}", err=True)
+    typer.echo(f"Wrote {one_line(str(out))}", err=True)
 
 
 def animate_command(
@@ -224,7 +233,7 @@ def animate_command(
             )
         except OSError as exc:
             fail_to_write(out, "the animation", exc)
-    typer.echo(f"Wrote {out} ({count} frames, {dimensions[0]}x{dimensions[1]})")
+    typer.echo(f"Wrote {one_line(str(out))} ({count} frames, {dimensions[0]}x{dimensions[1]})")
 
 
 def image_size(text: str, smallest: tuple[int, int]) -> tuple[int, int]:

@@ -27,6 +27,8 @@ from simulator.cli.options import (
     file_name,
     load,
     print_results,
+    safe,
+    stderr_console,
     stdout_console,
     strategy_names,
     user_errors,
@@ -36,6 +38,7 @@ from simulator.cli.options import (
 )
 from simulator.cli.progress import replication_progress, steps, sweep_progress
 from simulator.cli.run import CI_COLUMNS, interval_text
+from simulator.errors import one_line
 from simulator.present.format import MISSING, is_missing
 from simulator.results import io
 
@@ -85,10 +88,11 @@ def run_validation(
 
 
 def _grid_cell(value: object) -> str:
-    """A grid value in the sweep's table: ``200`` for 200.0, ``–`` for a missing one."""
+    """A grid value in the sweep's table: ``200`` for 200.0, ``–`` for a missing one, text
+    as it was given (:func:`~simulator.cli.options.safe`)."""
     if isinstance(value, float):
         return MISSING if is_missing(value) else f"{value:g}"
-    return str(value)
+    return safe(value)
 
 
 def sweep_command(
@@ -135,8 +139,6 @@ def sweep_command(
     ] = False,
 ) -> None:
     """Sweep a grid of scenario values: every point × replication, in parallel."""
-    from rich.console import Console  # noqa: PLC0415 (as every import of a command)
-
     from simulator.experiments.sweep import parse_grid, run_sweep  # noqa: PLC0415
 
     loaded = load(scenario, overrides)
@@ -145,7 +147,7 @@ def sweep_command(
     with user_errors():
         parsed = parse_grid(grid, loaded)
     folder = out if out is not None else Path(io.SWEEP_DIR.format(scenario=file_name(loaded)))
-    console = Console(stderr=True)
+    console = stderr_console()
     with user_errors(), sweep_progress(console) as progress:
         try:
             result = run_sweep(
@@ -161,8 +163,9 @@ def sweep_command(
         except OSError as exc:
             fail_to_write(folder, "results", exc)
         except KeyboardInterrupt:
+            results = one_line(str(folder / io.SWEEP_RESULTS_CSV))
             typer.echo(
-                f"interrupted: finished runs are in {folder / io.SWEEP_RESULTS_CSV}; "
+                f"interrupted: finished runs are in {results}; "
                 "rerun with --resume to complete the sweep",
                 err=True,
             )
@@ -187,14 +190,14 @@ def print_sweep(console: Console, result: SweepResult, grid_keys: list[str]) -> 
     columns = CI_COLUMNS[:3]
     table.add_column("point", justify="right")
     for key in grid_keys:
-        table.add_column(parameter_label(key), justify="left")
+        table.add_column(safe(parameter_label(key)), justify="left")
     table.add_column("strategy", justify="left")
     table.add_column("replications", justify="right")
     for _, metric, *_ in columns:
         table.add_column(metric_label(metric), justify="right")
     for _, row in summary.head(SWEEP_TABLE_ROWS).iterrows():
         cells = [str(row["point"]), *(_grid_cell(row[key]) for key in grid_keys)]
-        cells.append(str(row["strategy"]))
+        cells.append(safe(row["strategy"]))
         cells.append(str(row["replications"]))
         for _, metric, scale, digits in columns:
             cells.append(
@@ -211,7 +214,7 @@ def print_sweep(console: Console, result: SweepResult, grid_keys: list[str]) -> 
         )
     console.print(
         f"\nWrote {io.SWEEP_RESULTS_CSV}, {io.SWEEP_SUMMARY_CSV} and {io.SWEEP_MANIFEST} "
-        f"to [bold]{result.out_dir}[/]"
+        f"to [bold]{safe(result.out_dir)}[/]"
     )
 
 
@@ -283,7 +286,7 @@ def plot_sweep(
             figure.savefig(handle, format="png", dpi=plots.DPI)
     except OSError as exc:
         fail_to_write(target, "the figure", exc)
-    typer.echo(f"Wrote {target}")
+    typer.echo(f"Wrote {one_line(str(target))}")
 
 
 # ----------------------------------------------------------------------- validate
@@ -449,8 +452,6 @@ def warmup_command(
     ] = None,
 ) -> None:
     """Suggest a warm-up with Welch's method: the running mean over replications."""
-    from rich.console import Console  # noqa: PLC0415 (as every import of a command)
-
     from simulator.experiments.warmup import WELCH_METRICS, welch  # noqa: PLC0415
 
     loaded = load(scenario, overrides)
@@ -458,7 +459,7 @@ def warmup_command(
         strategy_names([strategy], loaded)
     if metric not in WELCH_METRICS:
         fail(f"--metric: unknown metric {metric!r}{did_you_mean(metric, list(WELCH_METRICS))}")
-    with user_errors(), replication_progress(Console(stderr=True), replications) as progress:
+    with user_errors(), replication_progress(stderr_console(), replications) as progress:
         try:
             result = welch(
                 loaded,
@@ -479,5 +480,8 @@ def warmup_command(
         return json.dumps(result.to_dict(), indent=2, allow_nan=False) + "\n"
 
     print_results(
-        document if json_output else None, lambda console: console.print(str(result)), out, written
+        document if json_output else None,
+        lambda console: console.print(str(result), markup=False),
+        out,
+        written,
     )

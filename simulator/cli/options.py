@@ -5,6 +5,12 @@ options; the check of an ``--out`` path before any run; loading a scenario with 
 overrides (and its size checked); bad input reported as one line on stderr
 (``error: <what is wrong>``) with exit code 2; the console tables are printed to; and the
 progress bars and spinners shown on stderr in a terminal.
+
+Text that comes from outside (a token, a scenario file, a path, an option value) is never
+read as Rich markup: it goes through :func:`safe` before it joins a marked-up line, and
+every error line through :func:`~simulator.errors.one_line`, so ``[/x]`` prints as
+``[/x]`` and a control character as ``\\x1b``, never as a style, a crash or a terminal
+command.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from simulator.atomic import file_problem, folder_problem
-from simulator.errors import AuthsimError, ScenarioError
+from simulator.errors import AuthsimError, ScenarioError, one_line
 from simulator.scenario import budget
 
 if TYPE_CHECKING:
@@ -114,8 +120,13 @@ def _writable(
     problem_of: Callable[[Path], str | None], what: str
 ) -> Callable[[Path | None], Path | None]:
     def check(value: Path | None) -> Path | None:
-        problem = None if value is None else problem_of(value)
-        if value is not None and problem is not None:
+        if value is None:
+            return None
+        try:
+            problem = problem_of(value)
+        except OSError as exc:  # a path the system refuses to look at (a name too long)
+            problem = exc.strerror or str(exc)
+        if problem is not None:
             fail(f"{value}: cannot write {what}: {problem}")
         return value
 
@@ -126,8 +137,10 @@ def _writable(
 
 
 def fail(message: str) -> NoReturn:
-    """Print one error line on stderr and exit with code 2."""
-    typer.echo(f"error: {message}", err=True)
+    """Print one error line on stderr and exit with code 2 (control characters shown
+    escaped, as :func:`~simulator.errors.one_line` does: a path or a value in the message
+    can neither break the line nor drive the terminal)."""
+    typer.echo(f"error: {one_line(message)}", err=True)
     raise typer.Exit(code=2)
 
 
@@ -188,6 +201,8 @@ def load(
                 typer.echo(warning, err=True)
     except ScenarioError as exc:
         fail(str(exc))
+    except OSError as exc:  # a path the system refuses to look at (a name too long)
+        fail(f"{scenario}: cannot read the scenario: {exc.strerror or exc}")
     return loaded
 
 
@@ -218,13 +233,32 @@ def strategy_names(requested: list[str] | None, scenario: Scenario) -> list[str]
 # ----------------------------------------------------------------------- output
 
 
+def safe(text: object) -> str:
+    """Untrusted text (a token's field, a scenario's name, a path, a value) ready to join a
+    line of Rich markup: on one line, control and bidirectional characters shown escaped
+    (``\\x1b``, ``\\u202e``: :func:`~simulator.errors.one_line`), markup escaped
+    (``[bold]`` prints as ``[bold]``). Every string printed through Rich that does not come
+    from this program goes through it; emoji codes (``:lock:``) stay literal because every
+    console is made with ``emoji=False`` (:func:`stdout_console`, :func:`stderr_console`)."""
+    from rich.markup import escape  # noqa: PLC0415 (only a command prints through rich)
+
+    return escape(one_line(str(text)))
+
+
 def stdout_console() -> Console:
     """The console for tables: the terminal's width (or ``COLUMNS`` when it is set), else
-    132 columns into a file."""
+    132 columns into a file. Emoji codes are not replaced (see :func:`safe`)."""
     from rich.console import Console  # noqa: PLC0415 (only a command prints tables)
 
     fitted = sys.stdout.isatty() or os.environ.get("COLUMNS", "").isdigit()
-    return Console(width=None if fitted else TABLE_WIDTH)
+    return Console(width=None if fitted else TABLE_WIDTH, emoji=False)
+
+
+def stderr_console() -> Console:
+    """The console for progress and notes on stderr; emoji codes are not replaced."""
+    from rich.console import Console  # noqa: PLC0415 (as stdout_console)
+
+    return Console(stderr=True, emoji=False)
 
 
 def write_results(out: Path | None, write: Callable[[Path], list[Path]]) -> list[Path]:
@@ -252,8 +286,8 @@ def print_results(
     tables(console)
     if written:
         console.print(
-            f"\nWrote {len(written)} files to [bold]{out}[/]: "
-            + ", ".join(path.name for path in written)
+            f"\nWrote {len(written)} files to [bold]{safe(out)}[/]: "
+            + ", ".join(safe(path.name) for path in written)
         )
 
 
@@ -263,16 +297,14 @@ def print_results(
 @contextlib.contextmanager
 def status(title: str, step: str) -> Iterator[Callable[[str], None] | None]:
     """A spinner on stderr in a terminal; yields ``progress(name)`` (or ``None``)."""
-    from rich.console import Console  # noqa: PLC0415 (see stdout_console)
-
-    console = Console(stderr=True)
+    console = stderr_console()
     if not console.is_terminal:
         yield None
         return
-    with console.status(title) as spinner:
+    with console.status(safe(title)) as spinner:
 
         def progress(name: str) -> None:
-            spinner.update(step.format(name))
+            spinner.update(safe(step.format(name)))
 
         yield progress
 
@@ -298,8 +330,10 @@ def _bar(console: Console, *columns: str) -> Iterator[Progress | None]:
         ELAPSED: progress.TimeElapsedColumn,
         REMAINING: progress.TimeRemainingColumn,
     }
+    # markup=False: a task's name (a strategy, a testbed step) is shown as it is
     made = [
-        kinds[column]() if column in kinds else progress.TextColumn(column) for column in columns
+        kinds[column]() if column in kinds else progress.TextColumn(column, markup=False)
+        for column in columns
     ]
     with progress.Progress(*made, console=console, transient=True) as bar:
         yield bar
@@ -344,7 +378,10 @@ def task_bars(
                 tasks[task] = bar.add_task(task, total=1.0)
             bar.update(tasks[task], completed=fraction)
 
-        yield bar.console.print, meter
+        def say(text: str) -> None:
+            bar.console.print(safe(text))
+
+        yield say, meter
 
 
 @contextlib.contextmanager

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from simulator.cli import options
+from simulator.errors import one_line
 from simulator.present.format import seconds
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class PlainLines:
             return
         self.last = now
         elapsed = seconds(round(now - self.started))
-        typer.echo(f"{self.what}: {text()} ({elapsed} elapsed)", err=True)
+        typer.echo(f"{self.what}: {one_line(text())} ({elapsed} elapsed)", err=True)
 
 
 @contextlib.contextmanager
@@ -124,7 +125,7 @@ def task_progress(
     lines = PlainLines(what)
 
     def say(text: str) -> None:
-        typer.echo(f"{what}: {text}", err=True)
+        typer.echo(f"{what}: {one_line(text)}", err=True)
 
     yield say, lambda task, fraction: lines(lambda: f"{task} {fraction:.0%}")
 
@@ -136,9 +137,7 @@ def steps(what: str, title: str, step: str) -> Iterator[Callable[[str], None]]:
     (:func:`simulator.cli.options.status`, ``step`` formatted with the name); when piped,
     ``<what>: <current step> (<elapsed> elapsed)`` every :data:`PLAIN_EVERY_S` seconds from
     a background thread, so a long step is never silent (a quick command prints nothing)."""
-    from rich.console import Console  # noqa: PLC0415 (only a command shows progress)
-
-    if Console(stderr=True).is_terminal:
+    if options.stderr_console().is_terminal:
         with options.status(title, step) as spinner:
             yield spinner if spinner is not None else (lambda _name: None)
         return
@@ -171,9 +170,9 @@ def writing(console: Console, folder: Path | None, *, plots: bool) -> Iterator[N
     if folder is None:
         yield
         return
-    what = f"writing results{' and plots' if plots else ''} to {folder}"
+    what = f"writing results{' and plots' if plots else ''} to {one_line(str(folder))}"
     if console.is_terminal:
-        with console.status(what + " …"):
+        with console.status(options.safe(what) + " …"):
             yield
         return
     done = threading.Event()

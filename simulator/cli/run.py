@@ -23,6 +23,8 @@ from simulator.cli.options import (
     fail,
     load,
     print_results,
+    safe,
+    stderr_console,
     stdout_console,
     strategy_names,
     user_errors,
@@ -37,7 +39,7 @@ from simulator.cli.tables import (
     print_whole,
     table_width,
 )
-from simulator.errors import ScenarioError
+from simulator.errors import ScenarioError, one_line
 from simulator.present.format import MISSING, count, is_missing, number, percent, seconds
 from simulator.results import io
 
@@ -101,9 +103,7 @@ def run(
     ] = False,
 ) -> None:
     """Run a scenario: every strategy on the same traffic, side by side."""
-    # the model and rich: imported by the command that needs them, not by --help
-    from rich.console import Console  # noqa: PLC0415
-
+    # the model: imported by the command that needs it, not by --help
     from simulator.model.run import run as run_scenario  # noqa: PLC0415
 
     loaded = load(scenario, overrides, seed)
@@ -116,7 +116,7 @@ def run(
     if out is not None and table_format is TableFormat.PARQUET:
         with user_errors():
             io.require_pyarrow()
-    console = Console(stderr=True)
+    console = stderr_console()
     with user_errors(), run_progress(console, loaded, names) as progress:
         result = run_scenario(loaded, names, record_requests=out is not None, progress=progress)
     with writing(console, out, plots=not no_plots):
@@ -155,8 +155,8 @@ def scenarios(
             loaded = load_scenario(path)
         except ScenarioError as exc:
             fail(str(exc))
-        line = Text(f"{scenario_name:<{padding}}  ", style="bold")
-        line.append(first_sentence(loaded.description))
+        line = Text(f"{one_line(scenario_name):<{padding}}  ", style="bold")
+        line.append(one_line(first_sentence(loaded.description)))
         line.truncate(console.width, overflow="ellipsis")
         console.print(line, no_wrap=True)
 
@@ -170,16 +170,16 @@ def first_sentence(text: str) -> str:
 
 def print_story(console: Console, scenario: Scenario) -> None:
     """A scenario's name, strategies, whole description and timeline of events."""
-    console.print(f"[bold]{scenario.name}[/] · {', '.join(scenario.strategies)}")
-    console.print(" ".join(scenario.description.split()))
+    console.print(f"[bold]{safe(scenario.name)}[/] · {safe(', '.join(scenario.strategies))}")
+    console.print(safe(" ".join(scenario.description.split())))
     if scenario.events:
         console.print("\n[bold]events[/]")
     for event in scenario.events:
         fields = event.model_dump(exclude={"at_s", "kind"}, exclude_none=True)
         settings = ", ".join(f"{key}={value}" for key, value in fields.items())
         console.print(
-            f"  {seconds(event.at_s):>6}  {event.label}"
-            + (f" ({event.kind}: {settings})" if settings else f" ({event.kind})"),
+            f"  {seconds(event.at_s):>6}  {safe(event.label)}"
+            + (f" ({event.kind}: {safe(settings)})" if settings else f" ({event.kind})"),
             highlight=False,
         )
 
@@ -202,7 +202,7 @@ def print_summary(console: Console, result: RunResult, *, wide: bool = False) ->
     scenario = result.scenario
     cluster = scenario.cluster
     console.print(
-        f"[bold]{scenario.name}[/] · seed {scenario.seed} · {cluster.servers} servers × "
+        f"[bold]{safe(scenario.name)}[/] · seed {scenario.seed} · {cluster.servers} servers × "
         f"{cluster.workers_per_server} workers · "
         f"{scenario.workload.arrival_rate_per_s:g} req/s · "
         f"{scenario.measured_s:g} s measured after {scenario.warmup_s:g} s warm-up"
@@ -232,7 +232,7 @@ def print_summary(console: Console, result: RunResult, *, wide: bool = False) ->
     print_fitted(console, SUMMARY_COLUMNS, rows, SUMMARY_GROUPS, wide=wide)
     costs = costs_line(result)
     if costs:
-        console.print(costs, style="dim")
+        console.print(safe(costs), style="dim")
     exact = [item.strategy for item in result.results if item.engine == "vector"]
     if exact:
         console.print(
@@ -304,7 +304,7 @@ def print_windows(console: Console, result: RunResult, *, wide: bool = False) ->
     title = "Between events"
     rows = []
     for label, start, end, *cells in window_rows(result, missing=""):
-        row = [label, start, end]
+        row = [safe(label), start, end]
         for position in range(0, len(cells), 3):
             rate, causes, users = cells[position : position + 3]
             row += [rate, relogins_cell(causes, users)]
@@ -356,11 +356,9 @@ def _run_replicated(
     wide: bool,
 ) -> None:
     """``authsim run --replications R``: means and 95% intervals, paired differences."""
-    from rich.console import Console  # noqa: PLC0415 (as in run)
-
     from simulator.experiments.replications import run_replications  # noqa: PLC0415 (scipy)
 
-    console = Console(stderr=True)
+    console = stderr_console()
     with user_errors(), replication_progress(console, replications) as progress:
         replicated = run_replications(scenario, replications, names, progress=progress)
     written = write_results(
@@ -398,7 +396,7 @@ def print_replicated(console: Console, replicated: ReplicatedResult, *, wide: bo
     revoked), then the paired differences of mean latency; ``wide``: every table in full."""
     scenario = replicated.scenario
     console.print(
-        f"[bold]{scenario.name}[/] · seed {scenario.seed} · "
+        f"[bold]{safe(scenario.name)}[/] · seed {scenario.seed} · "
         f"{replicated.replications} replications · mean ± 95% CI half-width"
     )
     print_intervals(console, replicated, CI_COLUMNS, ((1, 2), (3, 4), (5, 6)), wide=wide)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from simulator.cli.options import safe
 from simulator.present.format import MISSING, count, number, percent
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ def print_regions(console: Console, result: RunResult, *, wide: bool = False) ->
     rows = [
         (
             item.strategy,
-            region.name + (" (store)" if region.store_local else ""),
+            safe(region.name) + (" (store)" if region.store_local else ""),
             count(region.users),
             count(region.requests),
             percent(region.success_rate),

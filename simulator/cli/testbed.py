@@ -17,6 +17,8 @@ from simulator.cli.options import (
     StrategyOption,
     fail_to_write,
     load,
+    safe,
+    stderr_console,
     stdout_console,
     strategy_names,
     user_errors,
@@ -38,7 +40,7 @@ def _print(result: TestbedResult) -> None:
     console = stdout_console()
     scenario, machine = result.scenario, result.machine
     console.print(
-        f"testbed · {scenario.name} · {scenario.cluster.servers} servers × "
+        f"testbed · {safe(scenario.name)} · {scenario.cluster.servers} servers × "
         f"{scenario.cluster.workers_per_server} workers · "
         f"{scenario.workload.arrival_rate_per_s:g} req/s · {scenario.workload.users} users · "
         f"{scenario.duration_s - scenario.warmup_s:g} s measured · load average "
@@ -50,11 +52,11 @@ def _print(result: TestbedResult) -> None:
             table.add_column(column, overflow="fold")
         for row in item.rows:
             table.add_row(
-                row.metric.label,
+                safe(row.metric.label),
                 value_text(row.real, row.metric.unit),
                 model_text(row.model.mean, row.model.half_width, row.metric.unit),
-                row.verdict,
-                row.cause,
+                safe(row.verdict),
+                safe(row.cause),
             )
         console.print(table)
         costs = item.costs
@@ -65,7 +67,7 @@ def _print(result: TestbedResult) -> None:
             "load_balancer.hop_ms)"
         )
         if item.warning:
-            console.print(f"[yellow]warning: {item.warning}[/]")
+            console.print(f"[yellow]warning: {safe(item.warning)}[/]")
 
 
 COMPARISON_PNG = "comparison.png"
@@ -120,8 +122,6 @@ def testbed_command(
     stopped when it ends, also on Ctrl-C; nothing is written until it has finished.
     """
     # pandas, redis and the model's replications: only this command needs them
-    from rich.console import Console  # noqa: PLC0415
-
     from simulator.testbed.costs import FULL, QUICK  # noqa: PLC0415
     from simulator.testbed.runner import run_testbed  # noqa: PLC0415
 
@@ -132,7 +132,7 @@ def testbed_command(
     with (
         user_errors(),
         tempfile.TemporaryDirectory(prefix="authsim-testbed-") as work,
-        task_progress(Console(stderr=True), "testbed") as (say, meter),
+        task_progress(stderr_console(), "testbed") as (say, meter),
     ):
         folder = Path(work)
         result = run_testbed(

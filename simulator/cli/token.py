@@ -18,14 +18,17 @@ from simulator.cli.options import (
     did_you_mean,
     fail,
     fail_to_write,
+    safe,
+    stderr_console,
     stdout_console,
     user_errors,
 )
 from simulator.cli.progress import steps
-from simulator.errors import AuthsimError
+from simulator.errors import AuthsimError, one_line
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
     from simulator import tokens
 
@@ -95,31 +98,47 @@ def _token_text(token: str) -> str:
 
 
 def _token_consoles() -> tuple[Console, Console]:
-    """The console for stdout (:func:`~simulator.cli.options.stdout_console`) and stderr."""
-    from rich.console import Console  # noqa: PLC0415 (see the top of this module)
+    """The consoles for stdout and stderr (:mod:`simulator.cli.options`)."""
+    return stdout_console(), stderr_console()
 
-    return stdout_console(), Console(stderr=True)
+
+def _json(data: object) -> Text:
+    """A token's header or claims as indented, highlighted JSON (as ``rich.json.JSON``
+    shows it), every character that is not printable (bidirectional overrides, C1 controls,
+    DEL, zero-width characters) escaped as ``\\uXXXX`` like JSON's own escapes of C0
+    controls: what an attacker wrote is shown, it never acts on the terminal."""
+    import json  # noqa: PLC0415 (see the top of this module)
+
+    from rich.highlighter import JSONHighlighter  # noqa: PLC0415
+
+    dumped = json.dumps(data, indent=2, ensure_ascii=False)
+    visible = "".join(
+        char if char.isprintable() or char == "\n" else json.dumps(char)[1:-1] for char in dumped
+    )
+    text = JSONHighlighter()(visible)
+    text.no_wrap = True
+    text.overflow = None
+    return text
 
 
 def _print_token_parts(console: Console, decoded: tokens.UnverifiedToken) -> None:
     """Header (red), claims (magenta) and signature (cyan), as jwt.io colours them."""
-    from rich.json import JSON  # noqa: PLC0415 (see the top of this module)
-    from rich.panel import Panel  # noqa: PLC0415
+    from rich.panel import Panel  # noqa: PLC0415 (see the top of this module)
     from rich.table import Table  # noqa: PLC0415
     from rich.text import Text  # noqa: PLC0415
 
     from simulator import tokens  # noqa: PLC0415
 
     if decoded.header is not None:
-        console.print(Panel(JSON.from_data(decoded.header), title="header", border_style="red"))
+        console.print(Panel(_json(decoded.header), title="header", border_style="red"))
     if decoded.claims is not None:
-        body: JSON | Table = JSON.from_data(decoded.claims)
+        body: Text | Table = _json(decoded.claims)
         notes = tokens.time_claim_notes(decoded.claims)
         if notes:
             grid = Table.grid(padding=(0, 2))
-            grid.add_row(JSON.from_data(decoded.claims))
+            grid.add_row(_json(decoded.claims))
             for name, note in notes.items():
-                grid.add_row(f"[dim]{name}: {note}[/]")
+                grid.add_row(f"[dim]{safe(name)}: {safe(note)}[/]")
             body = grid
         console.print(Panel(body, title="claims", border_style="magenta"))
     if decoded.signature is not None:
@@ -129,7 +148,7 @@ def _print_token_parts(console: Console, decoded: tokens.UnverifiedToken) -> Non
             Panel(Text(text, style="cyan"), title=f"signature · {size} bytes", border_style="cyan")
         )
     for problem in decoded.problems:
-        console.print(f"[yellow]problem:[/] {problem}")
+        console.print(f"[yellow]problem:[/] {safe(problem)}")
 
 
 def _print_token(console: Console, token: str) -> None:
@@ -152,12 +171,12 @@ def _print_verdict(console: Console, result: tokens.VerificationResult) -> None:
         expiry = tokens.time_claim_notes(result.claims).get("exp", "")
         console.print(
             f"[bold green]valid[/]: signature, header and claims check out · "
-            f"sub={result.claims.get('sub')!r} · expires {expiry}"
+            f"sub={safe(repr(result.claims.get('sub')))} · expires {safe(expiry)}"
         )
         return
-    console.print(f"[bold red]invalid[/]: {result.reason} · {result.message}")
+    console.print(f"[bold red]invalid[/]: {safe(result.reason)} · {safe(result.message)}")
     if result.detail:
-        console.print(f"  [dim]{result.detail}[/]", highlight=False)
+        console.print(f"  [dim]{safe(result.detail)}[/]", highlight=False)
 
 
 @token_app.command("issue")
@@ -194,18 +213,21 @@ def token_issue(
         token = tokens.issue_token(key, subject, ttl, issuer=issuer, audience=audience)
     except (AuthsimError, ValueError) as exc:
         fail(str(exc))
+    except OSError as exc:  # the key folder cannot be read or written
+        fail(f"--key-dir: {key_dir}: {exc.strerror or exc}")
     _print_token(stdout, token)
     _print_token_parts(stdout, tokens.decode_unverified(token))
     if key_dir is None:
         stderr.print(
-            f"[dim]key: a fresh {chosen.value} key (kid {key.kid}), not saved: "
+            f"[dim]key: a fresh {chosen.value} key (kid {safe(key.kid)}), not saved: "
             "use --key-dir to verify this token later[/]",
             highlight=False,
         )
     else:
         state = "created and saved in" if created else "loaded from"
         stderr.print(
-            f"[dim]key: {chosen.value} (kid {key.kid}) {state} {key_dir}[/]", highlight=False
+            f"[dim]key: {chosen.value} (kid {safe(key.kid)}) {state} {safe(key_dir)}[/]",
+            highlight=False,
         )
     if verify:
         result = tokens.Verifier(key.public_only(), issuer=issuer, audience=audience).verify(token)
@@ -363,8 +385,8 @@ def calibrate(
         )
     else:
         stdout.print(
-            f"Wrote {out}. Use it in a scenario (the path is relative to the scenario file):\n"
-            f"  calibration: {out.name}",
+            f"Wrote {one_line(str(out))}. Use it in a scenario (the path is relative to the "
+            f"scenario file):\n  calibration: {one_line(out.name)}",
             markup=False,
             highlight=False,
         )
