@@ -349,6 +349,8 @@ def test_cli_default_output_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         (["--frame-s", "0"], "--frame-s: must be > 0"),
         (["--frame-s", "0.001"], "--frame-s: 90,000 frames of 0.001 s is too many (at most 600)"),
         (["--size", "big"], "--size: give WIDTHxHEIGHT"),
+        (["--size", "²x²"], "--size: give WIDTHxHEIGHT"),  # digits to isdigit(), not to int()
+        (["--size", "٤٨٠x٢٧٠"], "--size: give WIDTHxHEIGHT"),
         (["-o", "cluster.png"], "write a .gif or an .mp4 file"),
         (["-s", "jwtt"], "did you mean 'jwt'?"),
     ],

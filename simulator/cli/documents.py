@@ -239,7 +239,8 @@ def animate_command(
 def image_size(text: str, smallest: tuple[int, int]) -> tuple[int, int]:
     """Parse ``--size WIDTHxHEIGHT`` (one line and exit 2 when it is not usable)."""
     width_text, _, height_text = text.lower().partition("x")
-    if not (width_text.isdigit() and height_text.isdigit()):
+    # ASCII digits only: str.isdigit() also accepts '²' or '٣', which int() refuses
+    if not all(part.isascii() and part.isdigit() for part in (width_text, height_text)):
         fail(f"--size: give WIDTHxHEIGHT in pixels, such as 1280x720 (got {text!r})")
     width, height = int(width_text), int(height_text)
     if not (smallest[0] <= width <= MAX_SIZE[0] and smallest[1] <= height <= MAX_SIZE[1]):
