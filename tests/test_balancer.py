@@ -496,3 +496,72 @@ def test_ring_with_modulo_puts_neighbouring_addresses_on_one_arc():
     counts = Counter(ring.choose(u) for u in range(3000))
     assert set(counts) == {0, 1, 2}
     assert max(counts.values()) < 0.5 * 3000
+
+
+# ------------------------------------------------------------------- choose_many
+
+
+def _state(balancer: object) -> dict[str, object]:
+    """A balancer's attributes (copied), to compare states."""
+    return {
+        key: (dict(value) if isinstance(value, dict) else value)
+        for key, value in vars(balancer).items()
+        if key not in ("_view", "_fallback", "_uniform", "_clock")
+    }
+
+
+@pytest.mark.parametrize("live", [[0, 1, 2, 3, 4], [1, 3], [2]])
+@pytest.mark.parametrize("already", [0, 3, 7])
+def test_round_robin_choose_many_is_choose_in_turn(live: list[int], already: int) -> None:
+    one, many = RoundRobin(cluster([0] * 5)), RoundRobin(cluster([0] * 5))
+    for balancer in (one, many):
+        balancer._view.set_live(live)
+        for user in range(already):
+            balancer.choose(user)
+    for users in ([], [4], list(range(11)), [9, 9, 2]):
+        assert many.choose_many(users) == [one.choose(user) for user in users]
+        assert _state(many) == _state(one)
+
+
+def test_random_choice_choose_many_draws_in_turn() -> None:
+    def make() -> RandomChoice:
+        return RandomChoice(cluster([0] * 7), uniform_buffer(np.random.default_rng(5)))
+
+    one, many = make(), make()
+    for users in ([], list(range(5000)), [3, 3]):
+        assert many.choose_many(users) == [one.choose(user) for user in users]
+    assert many._uniform.next() == one._uniform.next()
+
+
+@pytest.mark.parametrize("fallback", ["round_robin", "random", "least_connections"])
+def test_cookie_choose_many_pins_as_choose_does(fallback: str) -> None:
+    def make() -> CookieAffinity:
+        view = cluster([0] * 6)
+        uniform = uniform_buffer(np.random.default_rng(9))
+        policy = {"round_robin": RoundRobin, "random": RandomChoice}.get(fallback, LeastConnections)
+        return CookieAffinity(view, policy(view, uniform))
+
+    one, many = make(), make()
+    batches = [list(range(300)), [5, 400, 5, 401], list(range(250, 450)), []]
+    for step, users in enumerate(batches):
+        if step == 2:  # a server goes down: its users are placed again
+            one._view.set_live([0, 1, 3, 4, 5])
+            many._view.set_live([0, 1, 3, 4, 5])
+        assert many.choose_many(users) == [one.choose(user) for user in users]
+        assert list(many._pinned.items()) == list(one._pinned.items())
+        assert _state(many._fallback) == _state(one._fallback)
+    assert many.choose(7) == one.choose(7)
+
+
+def test_cookie_choose_many_with_a_lifetime() -> None:
+    now = [0.0]
+
+    def make() -> CookieAffinity:
+        view = cluster([0] * 3)
+        return CookieAffinity(view, RoundRobin(view), ttl_s=10.0, clock=lambda: now[0])
+
+    one, many = make(), make()
+    for now[0] in (0.0, 5.0, 12.0):
+        users = [0, 1, 2, 3, 1]
+        assert many.choose_many(users) == [one.choose(user) for user in users]
+        assert many._set_at == one._set_at and many._pinned == one._pinned

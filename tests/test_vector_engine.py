@@ -10,6 +10,7 @@ Each case is a few seconds of simulated time: the whole file runs in a few secon
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -21,13 +22,14 @@ from typer.testing import CliRunner
 from simulator import load_scenario, outcomes
 from simulator.cli.app import app
 from simulator.errors import ScenarioError
-from simulator.model import vector
+from simulator.model import vector, vector_queue
 from simulator.model.run import RunInputs, run
 from simulator.model.vector_queue import (
     fifo_schedule,
     group_by_server,
     group_round_robin,
     put_grouped,
+    schedule_by_server,
     take_grouped,
 )
 from simulator.model.vector_results import finish_order, stable_argsort
@@ -569,3 +571,29 @@ def test_the_latency_summary_is_numpys_for_every_size() -> None:
         latency_ms = rng.exponential(20.0, count)
         counted = count_requests(buckets, np.zeros(count), latency_ms, None, None)
         assert latency_summary_exact(counted, latency_ms, None) == latency_summary(latency_ms)
+
+
+@pytest.mark.parametrize("servers", [1, 3, 50, 4096, 70_000])
+def test_group_by_server_is_a_stable_argsort(servers: int) -> None:
+    rng = np.random.default_rng(servers)
+    for count in (0, 1, 2, 1000, 65_537):
+        server = rng.integers(0, servers, count)
+        order, bounds = group_by_server(server, servers)
+        assert order.dtype == np.int64 and np.array_equal(order, server.argsort(kind="stable"))
+        assert np.array_equal(bounds, np.r_[0, np.cumsum(np.bincount(server, minlength=servers))])
+        taken = take_grouped(server * 0.5, order, bounds, None, slice(1, servers), np.empty(count))
+        assert np.array_equal(taken, server[order[bounds[min(1, servers)] :]] * 0.5)
+
+
+@pytest.mark.parametrize(("seed", "by_stride"), list(itertools.product(range(4), [False, True])))
+def test_chunked_schedule_is_the_recursion(monkeypatch: Any, seed: int, by_stride: bool) -> None:
+    monkeypatch.setattr(vector_queue, "CHUNK_JOBS", 257)  # many chunks, each gathering
+    rng, count, servers, offset = np.random.default_rng(seed), 6000, 7, seed * 11
+    route = np.cumsum(rng.exponential(0.01 / rng.uniform(3, 8), count))
+    server = rng.integers(0, servers, count) if not by_stride else np.arange(count) + offset
+    grouping = group_round_robin(count, servers, offset) if by_stride else None
+    work, first = rng.exponential(0.01, count), rng.exponential(0.001, count) if seed % 2 else None
+    done = schedule_by_server(server % servers, route, first, work.copy(), 1, servers, grouping, 7)
+    start, end = reference_schedule(server % servers, route, first, work, 1)
+    assert np.array_equal(np.c_[done.start_s, done.end_s], np.c_[start, end][done.order])
+    assert first is None or np.array_equal(done.first_s, first[done.order])  # type: ignore[arg-type]

@@ -91,6 +91,17 @@ class RoundRobin:
         self._next += 1
         return index
 
+    def choose_many(self, users: Sequence[int]) -> list[int]:
+        """``[choose(user) for user in users]`` in one call, leaving the same state."""
+        live = self._view.live
+        count = len(users)
+        if not count:
+            return []
+        shift = self._next % len(live)
+        turn = live[shift:] + live[:shift]  # the servers in the order they come next
+        self._next += count
+        return (turn * -(-count // len(turn)))[:count]
+
 
 class RandomChoice:
     """Each job goes to a live server drawn uniformly at random."""
@@ -104,6 +115,13 @@ class RandomChoice:
     def choose(self, user: int) -> int:
         live = self._view.live
         return live[int(self._uniform.next() * len(live))]
+
+    def choose_many(self, users: Sequence[int]) -> list[int]:
+        """``[choose(user) for user in users]`` in one call (one draw each, in turn)."""
+        live = self._view.live
+        count = len(live)
+        draw = self._uniform.next
+        return [live[int(draw() * count)] for _ in users]
 
 
 class LeastConnections:
@@ -210,6 +228,40 @@ class CookieAffinity:
             server = self._fallback.choose(user)
             self._pinned[user] = server
         return server
+
+    def choose_many(self, users: Sequence[int]) -> list[int]:
+        """``[choose(user) for user in users]`` in one call, leaving the same pins and
+        the fallback in the same state (it places the users without a valid cookie, in
+        turn, through its own ``choose_many`` when it has one)."""
+        distinct = isinstance(users, range) or len(set(users)) == len(users)
+        if self._ttl_s is not None or not distinct:
+            return [self.choose(user) for user in users]  # a user's pin may change
+        pinned = self._pinned
+        many = getattr(self._fallback, "choose_many", None)
+        if many is None:
+            many = self._fallback_each
+        if not pinned:  # nobody has a cookie yet (the logins at time 0): place everyone
+            placed: list[int] = many(users)
+            pinned.update(zip(users, placed, strict=True))
+            return placed
+        is_live = self._view.is_live
+        chosen = [pinned.get(user, -1) for user in users]
+        unplaced = [
+            position for position, server in enumerate(chosen) if server < 0 or not is_live(server)
+        ]
+        if not unplaced:
+            return chosen
+        placing = [users[position] for position in unplaced]
+        placed = many(placing)
+        for position, user, server in zip(unplaced, placing, placed, strict=True):
+            chosen[position] = server
+            pinned[user] = server
+        return chosen
+
+    def _fallback_each(self, users: Sequence[int]) -> list[int]:
+        """The fallback's ``choose`` for each user, in turn."""
+        choose = self._fallback.choose
+        return [choose(user) for user in users]
 
     def _choose_expiring(self, user: int, ttl_s: float) -> int:
         assert self._clock is not None  # checked in __init__

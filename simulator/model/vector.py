@@ -333,7 +333,7 @@ def run_vector(
     answered = None if everyone else end <= stop_s
     # back to the stream's (arrival) order, where the measured requests are a suffix
     # (into arrays no longer needed, whose memory is already mapped: fewer page faults)
-    end_s = work  # the schedule keeps its own copy of the work
+    end_s = work  # the schedule is done with the work
     if order is None:
         put_grouped(end, done.order, done.bounds, done.stride, end_s)
     else:

@@ -93,27 +93,56 @@ Grouping = tuple[IntArray, IntArray]
 """The stable order that groups jobs by server, and each server's bounds in it."""
 
 
+GROUP_BLOCK = 1 << 16
+"""Jobs :func:`group_by_server` makes keys for at a time (the temporaries stay small)."""
+
+
 def group_by_server(server: IntArray, servers: int) -> Grouping:
     """The stable order that groups jobs by server, and each server's bounds in it."""
-    small = server.astype(np.uint16) if servers <= 1 << 16 else server
-    order = np.argsort(small, kind="stable")  # a radix sort for up to 65,536 servers
+    count = len(server)
+    width = max(1, (count - 1).bit_length())
+    if count and width + max(1, (servers - 1).bit_length()) <= 32:
+        # keys ``server << width | position`` are distinct: numpy's (vectorised) sort of
+        # 32-bit integers, no index carried along, is faster than a stable argsort
+        key = np.empty(count, dtype=np.uint32)
+        position = np.arange(min(count, GROUP_BLOCK), dtype=np.uint32)
+        for lo in range(0, count, GROUP_BLOCK):  # a block at a time: small temporaries
+            part = key[lo : lo + GROUP_BLOCK]
+            np.left_shift(server[lo : lo + GROUP_BLOCK], width, out=part, casting="unsafe")
+            part |= position[: len(part)]
+            position += np.uint32(len(part))
+        key.sort()
+        order = np.empty(count, dtype=np.int64)
+        np.bitwise_and(key, np.uint32((1 << width) - 1), out=order)
+    else:
+        small = server.astype(np.uint16) if servers <= 1 << 16 else server
+        order = np.argsort(small, kind="stable")  # a radix sort for up to 65,536 servers
     bounds = np.zeros(servers + 1, dtype=np.int64)
     np.cumsum(np.bincount(server, minlength=servers), out=bounds[1:])
     return order, bounds
 
 
 def take_grouped(
-    values: FloatArray, order: IntArray, bounds: IntArray, stride: int | None
+    values: FloatArray,
+    order: IntArray,
+    bounds: IntArray,
+    stride: int | None,
+    servers: slice | None = None,
+    out: FloatArray | None = None,
 ) -> FloatArray:
     """``values[order]``; with a ``stride`` (see :class:`ServerSchedule`), a strided
-    slice per server instead of a gather."""
+    slice per server instead of a gather. With ``servers``, only those servers' jobs
+    (``values[order[bounds[a]:bounds[b]]]`` for servers ``a:b``), into ``out`` if given."""
+    first, last = (0, len(bounds) - 1) if servers is None else (servers.start, servers.stop)
+    base, top = int(bounds[first]), int(bounds[last])
+    grouped = np.empty(top - base, dtype=values.dtype) if out is None else out[: top - base]
     if stride is None:
-        return values[order]
-    grouped = np.empty(len(order), dtype=values.dtype)
-    limits = bounds.tolist()
+        np.take(values, order[base:top], out=grouped, mode="clip")  # (no index is out)
+        return grouped
+    limits = bounds[first : last + 1].tolist()
     for lo, hi in itertools.pairwise(limits):
         if hi > lo:
-            grouped[lo:hi] = values[int(order[lo]) :: stride][: hi - lo]
+            grouped[lo - base : hi - base] = values[int(order[lo]) :: stride][: hi - lo]
     return grouped
 
 
@@ -170,14 +199,14 @@ def schedule_by_server(
     if grouping is None:
         stride = None
     r = take_grouped(route_s, order, bounds, stride)
-    w = take_grouped(work_s, order, bounds, stride)
     f = take_grouped(first_s, order, bounds, stride) if first_s is not None else None
     count = len(r)
     if count == 0:
         start, end = r.copy(), r.copy()
-    elif workers == 1:
-        start, end = _one_worker(r, f, w, bounds)
+    elif workers == 1:  # the work is gathered a chunk at a time
+        start, end = _one_worker(r, f, work_s, bounds, (order, stride))
     else:
+        w = take_grouped(work_s, order, bounds, stride)
         first_of_server = np.zeros(count, dtype=bool)
         first_of_server[bounds[:-1][np.diff(bounds) > 0]] = True
         start, end = _segments(r, f, w, first_of_server, workers)
@@ -274,17 +303,27 @@ gathers and temporaries stay in the cache)."""
 
 
 def _one_worker(
-    r: FloatArray, f: FloatArray | None, w: FloatArray, bounds: IntArray
+    r: FloatArray,
+    f: FloatArray | None,
+    w: FloatArray,
+    bounds: IntArray,
+    given: tuple[IntArray, int | None] | None = None,
 ) -> tuple[FloatArray, FloatArray]:
     """Starts and ends of jobs grouped by server at one worker each, a few whole servers
     at a time (about :data:`CHUNK_JOBS` jobs: their arrays stay in the cache): the busy
     periods that surely begin (:func:`_certain_starts`), the schedule that takes every
     other job to wait (:func:`_one_worker_part`), and the check that each did; where
     one did not, the busy periods are corrected and the chunk computed again (never
-    seen with :data:`MARGIN_S`; the first wrong job is right after, so this ends)."""
+    seen with :data:`MARGIN_S`; the first wrong job is right after, so this ends).
+
+    With ``given`` (the grouping's order and stride), ``w`` is in the order the jobs
+    were given, and each chunk's work is gathered when it is computed (no grouped copy
+    of the whole run's work).
+    """
     count = len(r)
     start = np.empty(count)
     end = np.empty(count)
+    gathered = np.empty(0) if given is None else np.empty(min(count, 2 * CHUNK_JOBS))
     limits = bounds.tolist()
     lo, first = 0, 0  # the chunk's first job and first server
     for index, hi in enumerate(limits[1:], 1):
@@ -293,7 +332,13 @@ def _one_worker(
         if hi > lo:
             part = slice(lo, hi)
             local = np.asarray(limits[first : index + 1], dtype=np.int64) - lo
-            r_part, w_part = r[part], w[part]
+            r_part = r[part]
+            if given is None:
+                w_part = w[part]
+            else:
+                if len(gathered) < hi - lo:
+                    gathered = np.empty(hi - lo)
+                w_part = take_grouped(w, given[0], bounds, given[1], slice(first, index), gathered)
             f_part = None if f is None else f[part]
             first_of_server = np.zeros(hi - lo, dtype=bool)
             first_of_server[local[:-1][np.diff(local) > 0]] = True
@@ -321,7 +366,15 @@ def _one_worker_part(
     start: FloatArray,
     end: FloatArray,
 ) -> None:
-    """:func:`_one_worker` on whole servers' jobs, into ``start`` and ``end``."""
+    """:func:`_one_worker` on whole servers' jobs, into ``start`` and ``end`` (seconds).
+
+    Inside a segment (a busy period) every job but the first waits for the one before
+    it, so its end is ``(end_before + f) + w``. The jobs are laid out by position in
+    their segment (every segment's first job, then every second job, ...; segments
+    longest first, so those still running at a position are a prefix of those at the
+    position before), and each position is one vectorised addition to the ends at the
+    position before: the additions the DES makes, in its order.
+    """
     count = len(r)
     if f is not None:
         np.add(r, f, out=end)
@@ -329,34 +382,51 @@ def _one_worker_part(
     else:
         np.add(r, w, out=end)
     firsts = np.flatnonzero(segment_start)
-    lengths = np.diff(firsts, append=count)
-    longer = lengths > 1
-    firsts, lengths = firsts[longer], lengths[longer]
-    if len(firsts):
+    segments = len(firsts)
+    if segments < count:  # some segment has more than one job
+        lengths = np.diff(firsts, append=count)
         longest = int(lengths.max())
-        key = lengths.astype(np.uint16) if longest < 1 << 16 else lengths
-        firsts = firsts[np.argsort(key, kind="stable")]  # a radix sort; by position within
-        limits = np.cumsum(np.bincount(lengths, minlength=longest + 1)).tolist()
-        for length in range(2, longest + 1):
-            lo, hi = limits[length - 1], limits[length]
-            if lo == hi:
-                continue
-            heads = firsts[lo:hi]
-            jobs = np.arange(length)[:, None] + heads  # (position, segment)
-            if f is None:
-                steps = w[jobs]
+        key = longest - lengths
+        by_length = np.argsort(  # longest first (a radix sort for 16 bits)
+            key.astype(np.uint16) if longest < 1 << 16 else key, kind="stable"
+        )
+        rank = np.empty(segments, dtype=np.int64)
+        rank[by_length] = np.arange(segments, dtype=np.int64)
+        # running[p]: segments longer than p; at position p, their ranks 0..running[p]-1
+        running = segments - np.cumsum(np.bincount(lengths, minlength=longest + 1))[:-1]
+        running[0] = segments
+        offset = np.zeros(longest + 1, dtype=np.int64)
+        np.cumsum(running, out=offset[1:])
+        segment = np.cumsum(segment_start, dtype=np.int64)
+        segment -= 1
+        place = np.arange(count, dtype=np.int64)
+        place -= firsts[segment]  # position in the segment
+        place = offset[place]
+        place += rank[segment]  # where each job goes in the layout
+        ends = np.empty(count)
+        ends[place] = w
+        ends[:segments] = end[firsts[by_length]]
+        overhead = None
+        if f is not None:
+            overhead = np.empty(count)
+            overhead[place] = f
+        limits = offset.tolist()
+        alive = running.tolist()
+        for position in range(1, longest):
+            lo, hi = limits[position], limits[position] + alive[position]
+            before = ends[limits[position - 1] : limits[position - 1] + alive[position]]
+            here = ends[lo:hi]
+            if overhead is None:
+                np.add(before, here, out=here)
             else:
-                steps = np.empty((2 * length - 1, hi - lo))
-                steps[1::2] = f[jobs[1:]]
-                steps[2::2] = w[jobs[1:]]
-            steps[0] = end[heads]
-            np.cumsum(steps, axis=0, out=steps)  # down each column: a segment's running sum
-            end[jobs] = steps if f is None else steps[0::2]
+                waited = overhead[lo:hi]
+                np.add(before, waited, out=waited)
+                np.add(waited, here, out=here)
+        np.take(ends, place, out=end, mode="clip")  # (every index is valid)
     # a segment's first job started when it arrived, every other one when the one before
     # it ended
-    start[0] = r[0]
     np.copyto(start[1:], end[:-1])
-    np.copyto(start, r, where=segment_start)
+    start[firsts] = r[firsts]
 
 
 def schedule_drawing(

@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from simulator import outcomes
 from simulator.costs.reference import AuthCosts
-from simulator.model.balancer import ClusterView
+from simulator.model.balancer import Balancer, ClusterView
 from simulator.model.rng import Streams, uniform_buffer
 from simulator.model.store_data import StoreData
 from simulator.model.strategies import Strategy, StrategyContext, build_strategy
@@ -124,12 +124,11 @@ def log_in_everyone(inputs: RunInputs, name: str) -> Setup:
             if lifetime_s is not None
             else [0.0] * users
         )
-        choose = strategy.balancer.choose
-        chosen = [0] * users
-        for user in range(users):
-            host = hosts[choose(user)]
-            chosen[user] = host.index
-            strategy.issue(host, user, issued_s[user])  # type: ignore[arg-type]
+        chosen = choose_each(strategy.balancer, users)
+        issue = strategy.issue
+        placed = map(hosts.__getitem__, chosen)
+        for user, host, issued in zip(range(users), placed, issued_s, strict=True):
+            issue(host, user, issued)  # type: ignore[arg-type]
         setup.login_server = np.asarray(chosen, dtype=np.int64)
         host = hosts[chosen[0]]
         setup.store_keys = len(setup.store.data)
@@ -144,6 +143,18 @@ def log_in_everyone(inputs: RunInputs, name: str) -> Setup:
     if verdict != outcomes.VALID:
         raise InexactError("a credential just issued is not accepted")
     return setup
+
+
+def choose_each(balancer: Balancer, users: int) -> list[int]:
+    """The server ``balancer`` picks for users ``0`` to ``users - 1``, in turn, as
+    ``users`` calls of ``choose`` would (the balancer is left as they leave it); through
+    its ``choose_many`` when it has one (one call instead of one per user)."""
+    many = getattr(balancer, "choose_many", None)
+    if many is not None:
+        chosen: list[int] = many(range(users))
+        return chosen
+    choose = balancer.choose
+    return [choose(user) for user in range(users)]
 
 
 def route_jobs(
