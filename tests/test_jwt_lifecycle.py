@@ -173,14 +173,14 @@ def test_a_profile_is_read_once_per_content_not_per_strategy_or_replication(
     scenario_file = tmp_path / "s.yaml"
     scenario_file.write_text("duration_s: 4\nstrategies: [jwt, local]\ncalibration: p.yaml\n")
     reads: list[str] = []
-    real_safe_load = calibration.yaml.safe_load
+    real_parse = calibration.safe_yaml.parse
 
-    def counting_safe_load(text: str) -> object:
+    def counting_parse(text: str) -> object:
         if text.startswith("# authsim calibration profile"):
             reads.append(text)
-        return real_safe_load(text)
+        return real_parse(text)
 
-    monkeypatch.setattr(calibration.yaml, "safe_load", counting_safe_load)
+    monkeypatch.setattr(calibration.safe_yaml, "parse", counting_parse)
     scenario = load_scenario(scenario_file)
     for replication in range(3):
         run(scenario, replication=replication, record_requests=False)
