@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -168,3 +169,93 @@ def test_a_weak_or_broken_saved_key_is_bad_input(tmp_path: Path) -> None:
     (tmp_path / "rs256.pub.pem").write_text("-----BEGIN PUBLIC KEY-----\nAAAA\n")
     code, out, err = invoke("token", "verify", "a.b.c", "-a", "RS256", "--key-dir", str(tmp_path))
     assert_one_line_error(code, out, err, "not a usable PEM public key")
+
+
+def _forged(key_dir: Path, header: dict[str, object], body: bytes) -> str:
+    """A token signed with the saved HS256 key, with any header and raw payload bytes."""
+    from simulator.tokens.lab import signer  # noqa: PLC0415
+
+    key = tokens.load_key("HS256", key_dir)
+    return tokens.forge({"alg": "HS256", "kid": key.kid, **header}, body, signer(key))
+
+
+def _claims_json(**changes: object) -> dict[str, object]:
+    now = int(time.time())
+    claims: dict[str, object] = {
+        "sub": "alice",
+        "iss": tokens.DEFAULT_ISSUER,
+        "aud": tokens.DEFAULT_AUDIENCE,
+        "iat": now,
+        "exp": now + 600,
+        "jti": "cli-jti",
+    }
+    claims.update(changes)
+    return claims
+
+
+def test_verify_require_typ(tmp_path: Path) -> None:
+    issue(tmp_path, "HS256")
+    untyped = _forged(tmp_path, {}, json.dumps(_claims_json()).encode())
+    base = ("token", "verify", untyped, "-a", "HS256", "--key-dir", str(tmp_path))
+    code, out, err = invoke(*base)
+    assert code == 0, err
+    code, out, _ = invoke(*base, "--require-typ")
+    assert code == 1
+    assert out.startswith("invalid: bad_type_header")
+    assert "no typ header" in out
+    typed = issue(tmp_path, "HS256")
+    code, out, err = invoke(
+        "token", "verify", typed, "-a", "HS256", "--key-dir", str(tmp_path), "--require-typ"
+    )
+    assert code == 0, err
+
+
+def test_verify_max_lifetime(tmp_path: Path) -> None:
+    token = issue(tmp_path, "HS256", "--ttl", "7200")
+    base = ("token", "verify", token, "-a", "HS256", "--key-dir", str(tmp_path))
+    assert invoke(*base, "--max-lifetime", "7200")[0] == 0
+    code, out, _ = invoke(*base, "--max-lifetime", "3600")
+    assert code == 1
+    assert out.startswith("invalid: lifetime_too_long")
+    for bad in ("0", "-5", "inf", "nan"):
+        assert_one_line_error(*invoke(*base, "--max-lifetime", bad), "--max-lifetime")
+
+
+def test_verify_refuses_duplicate_claims_a_bom_and_bad_utf8(tmp_path: Path) -> None:
+    issue(tmp_path, "HS256")
+    body = json.dumps(_claims_json()).encode()
+    for raw, detail in (
+        (body[:-1] + b', "sub": "admin"}', "duplicate member 'sub'"),
+        (b"\xef\xbb\xbf" + body, "byte order mark"),
+        (body.replace(b"alice", b"al\xffice"), "not UTF-8"),
+    ):
+        token = _forged(tmp_path, {"typ": "JWT"}, raw)
+        code, out, err = invoke("token", "verify", token, "-a", "HS256", "--key-dir", str(tmp_path))
+        assert code == 1, err
+        assert out.startswith("invalid: malformed")
+        assert detail in out
+
+
+def test_verify_reject_high_s(tmp_path: Path) -> None:
+    from simulator.tokens.encoding import b64url_decode_lenient, b64url_encode  # noqa: PLC0415
+    from simulator.tokens.verify import P256_ORDER  # noqa: PLC0415
+
+    token = issue(tmp_path, "ES256")
+    signing_input, _, signature = token.rpartition(".")
+    raw = b64url_decode_lenient(signature)
+    s = int.from_bytes(raw[32:], "big")
+    low, high = (
+        f"{signing_input}.{b64url_encode(raw[:32] + value.to_bytes(32, 'big'))}"
+        for value in sorted((s, P256_ORDER - s))
+    )
+    base = ("-a", "ES256", "--key-dir", str(tmp_path))
+    for form in (low, high):
+        assert invoke("token", "verify", form, *base)[0] == 0
+    assert invoke("token", "verify", low, *base, "--reject-high-s")[0] == 0
+    code, out, _ = invoke("token", "verify", high, *base, "--reject-high-s")
+    assert code == 1
+    assert out.startswith("invalid: high_s_signature")
+    hs_dir = tmp_path / "hs"
+    issue(hs_dir, "HS256")
+    args = ("token", "verify", "a.b.c", "-a", "HS256", "--key-dir", str(hs_dir), "--reject-high-s")
+    assert_one_line_error(*invoke(*args), "ES256 only")

@@ -106,6 +106,37 @@ def test_jwt_tokens_issue_and_check() -> None:
     assert tokens.check(old, 42) == "expired"
 
 
+def test_jwt_tokens_accept_retired_keys_during_a_rotation() -> None:
+    old_secret = secrets.token_hex(32)
+    before = JwtTokens(old_secret, "HS256", 900.0)
+    old_token = before.issue(7)
+    during = JwtTokens(SECRET, "HS256", 900.0, [old_secret])
+    new_token = during.issue(7)
+    assert during.verifier.key.kid == KeyPair.from_secret(bytes.fromhex(SECRET)).kid
+    assert during.check(old_token, 7) is None  # the overlap: both keys verify
+    assert during.check(new_token, 7) is None
+    assert before.check(new_token, 7) == "invalid"
+    after = JwtTokens(SECRET, "HS256", 900.0)
+    assert after.check(old_token, 7) == "invalid"  # retired key dropped
+    assert after.check(new_token, 7) is None
+
+
+def test_retired_secrets_reach_the_server_through_its_configuration(tmp_path: Path) -> None:
+    old_secret = secrets.token_hex(32)
+    config = ServerConfig(
+        strategy="jwt",
+        workers=1,
+        queue_limit=0,
+        pbkdf2_iterations=1,
+        jwt_secret=SECRET,
+        jwt_retired_secrets=[old_secret],
+    )
+    config.save(tmp_path / "server.json")
+    credentials = make_credentials(ServerConfig.load(tmp_path / "server.json"))
+    assert isinstance(credentials, JwtTokens)
+    assert credentials.check(JwtTokens(old_secret, "HS256", 900.0).issue(3), 3) is None
+
+
 @pytest.mark.parametrize(
     ("changes", "words"),
     [

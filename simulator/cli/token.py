@@ -262,6 +262,29 @@ def token_verify(
     leeway: Annotated[
         float, typer.Option(help="Clock skew allowed on exp, nbf and iat, seconds.")
     ] = TOKEN_LEEWAY_S,
+    require_typ: Annotated[
+        bool,
+        typer.Option(
+            "--require-typ",
+            help="Refuse a token without a typ header (a typ other than JWT is always refused).",
+        ),
+    ] = False,
+    max_lifetime: Annotated[
+        float | None,
+        typer.Option(
+            "--max-lifetime",
+            help="Refuse a token whose lifetime (exp - iat) is longer, seconds.",
+            show_default=False,
+        ),
+    ] = None,
+    reject_high_s: Annotated[
+        bool,
+        typer.Option(
+            "--reject-high-s",
+            help="ES256: refuse a signature with a high s (the malleable form; PyJWT "
+            "signs one about half the time, so only for tokens from a low-s issuer).",
+        ),
+    ] = False,
 ) -> None:
     """Verify a token with a saved key: exit 0 if valid, 1 if not, 2 for bad input."""
     from simulator import tokens  # noqa: PLC0415 (see the top of this module)
@@ -271,9 +294,21 @@ def token_verify(
         fail("--key-dir is required: the folder holding the key the token was signed with")
     if not 0 <= leeway <= tokens.MAX_LEEWAY_S:
         fail(f"--leeway: must be between 0 and {tokens.MAX_LEEWAY_S:g} s, got {leeway:g}")
+    if max_lifetime is not None and not 0 < max_lifetime < float("inf"):
+        fail(f"--max-lifetime: must be a positive number of seconds, got {max_lifetime:g}")
+    if reject_high_s and chosen is not tokens.Algorithm.ES256:
+        fail(f"--reject-high-s: applies to ES256 only, not {chosen.value}")
     try:
         key = tokens.load_key(chosen, key_dir, signing=False)
-        verifier = tokens.Verifier(key, issuer=issuer, audience=audience, leeway_s=leeway)
+        verifier = tokens.Verifier(
+            key,
+            issuer=issuer,
+            audience=audience,
+            leeway_s=leeway,
+            require_typ=require_typ,
+            max_lifetime_s=max_lifetime,
+            reject_high_s=reject_high_s,
+        )
     except (AuthsimError, ValueError) as exc:
         fail(str(exc))
     result = verifier.verify(_token_text(token))

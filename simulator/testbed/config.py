@@ -29,6 +29,8 @@ class ServerConfig:
         jwt_algorithm: the signing algorithm (``HS256``...).
         jwt_secret: the HMAC key (hex) for ``HS*`` algorithms.
         jwt_ttl_s: access-token lifetime, seconds.
+        jwt_retired_secrets: HMAC keys (hex) of a key rotation, no longer used to sign
+            but still accepted (the overlap; the token's ``kid`` selects the key).
         extra: anything else, by name (for forward compatibility).
     """
 
@@ -42,6 +44,7 @@ class ServerConfig:
     jwt_algorithm: str = "HS256"
     jwt_secret: str = ""
     jwt_ttl_s: float = 900.0
+    jwt_retired_secrets: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def save(self, path: Path) -> None:

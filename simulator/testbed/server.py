@@ -28,7 +28,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Final
@@ -122,16 +122,29 @@ class RedisSessions:
 
 class JwtTokens:
     """Signed tokens (HS256, the project's :mod:`simulator.tokens`), for ``jwt``;
-    ``ttl_s`` in seconds. One :class:`~simulator.tokens.verify.Verifier` per process."""
+    ``ttl_s`` in seconds. One :class:`~simulator.tokens.verify.Verifier` per process.
 
-    def __init__(self, secret_hex: str, algorithm: str, ttl_s: float) -> None:
+    Tokens are signed with ``secret_hex``; ``retired_secrets_hex`` are keys of a
+    rotation still accepted while their tokens live (the overlap): the verifier holds a
+    key set (``kid -> key``), the token's ``kid`` selecting the key."""
+
+    def __init__(
+        self,
+        secret_hex: str,
+        algorithm: str,
+        ttl_s: float,
+        retired_secrets_hex: Sequence[str] = (),
+    ) -> None:
         from simulator.tokens.issue import issue_token  # noqa: PLC0415
         from simulator.tokens.keys import KeyPair  # noqa: PLC0415
         from simulator.tokens.verify import Verifier  # noqa: PLC0415
 
         if algorithm != "HS256" or not secret_hex or not ttl_s >= 1:
             raise ValueError("jwt needs jwt_algorithm HS256, a jwt_secret and jwt_ttl_s >= 1")
-        self.verifier = Verifier(KeyPair.from_secret(bytes.fromhex(secret_hex)))
+        current = KeyPair.from_secret(bytes.fromhex(secret_hex))
+        retired = [KeyPair.from_secret(bytes.fromhex(text)) for text in retired_secrets_hex]
+        # The current key first: it is the verifier's ``key``, the one tokens are signed with.
+        self.verifier = Verifier({key.kid: key for key in (current, *retired)})
         self.ttl_s = ttl_s
         self._issue_token = issue_token
 
@@ -164,7 +177,9 @@ def make_credentials(config: ServerConfig) -> Credentials:
         if not config.redis_url:
             raise ValueError("shared_store needs redis_url")
         return RedisSessions(config.redis_url, config.session_ttl_s)
-    return JwtTokens(config.jwt_secret, config.jwt_algorithm, config.jwt_ttl_s)
+    return JwtTokens(
+        config.jwt_secret, config.jwt_algorithm, config.jwt_ttl_s, config.jwt_retired_secrets
+    )
 
 
 def hash_password(user: int, iterations: int) -> bytes:

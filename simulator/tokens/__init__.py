@@ -13,8 +13,11 @@ real thing, small enough to read, so that the costs and the pitfalls can be seen
   ``exp``, ``iss``, ``aud`` and a random ``jti``; header ``typ: JWT`` and ``kid``.
 - **Verifying** (:mod:`simulator.tokens.verify`, :class:`Verifier`), following RFC 8725
   (JWT BCP) and the OWASP JWT cheat sheet: a size cap, a strict compact form, the
-  algorithm bound to the key, ``typ`` and ``crit`` checks, the signature, then the
-  claims against an injectable clock. Keys below the minimum strength are refused
+  algorithm bound to the key, ``typ`` and ``crit`` checks, a header and payload parsed
+  strictly (UTF-8, no byte order mark, no duplicate members), the signature, then the
+  claims against an injectable clock; optionally a maximum lifetime, a ``jti`` denylist,
+  a key set (``kid -> key``) for rotations and refusing high-s ES256 signatures. Keys
+  below the minimum strength are refused
   (:class:`WeakKeyError`). ``verify`` never raises: every failure becomes one short
   reason code (:data:`REASONS` holds a sentence for each).
 - **Decoding for display** (:mod:`simulator.tokens.decode`, :func:`decode_unverified`):

@@ -1,8 +1,10 @@
 """The verifier (:class:`Verifier`), following RFC 8725 (JWT BCP) and the OWASP JWT cheat sheet.
 
 1. a size cap (default 8 KiB) before anything is decoded;
-2. a strict compact form: ASCII, three parts, canonical unpadded base64url, a JSON
-   object header without duplicate members;
+2. a strict compact form: ASCII, three parts, canonical unpadded base64url, and a
+   header and a payload that are each one JSON object in UTF-8, without a byte order
+   mark and without duplicate members (RFC 8725 §3.7: two ``sub`` claims must not be
+   read one way here and another way elsewhere), parsed by the same strict parser;
 3. the algorithm is bound to the key: the token's ``alg`` must equal the key's one
    algorithm, compared exactly; it is never used to choose the algorithm or the key
    (so ``none`` in any spelling and HS256-with-the-RSA-public-key are refused);
@@ -14,13 +16,18 @@
    plain JWTs, so its absence is accepted by default (``require_typ=True`` insists on
    it; :func:`~simulator.tokens.issue.issue_token` always writes it);
 5. ``crit``: this verifier implements no header extension, so any ``crit`` (and the
-   RFC 7797 ``b64`` parameter) is refused; ``kid`` must name the verifier's key;
+   RFC 7797 ``b64`` parameter) is refused; ``kid`` must name the verifier's key (with
+   one key, ``kid`` may be absent; with a key set it is required and selects the key);
    ``jku``, ``x5u``, ``jwk`` and ``x5c`` are never used to find a key;
-6. the signature (PyJWT, with ``enforce_minimum_key_length``);
+6. the signature (PyJWT, with ``enforce_minimum_key_length``); optionally, and before
+   it is checked, an ES256 signature with a high ``s`` (above half the group order) is
+   refused (``reject_high_s``);
 7. the claims: ``exp``, ``iat``, ``sub``, ``iss``, ``aud`` and ``jti`` are required;
    issuer and audience must match; ``sub`` and ``jti`` are non-empty strings;
    ``exp``, ``iat`` and ``nbf`` are JSON numbers (not strings, not booleans), checked
-   here against an injectable clock with a small leeway (default 30 s).
+   here against an injectable clock with a small leeway (default 30 s); optionally a
+   maximum lifetime ``exp - iat`` (``max_lifetime_s``);
+8. optionally, revocation: a ``jti`` on a denylist (a set, or a callable) is refused.
 
 Keys below the minimum strength (HMAC secret < 32 bytes, RSA < 2048 bits) are refused
 when the verifier is built (:class:`~simulator.tokens.keys.WeakKeyError`). ``verify``
@@ -44,9 +51,9 @@ import binascii
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import jwt
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -85,9 +92,16 @@ REASONS: Final[Mapping[str, str]] = {
         "The token marks a header extension as critical (crit, b64) that this verifier "
         "does not implement."
     ),
-    "unknown_key": "The token's kid names a key this verifier does not hold.",
+    "unknown_key": (
+        "The token's kid names a key this verifier does not hold (or, with a key set, "
+        "the token has no kid)."
+    ),
     "bad_signature": (
         "The signature does not match the header and claims: the token was forged or altered."
+    ),
+    "high_s_signature": (
+        "The ES256 signature has a high s (above half the curve order): a malleable form "
+        "this verifier was told to refuse."
     ),
     "weak_key": (
         f"The key is below the minimum strength (HMAC secret >= {MIN_HMAC_SECRET_BYTES} "
@@ -97,6 +111,10 @@ REASONS: Final[Mapping[str, str]] = {
     "expired": "The token's exp is in the past, beyond the allowed clock leeway.",
     "not_yet_valid": "The token's nbf is in the future, beyond the allowed clock leeway.",
     "issued_in_future": "The token's iat is in the future, beyond the allowed clock leeway.",
+    "lifetime_too_long": (
+        "The token's lifetime (exp - iat) is longer than this verifier's maximum."
+    ),
+    "revoked": "The token's jti is on the verifier's denylist: it was revoked.",
     "wrong_audience": "The token's aud does not name this service.",
     "wrong_issuer": "The token's iss is not the trusted issuer.",
     "missing_claim": "A required claim (exp, iat, sub, iss, aud, jti) is absent or empty.",
@@ -141,6 +159,13 @@ _INPUT_ERRORS: Final = (
 )
 
 _PYJWT: Final = jwt.PyJWT(options={"enforce_minimum_key_length": True})
+
+P256_ORDER: Final = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+"""n, the order of the P-256 group: an ES256 ``s`` above ``n // 2`` is "high"."""
+
+Denylist: TypeAlias = Collection[str] | Callable[[str], bool]
+"""Revoked ``jti`` values: a collection (``jti in denylist``) or a callable that returns
+``True`` for a revoked ``jti``."""
 
 
 def describe_reason(reason: str) -> str:
@@ -206,9 +231,17 @@ def _reject_constant(name: str) -> Any:
 
 
 def _strict_json_object(data: bytes, name: str) -> dict[str, Any]:
+    """One JSON object in UTF-8 (RFC 8259 §8.1: no byte order mark), without duplicate
+    members or non-JSON constants (``NaN``), or a ``malformed`` rejection."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise _Rejection("malformed", f"the {name} starts with a UTF-8 byte order mark")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Rejection("malformed", f"the {name} is not UTF-8") from None
     try:
         value = json.loads(
-            data.decode("utf-8"),
+            text,
             object_pairs_hook=_object_without_duplicates,
             parse_constant=_reject_constant,
         )
@@ -225,10 +258,15 @@ def _is_jwt_type(value: str) -> bool:
 
 
 class Verifier:
-    """Checks tokens against one key, one algorithm, one issuer and one audience.
+    """Checks tokens against one key (or a key set), one issuer and one audience.
 
     Args:
-        key: the key; its algorithm is the only one accepted.
+        key: the key, whose algorithm is the only one accepted; or a key set, a mapping
+            ``kid -> key`` (for a rotation, the old and the new key both verify while
+            the overlap lasts). With a key set, every key must have the same algorithm
+            and be filed under its own ``kid``; a token must carry a ``kid`` header,
+            which selects the key (a token without ``kid``, or with one the set does not
+            hold, is refused as ``unknown_key``).
         issuer: the trusted ``iss``.
         audience: this service's name, which ``aud`` must contain.
         leeway_s: clock skew allowed on ``exp``, ``nbf`` and ``iat``, seconds (0 to
@@ -237,15 +275,29 @@ class Verifier:
         require_typ: refuse tokens without a ``typ`` header (a ``typ`` other than
             ``JWT`` is always refused).
         clock: the current time, seconds since the epoch (injectable for tests).
+        max_lifetime_s: refuse a token whose lifetime ``exp - iat``, seconds, is longer
+            (no leeway: both times come from the issuer's clock); ``None``: no maximum.
+        denylist: revoked ``jti`` values (a collection, or a callable returning ``True``
+            for a revoked one), consulted last, only for an otherwise valid token; a
+            callable that raises makes the token refused (fail closed). ``jti`` is a
+            required claim, so a token without one is refused whether or not a denylist
+            is given (``missing_claim``).
+        reject_high_s: refuse ES256 signatures whose ``s`` is above half the group order
+            (the malleable twin of every ECDSA signature); ES256 keys only. Off by
+            default: ``cryptography`` signs with a random ``s``, so about half of the
+            tokens PyJWT signs (this project's included) have a high one.
 
     Raises:
-        WeakKeyError: the key is below the minimum strength.
-        ValueError: an empty issuer or audience, a leeway or cap out of range.
+        TypeError: a key that is not a KeyPair, or a string given as the denylist.
+        WeakKeyError: a key is below the minimum strength.
+        ValueError: an empty issuer, audience or key set, keys of different algorithms or
+            filed under another ``kid``, a leeway, cap or lifetime out of range, or
+            ``reject_high_s`` with a key that is not ES256.
     """
 
     def __init__(
         self,
-        key: KeyPair,
+        key: KeyPair | Mapping[str, KeyPair],
         *,
         issuer: str = DEFAULT_ISSUER,
         audience: str = DEFAULT_AUDIENCE,
@@ -253,10 +305,13 @@ class Verifier:
         max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
         require_typ: bool = False,
         clock: Callable[[], float] = time.time,
+        max_lifetime_s: float | None = None,
+        denylist: Denylist | None = None,
+        reject_high_s: bool = False,
     ) -> None:
-        if not isinstance(key, KeyPair):
-            raise TypeError("key must be a KeyPair")
-        require_strong_key(key)
+        self.keys: Mapping[str, KeyPair] = _key_set(key)
+        self.key_set = not isinstance(key, KeyPair)
+        """Whether the verifier holds a key set (``kid`` then required)."""
         if not isinstance(issuer, str) or not issuer:
             raise ValueError("issuer must be a non-empty string")
         if not isinstance(audience, str) or not audience:
@@ -265,17 +320,32 @@ class Verifier:
             raise ValueError(f"leeway must be between 0 and {MAX_LEEWAY_S:g} s, got {leeway_s}")
         if max_token_bytes < 64:
             raise ValueError(f"max_token_bytes must be at least 64, got {max_token_bytes}")
-        self.key = key
+        if max_lifetime_s is not None and not (
+            math.isfinite(max_lifetime_s) and max_lifetime_s > 0
+        ):
+            raise ValueError(f"max_lifetime_s must be a positive number, got {max_lifetime_s}")
+        if isinstance(denylist, str | bytes):  # a string "contains" every substring
+            raise TypeError("denylist must be a collection of jti or a callable, not a string")
+        if reject_high_s and self.algorithm is not Algorithm.ES256:
+            raise ValueError(f"reject_high_s applies to ES256 only, not {self.algorithm.value}")
         self.issuer = issuer
         self.audience = audience
         self.leeway_s = float(leeway_s)
         self.max_token_bytes = max_token_bytes
         self.require_typ = require_typ
         self.clock = clock
+        self.max_lifetime_s = None if max_lifetime_s is None else float(max_lifetime_s)
+        self.denylist = denylist
+        self.reject_high_s = reject_high_s
+
+    @property
+    def key(self) -> KeyPair:
+        """The verifier's key; for a key set, the first in the mapping's order."""
+        return next(iter(self.keys.values()))
 
     @property
     def algorithm(self) -> Algorithm:
-        """The one algorithm this verifier accepts (the key's)."""
+        """The one algorithm this verifier accepts (its keys')."""
         return self.key.algorithm
 
     def verify(self, token: str | bytes) -> VerificationResult:
@@ -302,9 +372,11 @@ class Verifier:
             hint = " (an encrypted JWE? not supported)" if len(parts) == 5 else ""
             raise _Rejection("malformed", f"{len(parts)} dot-separated parts, not 3{hint}")
         header = _strict_json_object(_strict_b64url(parts[0], "header"), "header")
-        self._check_header(header)
-        _strict_b64url(parts[1], "payload")
-        _strict_b64url(parts[2], "signature")
+        key = self._check_header(header)
+        _strict_json_object(_strict_b64url(parts[1], "payload"), "payload")
+        signature = _strict_b64url(parts[2], "signature")
+        if self.reject_high_s:
+            _check_low_s(signature)
         options: Options = {
             "verify_signature": True,
             "require": list(REQUIRED_CLAIMS),
@@ -321,14 +393,15 @@ class Verifier:
         }
         decoded = _PYJWT.decode_complete(
             text,
-            key=self.key.verification_key,
-            algorithms=[self.key.algorithm.value],
+            key=key.verification_key,
+            algorithms=[key.algorithm.value],
             options=options,
             audience=self.audience,
             issuer=self.issuer,
         )
         claims: dict[str, Any] = decoded["payload"]
         self._check_claims(claims)
+        self._check_revocation(claims["jti"])
         return claims
 
     def _checked_text(self, token: str | bytes) -> str:
@@ -345,9 +418,10 @@ class Verifier:
             raise _Rejection("malformed", "a compact JWT is ASCII only")
         return token
 
-    def _check_header(self, header: dict[str, Any]) -> None:
+    def _check_header(self, header: dict[str, Any]) -> KeyPair:
+        """Check the header; returns the key that must verify the signature."""
         alg = header.get("alg")
-        expected = self.key.algorithm.value
+        expected = self.algorithm.value
         if not isinstance(alg, str) or alg != expected:
             raise _Rejection(
                 "algorithm_not_allowed", f"alg {alg!r}; this key verifies {expected} only"
@@ -365,12 +439,18 @@ class Verifier:
             )
         if "b64" in header:
             raise _Rejection("unsupported_critical_header", "b64 (RFC 7797) is not implemented")
-        if "kid" in header:
-            kid = header["kid"]
-            if not isinstance(kid, str):
-                raise _Rejection("malformed", "kid is not a string")
-            if kid != self.key.kid:
-                raise _Rejection("unknown_key", f"kid {kid[:40]!r} is not {self.key.kid!r}")
+        if "kid" not in header:
+            if self.key_set:
+                raise _Rejection("unknown_key", "no kid header, and this verifier holds a key set")
+            return self.key
+        kid = header["kid"]
+        if not isinstance(kid, str):
+            raise _Rejection("malformed", "kid is not a string")
+        key = self.keys.get(kid)
+        if key is None:
+            known = ", ".join(repr(name) for name in self.keys)
+            raise _Rejection("unknown_key", f"kid {kid[:40]!r} is not {known}")
+        return key
 
     def _check_claims(self, claims: dict[str, Any]) -> None:
         times = {name: _numeric_date(claims, name) for name in ("exp", "iat", "nbf")}
@@ -386,6 +466,65 @@ class Verifier:
             raise _Rejection("not_yet_valid", f"nbf {nbf} is {nbf - now:.0f} s ahead")
         if iat is not None and now < iat - leeway:
             raise _Rejection("issued_in_future", f"iat {iat} is {iat - now:.0f} s ahead")
+        if self.max_lifetime_s is not None and exp is not None:
+            # iat is a required claim; exp - now covers a token without one all the same.
+            lifetime = exp - (iat if iat is not None else now)
+            if lifetime > self.max_lifetime_s:
+                raise _Rejection(
+                    "lifetime_too_long",
+                    f"exp - iat is {lifetime:.0f} s > {self.max_lifetime_s:g} s",
+                )
+
+    def _check_revocation(self, jti: str) -> None:
+        """Refuse a revoked ``jti``; a denylist that fails, or a callable that answers
+        anything but ``True`` or ``False``, refuses the token too (fail closed)."""
+        denylist = self.denylist
+        if denylist is None:
+            return
+        try:
+            revoked = denylist(jti) if callable(denylist) else jti in denylist
+        except Exception as exc:
+            raise _Rejection(
+                "verification_error", f"the denylist failed: {type(exc).__name__}"
+            ) from None
+        if revoked is True:
+            raise _Rejection("revoked", f"jti {jti[:40]!r} is on the denylist")
+        if revoked is not False:
+            raise _Rejection("verification_error", "the denylist did not answer True or False")
+
+
+def _key_set(key: KeyPair | Mapping[str, KeyPair]) -> dict[str, KeyPair]:
+    """The verifier's keys by ``kid``, each strong, all of one algorithm."""
+    if isinstance(key, KeyPair):
+        require_strong_key(key)
+        return {key.kid: key}
+    if not isinstance(key, Mapping):
+        raise TypeError("key must be a KeyPair or a mapping kid -> KeyPair")
+    keys = dict(key)
+    if not keys:
+        raise ValueError("the key set is empty")
+    algorithms: set[str] = set()
+    for kid, member in keys.items():
+        if not isinstance(member, KeyPair):
+            raise TypeError("every key of a key set must be a KeyPair")
+        if kid != member.kid:
+            raise ValueError(f"key set: the key {member.kid!r} is filed under kid {kid!r}")
+        require_strong_key(member)
+        algorithms.add(member.algorithm.value)
+    if len(algorithms) > 1:
+        raise ValueError(f"key set: one algorithm only, got {', '.join(sorted(algorithms))}")
+    return keys
+
+
+def _check_low_s(signature: bytes) -> None:
+    """Refuse an ES256 signature (``r || s``, 32 bytes each) whose ``s`` is above n / 2.
+
+    A signature of another length is left to PyJWT, which refuses it."""
+    if len(signature) != 64:
+        return
+    s = int.from_bytes(signature[32:], "big")
+    if s > P256_ORDER // 2:
+        raise _Rejection("high_s_signature", "s > n/2; the low-s form is n - s")
 
 
 def _numeric_date(claims: Mapping[str, Any], name: str) -> float | None:
