@@ -5,6 +5,11 @@ over it only once complete (``os.replace`` is atomic on one file system). A fail
 interrupted write leaves the old file, or none, never a truncated one. A folder of several
 files (:func:`write_folder`) is written the same way, file by file.
 
+A process killed outright (``kill -9``, an OOM kill) cannot remove its temporary file or
+staging folder; their names hold the process's id, and :func:`remove_stale` (called by
+:func:`write_folder` and by a sweep on the folder it writes to) removes those whose
+process is gone.
+
 This module is the one place that does atomic writes.
 """
 
@@ -12,12 +17,86 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import shutil
+import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+STAGING_PREFIX = ".authsim-"
+"""The name of every staging folder starts so; then the owner's process id and ``-``."""
+
+STARTED = time.time()
+"""When this process started writing (module import): only older leftovers are stale."""
+
+LEGACY_AGE_S = 24 * 3600.0
+"""Age after which a staging folder named without a process id (an older version's) is
+stale: no run spends a day writing its files."""
+
+_STAGING = re.compile(r"\.authsim-(?:(\d+)-)?[a-z0-9_]{8}")
+_TEMPORARY = re.compile(r"\..+\.(\d+)\.[0-9a-f]{8}\.tmp")
+
+
+def _staging_prefix() -> str:
+    return f"{STAGING_PREFIX}{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on Windows, always assumed: never remove there)."""
+    if sys.platform == "win32" or pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # PermissionError: alive, another user's
+        return True
+    return True
+
+
+def remove_stale(folder: Path | str) -> list[Path]:
+    """Remove the staging folders and temporary files in ``folder`` that processes killed
+    outright left behind: named after a process that no longer exists and older than
+    this process's run (a name without a process id: older than :data:`LEGACY_AGE_S`).
+    A live process's files are never touched. Errors are ignored (a clean-up only).
+
+    Returns:
+        What was removed.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        staging = _STAGING.fullmatch(entry.name)
+        match = staging or _TEMPORARY.fullmatch(entry.name)
+        try:
+            if match is None or entry.is_symlink():
+                continue
+            if staging is not None and not entry.is_dir():
+                continue
+            if staging is None and not entry.is_file():
+                continue
+            age = time.time() - entry.stat().st_mtime
+            if match.group(1) is None:
+                stale = age > LEGACY_AGE_S
+            else:
+                stale = entry.stat().st_mtime < STARTED and not _alive(int(match.group(1)))
+            if not stale:
+                continue
+            if staging is not None:
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed.append(entry)
+        except OSError:
+            continue
+    return removed
 
 
 @contextlib.contextmanager
@@ -78,7 +157,7 @@ def folder_problem(folder: Path | str) -> str | None:
     if not where.is_dir():
         return f"{where} does not exist (only the last folder of a path is created)"
     try:
-        os.rmdir(tempfile.mkdtemp(prefix=".authsim-", dir=where))
+        os.rmdir(tempfile.mkdtemp(prefix=_staging_prefix(), dir=where))
     except OSError as exc:
         return f"{where} is not writable ({exc.strerror or exc})"
     return None
@@ -95,14 +174,16 @@ def write_folder(out_dir: Path | str, write: Callable[[Path], object]) -> list[P
     ``write(staging)`` writes its files into a fresh staging folder inside ``out_dir``
     (created if missing); only once it has returned is each file renamed into ``out_dir``,
     over any older file of the same name. The staging folder is removed whatever happens,
-    so a failed or interrupted ``write`` leaves none of its files behind.
+    so a failed or interrupted ``write`` leaves none of its files behind; one a killed
+    process left is removed by the next write into ``out_dir`` (:func:`remove_stale`).
 
     Returns:
         The paths written, sorted by name.
     """
     folder = Path(out_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".authsim-", dir=folder))
+    remove_stale(folder)
+    staging = Path(tempfile.mkdtemp(prefix=_staging_prefix(), dir=folder))
     try:
         write(staging)
         written: list[Path] = []

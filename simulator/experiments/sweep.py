@@ -8,8 +8,10 @@ gives one row per strategy.
 
 Tasks run on a ``concurrent.futures`` executor: a local process pool by default, or a Dask
 cluster (``pip install 'authsim[dask]'``). As each task finishes its rows are appended to
-``results.csv`` with a single ``write`` on a file opened with ``O_APPEND``, so a sweep that
-is killed leaves only whole tasks behind, and ``resume=True`` runs only the missing ones.
+``results.csv`` with a single ``write`` on a file opened with ``O_APPEND`` (then fsynced),
+and ``resume=True`` keeps only the tasks with all their rows (a short write can leave part
+of one) and runs the others (:mod:`simulator.experiments.sweep_rows`). One sweep at a time
+writes to a folder (a lock); a worker process that dies is replaced and its tasks retried.
 At the end ``summary.csv`` holds the mean and 95% CI half-width of every metric per point
 and strategy (and ``results.parquet`` the rows, when pyarrow is installed).
 """
@@ -17,25 +19,30 @@ and strategy (and ``results.parquet`` the rows, when pyarrow is installed).
 from __future__ import annotations
 
 import contextlib
-import csv
 import importlib
 import importlib.util
-import io
 import itertools
 import json
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, as_completed
+from concurrent.futures import BrokenExecutor, Executor, Future, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from simulator.atomic import atomic_path
-from simulator.errors import AuthsimError, ScenarioError, one_line
+from simulator.atomic import atomic_path, remove_stale
+from simulator.errors import ScenarioError, one_line
 from simulator.experiments import pools
 from simulator.experiments.replications import METRICS, mean_interval
+from simulator.experiments.sweep_rows import (
+    LOST_ERRORS,
+    ResultsFile,
+    SweepError,
+    folder_lock,
+    keep_whole_tasks,
+)
 from simulator.model.run import run
 from simulator.results.io import (
     FLOAT_FORMAT,
@@ -57,8 +64,9 @@ SweepProgress = Callable[[int, int, int], None]
 """``progress(done, total, failures)``: tasks (point × replication) finished so far."""
 
 
-class SweepError(AuthsimError):
-    """A sweep that cannot start: a missing extra, a scheduler, an output folder."""
+class SweepIncompleteError(SweepError):
+    """Some tasks never finished: their worker process died every time they were tried.
+    The others are in ``results.csv``; ``--resume`` runs the missing ones."""
 
 
 @dataclass(frozen=True)
@@ -245,71 +253,6 @@ def _error_rows(
 # ---------------------------------------------------------------- results file
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)  # shortest exact form: rows read back bit for bit
-    if isinstance(value, list | dict):
-        return json.dumps(value)
-    return one_line(str(value))
-
-
-def _encode(rows: Sequence[Mapping[str, Any]], header: Sequence[str]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for row in rows:
-        writer.writerow([_cell(row.get(name)) for name in header])
-    return buffer.getvalue().encode("utf-8")
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """One ``write`` call for the whole chunk (loop only if the kernel wrote less)."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-class _ResultsFile:
-    """``results.csv``, appended one whole task at a time (``O_APPEND``, one write)."""
-
-    def __init__(self, path: Path, header: Sequence[str]) -> None:
-        self.path = path
-        self.header = list(header)
-        self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        if os.fstat(self.fd).st_size == 0:
-            _write_all(self.fd, _encode([dict(zip(self.header, self.header, strict=True))], header))
-
-    def append(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        _write_all(self.fd, _encode(rows, self.header))
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
-def _repair(path: Path) -> None:
-    """Cut a trailing partial line (a write torn by a crash), if any."""
-    if not path.exists():
-        return
-    data = path.read_bytes()
-    if data and not data.endswith(b"\n"):
-        with path.open("r+b") as handle:
-            handle.truncate(data.rfind(b"\n") + 1)
-
-
-def _done_tasks(path: Path, header: Sequence[str]) -> set[tuple[int, int]]:
-    """The (point, replication) pairs already in ``results.csv``."""
-    if not path.exists() or path.stat().st_size == 0:
-        return set()
-    with path.open(newline="", encoding="utf-8") as handle:
-        reader = csv.reader(handle)
-        found = next(reader, None)
-        if found != list(header):
-            raise SweepError(f"{path}: columns differ from this sweep's; use another --out")
-        return {(int(row[0]), int(row[1])) for row in reader if row}
-
-
 def read_rows(path: Path) -> pd.DataFrame:
     """Read ``results.csv`` back (``error`` is an empty string on success)."""
     frame = pd.read_csv(path, dtype={"strategy": str, "error": str})
@@ -448,12 +391,18 @@ def run_sweep(
         workers: parallel processes (default: the CPU count).
         scheduler: ``None`` (a local process pool), ``"local"`` (a Dask LocalCluster) or
             the address of a Dask scheduler (``tcp://host:8786``).
-        resume: continue the sweep already in ``out_dir``, running only missing tasks.
+        resume: continue the sweep already in ``out_dir``: keep the tasks that have all
+            their rows (:func:`~simulator.experiments.sweep_rows.keep_whole_tasks`), run
+            the others.
         progress: ``progress(done, total, failures)`` after each task.
 
     Raises:
         ScenarioError: a grid value the scenario rejects.
         SweepError: ``out_dir`` holds another sweep, or Dask is missing or unreachable.
+        SweepLockedError: another sweep is writing to ``out_dir``
+            (:func:`~simulator.experiments.sweep_rows.folder_lock`).
+        SweepIncompleteError: tasks whose worker died every time they were tried (no summary
+            is written; the finished tasks are in ``results.csv``).
     """
     if replications < 1:
         raise SweepError(f"--replications: must be >= 1 (got {replications})")
@@ -467,62 +416,118 @@ def run_sweep(
     manifest = _manifest(scenario, grid, replications)
     results_path = out / SWEEP_RESULTS_CSV
     manifest_path = out / SWEEP_MANIFEST
-    if resume and manifest_path.exists():
-        _check_manifest(manifest_path, manifest)
-        _repair(results_path)
-    elif results_path.exists() or manifest_path.exists():
+    if not resume and (results_path.exists() or manifest_path.exists()):
         raise SweepError(f"{out}: already holds a sweep; pass --resume or use another --out")
     out.mkdir(parents=True, exist_ok=True)
-    if not manifest_path.exists():
-        _atomic_write(
-            manifest_path,
-            lambda path: path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8"),
-        )
-    done = _done_tasks(results_path, header)
-    todo = [
-        (point, replication)
-        for point in grid_points
-        for replication in range(replications)
-        if (point.index, replication) not in done
-    ]
-    # Longest first: rows are sorted at the end, so the order changes only the wall time.
-    todo.sort(key=lambda task: -expected_requests(task[0].scenario))
-    total = len(grid_points) * replications
+    with folder_lock(out):
+        remove_stale(out)  # temporary files of a sweep killed while writing its summary
+        if resume and manifest_path.exists():
+            _check_manifest(manifest_path, manifest)
+        elif results_path.exists() or manifest_path.exists():  # written while we locked
+            raise SweepError(f"{out}: already holds a sweep; pass --resume or use another --out")
+        if not manifest_path.exists():
+            _atomic_write(
+                manifest_path,
+                lambda path: path.write_text(
+                    json.dumps(manifest, indent=2) + "\n", encoding="utf-8"
+                ),
+            )
+        expected = {
+            (point.index, replication): [str(name) for name in point.scenario.strategies]
+            for point in grid_points
+            for replication in range(replications)
+        }
+        done = keep_whole_tasks(results_path, header, expected)
+        todo = [
+            (point, replication)
+            for point in grid_points
+            for replication in range(replications)
+            if (point.index, replication) not in done
+        ]
+        # Longest first: rows are sorted at the end, so the order changes only the wall time.
+        todo.sort(key=lambda task: -expected_requests(task[0].scenario))
+        total = len(grid_points) * replications
+        results = ResultsFile(results_path, header)
+        try:
+            lost = _run_tasks(todo, total, results, workers, scheduler, progress)
+        finally:
+            results.close()
+        if lost:
+            raise SweepIncompleteError(
+                f"{lost} of {total} tasks did not finish: a worker process died each of "
+                f"the {1 + POOL_RESTARTS} times they were tried (out of memory?); the "
+                f"other tasks are in {results_path}; rerun with --resume to run them"
+            )
+        return _finish(out, list(grid))
+
+
+POOL_RESTARTS = 2
+"""How many times a sweep restarts its pool to retry the tasks of a worker that died."""
+
+
+def _worker_died(exc: BaseException) -> bool:
+    """Whether a task's exception says its worker process died (a broken process pool,
+    or Dask's ``KilledWorker``) rather than that the task itself failed."""
+    return isinstance(exc, BrokenExecutor) or type(exc).__name__.startswith(LOST_ERRORS)
+
+
+def _run_tasks(
+    todo: Sequence[tuple[SweepPoint, int]],
+    total: int,
+    results: ResultsFile,
+    workers: int | None,
+    scheduler: str | None,
+    progress: SweepProgress | None,
+) -> int:
+    """Run ``todo``, appending each task's rows to ``results`` as it finishes.
+
+    A worker process that dies (an OOM kill) breaks a process pool and every task still
+    pending on it: the pool is restarted and those tasks retried, at most
+    :data:`POOL_RESTARTS` times; a task whose worker died every time is left out of
+    ``results`` (``--resume`` runs it), never recorded as a failure.
+
+    Returns:
+        How many tasks never finished.
+    """
     finished = total - len(todo)
     failures = 0
-    results = _ResultsFile(results_path, header)
-    try:
-        if progress is not None:
-            progress(finished, total, failures)
-        if todo:
-            with _executor(workers, scheduler, len(todo)) as executor:
-                futures: dict[Future[list[dict[str, Any]]], tuple[SweepPoint, int]] = {
-                    executor.submit(
-                        run_task,
-                        point.scenario.model_dump(mode="json"),
-                        point.index,
-                        point.values,
-                        replication,
-                    ): (point, replication)
-                    for point, replication in todo
-                }
-                for future in as_completed(futures):
-                    point, replication = futures[future]
-                    try:
-                        rows = future.result()
-                    except Exception as exc:  # the worker itself died
-                        base = {"point": point.index, "replication": replication, **point.values}
-                        base["seed"] = point.scenario.seed
-                        names = [str(name) for name in point.scenario.strategies]
-                        rows = _error_rows(base, names, exc)
-                    results.append(rows)
-                    finished += 1
-                    failures += any(row.get("error") for row in rows)
-                    if progress is not None:
-                        progress(finished, total, failures)
-    finally:
-        results.close()
-    return _finish(out, list(grid))
+    if progress is not None:
+        progress(finished, total, failures)
+    pending = list(todo)
+    for _attempt in range(1 + POOL_RESTARTS):
+        if not pending:
+            break
+        lost: list[int] = []  # indices in pending, to retry in the same order
+        with _executor(workers, scheduler, len(pending)) as executor:
+            futures: dict[Future[list[dict[str, Any]]], int] = {
+                executor.submit(
+                    run_task,
+                    point.scenario.model_dump(mode="json"),
+                    point.index,
+                    point.values,
+                    replication,
+                ): index
+                for index, (point, replication) in enumerate(pending)
+            }
+            for future in as_completed(futures):
+                point, replication = pending[futures[future]]
+                try:
+                    rows = future.result()
+                except Exception as exc:
+                    if _worker_died(exc):
+                        lost.append(futures[future])
+                        continue
+                    base = {"point": point.index, "replication": replication, **point.values}
+                    base["seed"] = point.scenario.seed
+                    names = [str(name) for name in point.scenario.strategies]
+                    rows = _error_rows(base, names, exc)
+                results.append(rows)
+                finished += 1
+                failures += any(row.get("error") for row in rows)
+                if progress is not None:
+                    progress(finished, total, failures)
+        pending = [pending[index] for index in sorted(lost)]
+    return len(pending)
 
 
 def _finish(out: Path, grid_keys: list[str]) -> SweepResult:
