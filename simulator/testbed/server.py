@@ -323,7 +323,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _body(self) -> bytes:
         text = (self.headers.get("Content-Length") or "0").strip()
-        length = int(text) if text.isdigit() else -1
+        length = int(text) if text.isascii() and text.isdigit() else -1  # not "²"
         if self.headers.get("Transfer-Encoding") or not 0 <= length <= MAX_BODY_BYTES:
             self.close_connection = True
             raise BadRequestError(f"send a Content-Length of 0 to {MAX_BODY_BYTES} bytes")
