@@ -297,3 +297,20 @@ def test_a_periodic_process_of_billions_of_steps_needs_allow_large() -> None:
     with pytest.raises(ScenarioError, match=r"health_check_interval_s: every 0\.001 s"):
         budget.check(scenario, allow_large=False)
     budget.check(scenario, allow_large=True)  # allowed on purpose: it ends, slowly
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        ("{at_s: 10, kind: traffic_spike, multiplier: 1.0e+300, duration_s: 5}", "1000"),
+        ("{at_s: 10, kind: scale_out, count: 1000000000}", "100000"),
+        ("{at_s: 10, kind: scale_in, count: 1000000000}", "100000"),
+    ],
+)
+def test_sizes_that_would_never_end_are_refused_even_when_large_runs_are_allowed(
+    tmp_path: Path, event: str, problem: str
+) -> None:
+    path = tmp_path / "event.yaml"
+    path.write_text(f"duration_s: 60\nevents:\n  - {event}\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match=problem):
+        load_scenario(path)  # a model bound, not a size limit: --allow-large cannot lift it

@@ -15,6 +15,14 @@ from typing import Annotated, Any, Literal, Protocol
 import simpy
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+MAX_EVENT_COUNT = 100_000
+"""Most servers one scale-out or scale-in adds or removes (ten times the size limit of
+:mod:`simulator.scenario.budget`, which ``--allow-large`` lifts; this one it does not)."""
+
+MAX_SPIKE_MULTIPLIER = 1_000.0
+"""Largest traffic spike, times the base rate: flash crowds reach tens to hundreds; a
+multiplier of ``1e300`` would never end, even with ``--allow-large``."""
+
 
 class World(Protocol):
     """What an event may do to a running simulation."""
@@ -184,7 +192,7 @@ class ScaleOut(_Event):
     """``count`` new servers start; the balancer adds them at its next health check."""
 
     kind: Literal["scale_out"]
-    count: int = Field(1, ge=1)
+    count: int = Field(1, ge=1, le=MAX_EVENT_COUNT)
 
     def run(self, world: World) -> Generator[simpy.Event, Any, None]:
         """Add the servers."""
@@ -204,7 +212,7 @@ class ScaleIn(_Event):
     """
 
     kind: Literal["scale_in"]
-    count: int = Field(1, ge=1)
+    count: int = Field(1, ge=1, le=MAX_EVENT_COUNT)
     graceful: bool = True
 
     def run(self, world: World) -> Generator[simpy.Event, Any, None]:
@@ -354,7 +362,7 @@ class TrafficSpike(_Lasting):
     """
 
     kind: Literal["traffic_spike"]
-    multiplier: float = Field(gt=0)
+    multiplier: float = Field(gt=0, le=MAX_SPIKE_MULTIPLIER)
 
     @property
     def label(self) -> str:
