@@ -49,6 +49,7 @@ from simulator.tokens import (
 from simulator.tokens import issue as issue_module
 from simulator.tokens import verify as verify_module
 from simulator.tokens.encoding import b64url_encode
+from simulator.tokens.keys import MAX_KEY_FILE_BYTES, key_files
 from simulator.tokens.lab import signer
 
 T0 = 1_700_000_000.0
@@ -639,3 +640,15 @@ def test_sample_tokens_have_a_stable_size(algorithm: Algorithm) -> None:
     assert first.count(".") == 2
     verifier = Verifier(issue_module._sample_key(algorithm).public_only())
     assert verifier.verify(first).valid
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero")
+def test_a_key_file_that_is_a_device_or_too_large_is_not_read(tmp_path: Path) -> None:
+    secret, _ = key_files("HS256", tmp_path)
+    secret.symlink_to("/dev/zero")  # reading it would never end
+    with pytest.raises(TokenKeyError, match="not a regular file"):
+        load_key("HS256", tmp_path)
+    secret.unlink()
+    secret.write_bytes(b"A" * (MAX_KEY_FILE_BYTES + 1))
+    with pytest.raises(TokenKeyError, match="not a key"):
+        load_key("HS256", tmp_path)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -339,9 +340,22 @@ def save_key(key: KeyPair, directory: Path) -> list[Path]:
     return [secret_path, public_path]
 
 
+MAX_KEY_FILE_BYTES = 64 * 1024
+"""Largest key file read, bytes (a 4096-bit RSA private key in PEM is about 3.3 kB)."""
+
+
 def _read(path: Path, algorithm: Algorithm, directory: Path) -> bytes:
+    """A key file's bytes: a regular file (not a device, or a link to one) of at most
+    :data:`MAX_KEY_FILE_BYTES`."""
     try:
-        return path.read_bytes()
+        info = path.stat()  # follows links: a link to /dev/zero is /dev/zero
+        if not stat.S_ISREG(info.st_mode):
+            raise TokenKeyError(f"{path}: not a regular file (a device, a pipe or a folder)")
+        with path.open("rb") as handle:
+            data = handle.read(MAX_KEY_FILE_BYTES + 1)
+        if len(data) > MAX_KEY_FILE_BYTES:
+            raise TokenKeyError(f"{path}: more than {MAX_KEY_FILE_BYTES:,} bytes: not a key")
+        return data
     except FileNotFoundError:
         raise TokenKeyError(
             f"{path}: no {algorithm.value} key in {directory} (create one with "
