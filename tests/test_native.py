@@ -172,3 +172,33 @@ def test_the_compiled_build_computes_the_same_numbers(tmp_path: Path) -> None:
     )
     assert tested.returncode == 0, tested.stdout[-3000:]
     assert " passed" in tested.stdout
+
+
+def test_the_command_line_says_a_stale_build_in_one_line_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import simulator.cli.app  # noqa: PLC0415 (patched below)
+    from simulator.cli import main  # noqa: PLC0415
+    from simulator.errors import StaleNativeBuildError  # noqa: PLC0415
+
+    def stale() -> None:
+        raise StaleNativeBuildError("simulator/model/service.py changed after `make native`")
+
+    monkeypatch.setattr(simulator.cli.app, "app", stale)
+    with pytest.raises(SystemExit) as exited:
+        main()
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert err == "authsim: simulator/model/service.py changed after `make native`\n"
+
+
+def test_other_import_errors_are_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    import simulator.cli.app  # noqa: PLC0415
+    from simulator.cli import main  # noqa: PLC0415
+
+    def broken() -> None:
+        raise ImportError("a real bug")
+
+    monkeypatch.setattr(simulator.cli.app, "app", broken)
+    with pytest.raises(ImportError, match="a real bug"):
+        main()

@@ -17,8 +17,6 @@ import signal
 import sys
 from types import FrameType
 
-from simulator.errors import StaleNativeBuildError
-
 __all__ = ["INTERRUPTED_EXIT_CODE", "main", "quiet_interrupts"]
 
 INTERRUPTED_EXIT_CODE = 130
@@ -52,7 +50,12 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(INTERRUPTED_EXIT_CODE)
-    except StaleNativeBuildError as exc:  # raised by the import of simulator.model
+    except ImportError as exc:
+        # a compiled module older than its source (make native), raised by the import of
+        # simulator.model; looked up by name so that nothing is imported before the quiet
+        # Ctrl-C handler is in place
+        if type(exc).__name__ != "StaleNativeBuildError":
+            raise
         print(f"authsim: {exc}", file=sys.stderr)
         sys.exit(2)
     finally:
