@@ -68,6 +68,7 @@ def test_write_folder_removes_a_killed_writers_staging_folder(tmp_path: Path) ->
     assert [path.name for path in tmp_path.iterdir()] == ["a.txt"]
 
 
+@pytest.mark.slow  # a real `authsim run --out` in a subprocess
 def test_run_out_cleans_the_staging_folder_of_a_killed_run(tmp_path: Path) -> None:
     out = tmp_path / "run"
     out.mkdir()

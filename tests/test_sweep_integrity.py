@@ -360,6 +360,7 @@ class _DyingExecutor(Executor):
         return future
 
 
+@pytest.mark.slow  # runs whole sweeps (in this process, a pool stands in)
 def test_a_worker_that_always_dies_fails_the_sweep_and_resume_reruns_it(
     scenario: Scenario,
     reference: pd.DataFrame,
