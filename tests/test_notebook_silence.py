@@ -33,6 +33,7 @@ def test_gaps_are_measured_between_start_outputs_and_end() -> None:
     assert script.CellSilence(2, "z", started=1.0).longest_gap_s == 0.0
 
 
+@pytest.mark.slow  # executes notebooks in Jupyter kernels
 def test_a_silent_cell_fails_and_a_chatty_one_passes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
