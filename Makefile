@@ -27,6 +27,7 @@ dev: $(VENV)/.installed-dev
 
 ## Run the default scenario (all four strategies) and write JSON, a request table and plots to $(OUT)
 demo: $(VENV)/.installed
+	@mkdir -p $(dir $(OUT))  # authsim creates only the last folder of an output path
 	$(BIN)/authsim run --out $(OUT)
 	@echo "Wrote $(OUT)/results.json, $(OUT)/requests.csv and the plots in $(OUT)/"
 

@@ -33,3 +33,21 @@ def test_ci_script_ends_with_the_readme_test_command() -> None:
 
 def test_ci_script_is_executable() -> None:
     assert CI_RUN.stat().st_mode & 0o111
+
+
+@pytest.mark.slow  # runs the Quickstart's main job (about 15 s)
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_make_demo_works_where_its_output_folder_does_not_exist_yet(tmp_path: Path) -> None:
+    # a fresh clone has no results/ folder, and authsim creates only the last folder of
+    # an output path: make demo must make the parent itself
+    out = tmp_path / "fresh" / "results" / "demo"
+    done = subprocess.run(
+        ["make", "--no-print-directory", "demo", f"OUT={out}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "results.json").is_file() and (out / "requests.csv").is_file()
