@@ -111,16 +111,8 @@ class Service:
         if phase == LOGIN:
             trips = self._login_trips
             first_s = self._login_s  # the password, before storing a session
-        elif phase == REFRESH:
-            trips = self._refresh_trips
-            first_s = 0.0
         else:
-            trips = self._check_trips
-            if self._overheads_s is None:  # the common case: straight to the store or check
-                if trips:
-                    request.trips = trips
-                    return self._ask_store(server, request, slot)
-                return self._check(server, request, slot, None)
+            trips = self._refresh_trips if phase == REFRESH else self._check_trips
             first_s = 0.0
         if self._overheads_s is not None:
             first_s += self._overheads_s.next()
@@ -163,11 +155,7 @@ class Service:
             return
         result: int | None
         if answered:
-            result = (
-                self._ask_store(server, request, slot)
-                if request.trips
-                else self._check(server, request, slot, None)
-            )
+            result = self._ask_store(server, request, slot)  # the next trip, or the check
         elif request.phase == REFRESH:  # no refresh without the store: a password login
             request.cause = outcomes.REFRESH_FAILED
             self._charge(server, request.started_s)
