@@ -24,14 +24,14 @@ from simulator.cli.app import app
 from simulator.errors import ScenarioError
 from simulator.model import vector, vector_queue
 from simulator.model.run import RunInputs, run
-from simulator.model.vector_queue import (
-    fifo_schedule,
+from simulator.model.vector_grouping import (
+    Grouping,
     group_by_server,
     group_round_robin,
     put_grouped,
-    schedule_by_server,
     take_grouped,
 )
+from simulator.model.vector_queue import fifo_schedule, schedule_by_server
 from simulator.model.vector_results import finish_order, stable_argsort
 from simulator.model.vector_stream import request_arrays
 from simulator.model.vector_tally import count_requests, latency_summary_exact, order_statistics
@@ -493,18 +493,42 @@ def test_the_finish_order_is_a_stable_sort_with_ties_by_routing(seed: int) -> No
     assert np.array_equal(stable_argsort(values, ties), expected)
 
 
+def assert_counts_and_servers(grouping: Grouping, server: np.ndarray) -> None:
+    """Each server's jobs between edges, and the server of each job, as counted directly."""
+    count, servers = len(server), grouping.servers
+    assert np.array_equal(grouping.server_given(), server)
+    rng = np.random.default_rng(count + servers)
+    edges = np.sort(rng.integers(0, count + 1, 12))
+    expected = (
+        np.stack(
+            [np.bincount(server[lo:hi], minlength=servers) for lo, hi in itertools.pairwise(edges)],
+            axis=1,
+        )
+        if count
+        else np.zeros((servers, len(edges) - 1), dtype=np.int64)
+    )
+    assert np.array_equal(grouping.counts_between(edges), expected)
+
+
 def test_grouping_by_stride_is_the_gather() -> None:
     values = np.random.default_rng(3).random(1003)
     for servers, offset in [(1, 0), (7, 3), (50, 20_000), (2000, 5)]:
-        order, bounds = group_round_robin(len(values), servers, offset)
-        assert np.array_equal(
-            order, group_by_server((np.arange(1003) + offset) % servers, servers)[0]
-        )
-        grouped = take_grouped(values, order, bounds, servers)
+        grouping = group_round_robin(len(values), servers, offset)
+        sorted_grouping = group_by_server((np.arange(1003) + offset) % servers, servers)
+        order = grouping.order
+        assert np.array_equal(order, sorted_grouping.order)
+        assert np.array_equal(grouping.bounds, sorted_grouping.bounds)
+        grouped = take_grouped(values, grouping)
         assert np.array_equal(grouped, values[order])
+        for index in range(servers):
+            assert np.array_equal(
+                grouping.of(values, index),
+                grouped[grouping.bounds[index] : grouping.bounds[index + 1]],
+            )
         back = np.empty_like(values)
-        put_grouped(grouped, order, bounds, servers, back)
+        put_grouped(grouped, grouping, back)
         assert np.array_equal(back, values)
+        assert_counts_and_servers(grouping, (np.arange(1003) + offset) % servers)
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 10, 101, 5000])
@@ -578,10 +602,12 @@ def test_group_by_server_is_a_stable_argsort(servers: int) -> None:
     rng = np.random.default_rng(servers)
     for count in (0, 1, 2, 1000, 65_537):
         server = rng.integers(0, servers, count)
-        order, bounds = group_by_server(server, servers)
+        grouping = group_by_server(server, servers)
+        order, bounds = grouping.order, grouping.bounds
         assert order.dtype == np.int64 and np.array_equal(order, server.argsort(kind="stable"))
         assert np.array_equal(bounds, np.r_[0, np.cumsum(np.bincount(server, minlength=servers))])
-        taken = take_grouped(server * 0.5, order, bounds, None, slice(1, servers), np.empty(count))
+        assert_counts_and_servers(grouping, server)
+        taken = take_grouped(server * 0.5, grouping, slice(1, servers), np.empty(count))
         assert np.array_equal(taken, server[order[bounds[min(1, servers)] :]] * 0.5)
 
 
@@ -593,7 +619,11 @@ def test_chunked_schedule_is_the_recursion(monkeypatch: Any, seed: int, by_strid
     server = rng.integers(0, servers, count) if not by_stride else np.arange(count) + offset
     grouping = group_round_robin(count, servers, offset) if by_stride else None
     work, first = rng.exponential(0.01, count), rng.exponential(0.001, count) if seed % 2 else None
-    done = schedule_by_server(server % servers, route, first, work.copy(), 1, servers, grouping, 7)
+    done = schedule_by_server(server % servers, route, first, work.copy(), 1, servers, grouping)
     start, end = reference_schedule(server % servers, route, first, work, 1)
     assert np.array_equal(np.c_[done.start_s, done.end_s], np.c_[start, end][done.order])
+    for index in range(servers):  # one server at a time, as the results read them
+        jobs = done.jobs(index)
+        assert np.array_equal(done.starts(index), start[done.order][jobs])
+        assert np.array_equal(done.routes(index), route[done.order][jobs])
     assert first is None or np.array_equal(done.first_s, first[done.order])  # type: ignore[arg-type]

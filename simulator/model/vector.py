@@ -47,6 +47,7 @@ from simulator import outcomes
 from simulator.costs.reference import AuthCosts
 from simulator.errors import ScenarioError
 from simulator.model.rng import Streams
+from simulator.model.vector_grouping import Grouping, put_grouped
 from simulator.model.vector_inputs import (
     InexactError,
     check_credentials,
@@ -54,14 +55,7 @@ from simulator.model.vector_inputs import (
     draws,
     expires_before,
 )
-from simulator.model.vector_queue import (
-    Grouping,
-    ServerSchedule,
-    group_round_robin,
-    put_grouped,
-    schedule_by_server,
-    schedule_drawing,
-)
+from simulator.model.vector_queue import ServerSchedule, schedule_by_server, schedule_drawing
 from simulator.model.vector_results import (
     busy_seconds,
     finish_order,
@@ -292,7 +286,13 @@ def run_vector(
     count = len(gaps)
     arrival = np.cumsum(gaps)  # the DES's clock: a running sum of the gaps
     # a token checked after it expires: found early if it expired before its request came
-    check_credentials(inputs, strategy.credential_lifetime_s, lambda: users, lambda: arrival)
+    check_credentials(
+        inputs,
+        strategy.credential_lifetime_s,
+        lambda: users,
+        lambda: arrival,
+        float(arrival[-1]) if count else 0.0,
+    )
 
     # the balancer: each job is routed a hop after it arrives (hops drawn in arrival order)
     hops = draws(inputs, "hop", scenario.load_balancer.hop_ms, count)
@@ -302,25 +302,27 @@ def run_vector(
     else:
         order = np.argsort(arrival + hops, kind="stable")  # the order jobs are routed in
         route, who, service = (arrival + hops)[order], users[order], service_s[order]
-    server = route_jobs(inputs, scenario, setup, who, route, users_count)
+    server, grouping = route_jobs(inputs, scenario, setup, who, route, users_count)
 
     # a worker's time on each job: (start + overhead) + ((check + transfer) + business)
     bandwidth = cluster.network_mbps
     transfer_s = strategy.credential_bytes * 8 / (bandwidth * 1e6) if bandwidth else 0.0
     work = np.add(service, setup.check_s + transfer_s, out=service)  # service: ours alone
     workers = cluster.workers_per_server
-    grouping = None
-    if strategy.balancer.name == "round_robin":
-        grouping = group_round_robin(count, servers, users_count)
     done = _schedule(inputs, server, route, work, workers, servers, grouping)
+
     # from here on arrays are in the schedule's order (by server, FIFO within each) or
     # in the order the requests are answered
-    routed = done.order if order is None else order[done.order]  # index in the stream
+    def routed() -> IntArray:
+        """The position in the stream of each grouped job."""
+        return done.order if order is None else order[done.order]
+
     check_credentials(
         inputs,
         strategy.credential_lifetime_s,
-        lambda: users[routed],
+        lambda: users[routed()],
         lambda: done.start_s if done.first_s is None else done.start_s + done.first_s,
+        float(done.end_s.max()) if count else 0.0,  # a check ends before its job does
     )
     check_queues(done, cluster.queue_limit)
 
@@ -335,9 +337,9 @@ def run_vector(
     # (into arrays no longer needed, whose memory is already mapped: fewer page faults)
     end_s = work  # the schedule is done with the work
     if order is None:
-        put_grouped(end, done.order, done.bounds, done.stride, end_s)
+        put_grouped(end, done.grouping, end_s)
     else:
-        end_s[routed] = end
+        end_s[routed()] = end
     rank = None if order is None else _inverse(order)  # routing position (ties)
     first = int(np.searchsorted(arrival, scenario.warmup_s)) if scenario.warmup_s > 0 else 0
     if answered is None:
@@ -381,10 +383,12 @@ def run_vector(
             rows[count - late :] = tail[np.argsort(arrival[tail], kind="stable")]
         if first:
             rows = rows[rows >= first]
-        server_of = server  # the server of each request, in the stream's order
+        # the server of each request, in the stream's order
+        server_of = done.grouping.server_given() if server is None else server
         if order is not None:
+            routed_server = server_of
             server_of = np.empty(count, dtype=np.int64)
-            server_of[order] = server
+            server_of[order] = routed_server
         _write_log(log, rows, arrival, users, server_of, in_time, latency_ms)
         logged_ms = np.frombuffer(log.latency_ms, dtype=np.float64)
         latency_summary_ms = latency_summary_exact(
@@ -396,11 +400,7 @@ def run_vector(
 
     # ---------------------------------------------------------------- servers
     bounds = window_bounds(buckets, route)
-    bucket_jobs = np.zeros((servers, buckets.count), dtype=np.int64)
-    for index in range(buckets.count):
-        lo, hi = int(bounds[index]), int(bounds[index + 1])
-        if hi > lo:
-            bucket_jobs[:, index] = np.bincount(server[lo:hi], minlength=servers)
+    bucket_jobs = done.grouping.counts_between(bounds)
     server_jobs = bucket_jobs.sum(axis=1)
     busy_s = busy_seconds(scenario, done, answered)
     # the DES stops (and its sampler with it) once every request is answered, else at
@@ -470,7 +470,7 @@ def run_vector(
 
 def _schedule(
     inputs: RunInputs,
-    server: IntArray,
+    server: IntArray | None,
     route: FloatArray,
     work: FloatArray,
     workers: int,
@@ -487,8 +487,7 @@ def _schedule(
     overheads = draws(inputs, "overhead", overhead, len(route))
     if overheads is not None and overhead.distribution != "constant":
         return schedule_drawing(server, route, overheads, work, workers, servers, grouping)
-    stride = servers if grouping is not None else None  # grouping: round robin's
-    return schedule_by_server(server, route, overheads, work, workers, servers, grouping, stride)
+    return schedule_by_server(server, route, overheads, work, workers, servers, grouping)
 
 
 def _write_log(

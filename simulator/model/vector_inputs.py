@@ -77,6 +77,7 @@ def check_credentials(
     lifetime_s: float | None,
     who: Callable[[], IntArray],
     checked_s: Callable[[], FloatArray],
+    latest_s: float,
 ) -> None:
     """Tokens: each must still be valid when its request is checked (an expired one is
     refreshed or forces a login, which go back through the queues).
@@ -86,11 +87,14 @@ def check_credentials(
         lifetime_s: the credentials' lifetime (``None``: they do not expire).
         who: the user of each job (called only if needed).
         checked_s: when each job's credential is checked (called only if needed).
+        latest_s: no credential is checked after it, seconds.
     """
     if lifetime_s is None:
         return
     ages = uniforms(inputs, "initial_logins", inputs.population.users)
     expires_s = -ages * lifetime_s + lifetime_s  # issued a random part of a lifetime ago
+    if not len(expires_s) or latest_s < float(expires_s.min()):
+        return  # no token expires before the last check
     checked = checked_s()
     if not len(checked) or float(checked.max()) < float(expires_s.min()):
         return  # no token expires before the last check
@@ -103,9 +107,8 @@ def check_queues(done: ServerSchedule, limit: int) -> None:
     if int(np.diff(done.bounds).max(initial=0)) <= limit:
         return  # fewer jobs than places in any queue
     for index in range(done.servers):
-        jobs = done.jobs(index)
-        routed = done.route_s[jobs]
-        began = done.start_s[jobs]
+        routed = done.routes(index)
+        began = done.starts(index)
         waiting = began > routed
         if not waiting.any():
             continue

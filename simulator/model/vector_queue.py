@@ -38,6 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from simulator.model.vector_grouping import Grouping, group_by_server, take_grouped
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -54,25 +56,38 @@ class ServerSchedule:
     times: every array is in this grouped order.
 
     Attributes:
-        order: the position of each grouped job in the order the jobs were given.
-        bounds: server ``i``'s jobs are ``bounds[i]:bounds[i + 1]``.
-        route_s: when each job reached its server.
+        grouping: how the jobs are grouped (:attr:`order`, :attr:`bounds`).
+        given_route_s: when each job reached its server, in the order the jobs were given.
+        end_s: when each job ended.
         first_s: its first timeout (the overhead), or ``None``.
-        start_s: when a worker started it.
-        end_s: when it ended.
         workers: workers per server (with one, each server's jobs end in FIFO order).
-        stride: when each server's jobs are every ``stride``-th job given (round
-            robin), else ``None``.
+        grouped_route_s: ``given_route_s`` grouped, if made already.
+        stored_start_s: when a worker started each job, if kept (with one worker it is
+            found from the routes and ends, see :meth:`starts`).
     """
 
-    order: IntArray
-    bounds: IntArray
-    route_s: FloatArray
-    first_s: FloatArray | None
-    start_s: FloatArray
+    grouping: Grouping
+    given_route_s: FloatArray
     end_s: FloatArray
+    first_s: FloatArray | None = None
     workers: int = 1
-    stride: int | None = None
+    grouped_route_s: FloatArray | None = None
+    stored_start_s: FloatArray | None = None
+
+    @property
+    def order(self) -> IntArray:
+        """The position given of each grouped job."""
+        return self.grouping.order
+
+    @property
+    def bounds(self) -> IntArray:
+        """Server ``i``'s jobs are ``bounds[i]:bounds[i + 1]``."""
+        return self.grouping.bounds
+
+    @property
+    def servers(self) -> int:
+        """Number of servers."""
+        return len(self.grouping.bounds) - 1
 
     @property
     def server(self) -> IntArray:
@@ -80,137 +95,86 @@ class ServerSchedule:
         return np.repeat(np.arange(self.servers, dtype=np.int64), np.diff(self.bounds))
 
     @property
-    def servers(self) -> int:
-        """Number of servers."""
-        return len(self.bounds) - 1
+    def route_s(self) -> FloatArray:
+        """When each job reached its server (grouped; made when first asked for)."""
+        if self.grouped_route_s is None:
+            self.grouped_route_s = take_grouped(self.given_route_s, self.grouping)
+        return self.grouped_route_s
+
+    @property
+    def start_s(self) -> FloatArray:
+        """When a worker started each job (made when asked for, with one worker)."""
+        if self.stored_start_s is not None:
+            return self.stored_start_s
+        start = self.route_s.copy()
+        np.maximum(start[1:], self.end_s[:-1], out=start[1:])
+        firsts = self.bounds[:-1][np.diff(self.bounds) > 0]
+        start[firsts] = self.route_s[firsts]
+        return start
 
     def jobs(self, index: int) -> slice:
         """The grouped positions of server ``index``'s jobs."""
         return slice(int(self.bounds[index]), int(self.bounds[index + 1]))
 
+    def routes(self, index: int) -> FloatArray:
+        """When server ``index``'s jobs reached it, in FIFO order (a view: do not write)."""
+        if self.grouped_route_s is not None:
+            return self.grouped_route_s[self.jobs(index)]
+        return self.grouping.of(self.given_route_s, index)
 
-Grouping = tuple[IntArray, IntArray]
-"""The stable order that groups jobs by server, and each server's bounds in it."""
-
-
-GROUP_BLOCK = 1 << 16
-"""Jobs :func:`group_by_server` makes keys for at a time (the temporaries stay small)."""
-
-
-def group_by_server(server: IntArray, servers: int) -> Grouping:
-    """The stable order that groups jobs by server, and each server's bounds in it."""
-    count = len(server)
-    width = max(1, (count - 1).bit_length())
-    if count and width + max(1, (servers - 1).bit_length()) <= 32:
-        # keys ``server << width | position`` are distinct: numpy's (vectorised) sort of
-        # 32-bit integers, no index carried along, is faster than a stable argsort
-        key = np.empty(count, dtype=np.uint32)
-        position = np.arange(min(count, GROUP_BLOCK), dtype=np.uint32)
-        for lo in range(0, count, GROUP_BLOCK):  # a block at a time: small temporaries
-            part = key[lo : lo + GROUP_BLOCK]
-            np.left_shift(server[lo : lo + GROUP_BLOCK], width, out=part, casting="unsafe")
-            part |= position[: len(part)]
-            position += np.uint32(len(part))
-        key.sort()
-        order = np.empty(count, dtype=np.int64)
-        np.bitwise_and(key, np.uint32((1 << width) - 1), out=order)
-    else:
-        small = server.astype(np.uint16) if servers <= 1 << 16 else server
-        order = np.argsort(small, kind="stable")  # a radix sort for up to 65,536 servers
-    bounds = np.zeros(servers + 1, dtype=np.int64)
-    np.cumsum(np.bincount(server, minlength=servers), out=bounds[1:])
-    return order, bounds
-
-
-def take_grouped(
-    values: FloatArray,
-    order: IntArray,
-    bounds: IntArray,
-    stride: int | None,
-    servers: slice | None = None,
-    out: FloatArray | None = None,
-) -> FloatArray:
-    """``values[order]``; with a ``stride`` (see :class:`ServerSchedule`), a strided
-    slice per server instead of a gather. With ``servers``, only those servers' jobs
-    (``values[order[bounds[a]:bounds[b]]]`` for servers ``a:b``), into ``out`` if given."""
-    first, last = (0, len(bounds) - 1) if servers is None else (servers.start, servers.stop)
-    base, top = int(bounds[first]), int(bounds[last])
-    grouped = np.empty(top - base, dtype=values.dtype) if out is None else out[: top - base]
-    if stride is None:
-        np.take(values, order[base:top], out=grouped, mode="clip")  # (no index is out)
-        return grouped
-    limits = bounds[first : last + 1].tolist()
-    for lo, hi in itertools.pairwise(limits):
-        if hi > lo:
-            grouped[lo - base : hi - base] = values[int(order[lo]) :: stride][: hi - lo]
-    return grouped
-
-
-def put_grouped(
-    grouped: FloatArray, order: IntArray, bounds: IntArray, stride: int | None, out: FloatArray
-) -> None:
-    """``out[order] = grouped`` (see :func:`take_grouped`)."""
-    if stride is None:
-        out[order] = grouped
-        return
-    limits = bounds.tolist()
-    for lo, hi in itertools.pairwise(limits):
-        if hi > lo:
-            out[int(order[lo]) :: stride][: hi - lo] = grouped[lo:hi]
-
-
-def group_round_robin(count: int, servers: int, offset: int) -> Grouping:
-    """:func:`group_by_server` of jobs ``k`` on servers ``(k + offset) % servers``,
-    without sorting."""
-    first = ((np.arange(servers, dtype=np.int64) - offset) % servers).tolist()
-    sizes = [max(0, -(-(count - start) // servers)) for start in first]
-    bounds = np.zeros(servers + 1, dtype=np.int64)
-    np.cumsum(sizes, out=bounds[1:])
-    order = np.empty(count, dtype=np.int64)
-    for start, lo, hi in zip(first, bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
-        order[lo:hi] = np.arange(start, count, servers)
-    return order, bounds
+    def starts(self, index: int) -> FloatArray:
+        """When a worker started each of server ``index``'s jobs (a new array). With one
+        worker a job starts when it arrives or when the job before it ends, whichever is
+        later: the later of the two times, no arithmetic, as the DES has it."""
+        jobs = self.jobs(index)
+        if self.stored_start_s is not None:
+            return self.stored_start_s[jobs].copy()
+        start = self.routes(index).copy()
+        np.maximum(start[1:], self.end_s[jobs.start : jobs.stop - 1], out=start[1:])
+        return start
 
 
 def schedule_by_server(
-    server: IntArray,
+    server: IntArray | None,
     route_s: FloatArray,
     first_s: FloatArray | None,
     work_s: FloatArray,
     workers: int,
     servers: int,
     grouping: Grouping | None = None,
-    stride: int | None = None,
 ) -> ServerSchedule:
     """Start and end of every job at FIFO servers of ``workers`` workers each.
 
     Args:
-        server: the server of each job (``0`` to ``servers - 1``).
+        server: the server of each job (``0`` to ``servers - 1``); only read without a
+            ``grouping``.
         route_s: when each job reaches its server, seconds; the jobs are given in the
             order they reach their servers (non-decreasing times; ties in that order).
         first_s: the first timeout of each job (the per-job overhead), or ``None``.
         work_s: the second timeout of each job (its work), seconds.
         workers: workers per server.
         servers: number of servers.
-        grouping: :func:`group_by_server`'s answer, when the caller knows it.
-        stride: with ``grouping``, when it is :func:`group_round_robin`'s: ``servers``.
+        grouping: :func:`group_by_server`'s (or :func:`group_round_robin`'s) answer, when
+            the caller knows it.
     """
-    order, bounds = grouping if grouping is not None else group_by_server(server, servers)
     if grouping is None:
-        stride = None
-    r = take_grouped(route_s, order, bounds, stride)
-    f = take_grouped(first_s, order, bounds, stride) if first_s is not None else None
-    count = len(r)
+        assert server is not None
+        grouping = group_by_server(server, servers)
+    f = take_grouped(first_s, grouping) if first_s is not None else None
+    count = int(grouping.bounds[-1])
+    done = ServerSchedule(grouping, route_s, np.empty(count), f, workers)
     if count == 0:
-        start, end = r.copy(), r.copy()
-    elif workers == 1:  # the work is gathered a chunk at a time
-        start, end = _one_worker(r, f, work_s, bounds, (order, stride))
+        done.stored_start_s = np.empty(0)
+    elif workers == 1:  # the routes (with a stride) and the work are gathered a chunk at a time
+        r = None if grouping.stride is not None else done.route_s
+        _one_worker(route_s if r is None else r, f, work_s, grouping, done.end_s, r is not None)
     else:
-        w = take_grouped(work_s, order, bounds, stride)
+        w = take_grouped(work_s, grouping)
+        r = done.route_s
         first_of_server = np.zeros(count, dtype=bool)
-        first_of_server[bounds[:-1][np.diff(bounds) > 0]] = True
-        start, end = _segments(r, f, w, first_of_server, workers)
-    return ServerSchedule(order, bounds, r, f, start, end, workers, stride)
+        first_of_server[grouping.bounds[:-1][np.diff(grouping.bounds) > 0]] = True
+        done.stored_start_s, done.end_s = _segments(r, f, w, first_of_server, workers)
+    return done
 
 
 def fifo_schedule(
@@ -306,24 +270,27 @@ def _one_worker(
     r: FloatArray,
     f: FloatArray | None,
     w: FloatArray,
-    bounds: IntArray,
-    given: tuple[IntArray, int | None] | None = None,
-) -> tuple[FloatArray, FloatArray]:
-    """Starts and ends of jobs grouped by server at one worker each, a few whole servers
-    at a time (about :data:`CHUNK_JOBS` jobs: their arrays stay in the cache): the busy
-    periods that surely begin (:func:`_certain_starts`), the schedule that takes every
-    other job to wait (:func:`_one_worker_part`), and the check that each did; where
-    one did not, the busy periods are corrected and the chunk computed again (never
-    seen with :data:`MARGIN_S`; the first wrong job is right after, so this ends).
+    grouping: Grouping,
+    end: FloatArray,
+    r_grouped: bool,
+) -> None:
+    """Ends of jobs grouped by server at one worker each, into ``end`` (grouped), a few
+    whole servers at a time (about :data:`CHUNK_JOBS` jobs: their arrays stay in the
+    cache): the busy periods that surely begin (:func:`_certain_starts`), the schedule
+    that takes every other job to wait (:func:`_one_worker_part`), and the check that
+    each did; where one did not, the busy periods are corrected and the chunk computed
+    again (never seen with :data:`MARGIN_S`; the first wrong job is right after, so this
+    ends).
 
-    With ``given`` (the grouping's order and stride), ``w`` is in the order the jobs
-    were given, and each chunk's work is gathered when it is computed (no grouped copy
-    of the whole run's work).
+    ``w`` (and ``r`` unless ``r_grouped``) are in the order the jobs were given: each
+    chunk's values are gathered when it is computed (no grouped copy of the whole run's);
+    ``f``, if any, is grouped.
     """
-    count = len(r)
-    start = np.empty(count)
-    end = np.empty(count)
-    gathered = np.empty(0) if given is None else np.empty(min(count, 2 * CHUNK_JOBS))
+    count = len(end)
+    size = min(count, 2 * CHUNK_JOBS)
+    gathered_w = np.empty(size)
+    gathered_r = np.empty(0 if r_grouped else size)
+    bounds = grouping.bounds
     limits = bounds.tolist()
     lo, first = 0, 0  # the chunk's first job and first server
     for index, hi in enumerate(limits[1:], 1):
@@ -331,31 +298,30 @@ def _one_worker(
             continue  # whole servers, up to about CHUNK_JOBS jobs
         if hi > lo:
             part = slice(lo, hi)
+            servers = slice(first, index)
             local = np.asarray(limits[first : index + 1], dtype=np.int64) - lo
-            r_part = r[part]
-            if given is None:
-                w_part = w[part]
-            else:
-                if len(gathered) < hi - lo:
-                    gathered = np.empty(hi - lo)
-                w_part = take_grouped(w, given[0], bounds, given[1], slice(first, index), gathered)
+            if len(gathered_w) < hi - lo:
+                gathered_w = np.empty(hi - lo)
+                gathered_r = np.empty(0 if r_grouped else hi - lo)
+            w_part = take_grouped(w, grouping, servers, gathered_w)
+            r_part = r[part] if r_grouped else take_grouped(r, grouping, servers, gathered_r)
             f_part = None if f is None else f[part]
             first_of_server = np.zeros(hi - lo, dtype=bool)
             first_of_server[local[:-1][np.diff(local) > 0]] = True
             segment_start = _certain_starts(r_part, f_part, w_part, first_of_server, local)
             inner = ~first_of_server[1:]
+            end_part = end[part]
             while True:
-                _one_worker_part(r_part, f_part, w_part, segment_start, start[part], end[part])
+                _one_worker_part(r_part, f_part, w_part, segment_start, end_part)
                 # a segment's first job must find the job before it ended, every other
                 # one must wait for it
-                arrived, before = r_part[1:], end[lo : hi - 1]
+                arrived, before = r_part[1:], end_part[:-1]
                 wrong = np.where(segment_start[1:], arrived < before, arrived > before)
                 wrong &= inner
                 if not wrong.any():
                     break
                 segment_start[1:] ^= wrong
         lo, first = hi, index
-    return start, end
 
 
 def _one_worker_part(
@@ -363,10 +329,9 @@ def _one_worker_part(
     f: FloatArray | None,
     w: FloatArray,
     segment_start: npt.NDArray[np.bool_],
-    start: FloatArray,
     end: FloatArray,
 ) -> None:
-    """:func:`_one_worker` on whole servers' jobs, into ``start`` and ``end`` (seconds).
+    """:func:`_one_worker` on whole servers' jobs, their ends into ``end`` (seconds).
 
     Inside a segment (a busy period) every job but the first waits for the one before
     it, so its end is ``(end_before + f) + w``. The jobs are laid out by position in
@@ -423,14 +388,10 @@ def _one_worker_part(
                 np.add(before, waited, out=waited)
                 np.add(waited, here, out=here)
         np.take(ends, place, out=end, mode="clip")  # (every index is valid)
-    # a segment's first job started when it arrived, every other one when the one before
-    # it ended
-    np.copyto(start[1:], end[:-1])
-    start[firsts] = r[firsts]
 
 
 def schedule_drawing(
-    server: IntArray,
+    server: IntArray | None,
     route_s: FloatArray,
     draws_s: FloatArray,
     work_s: FloatArray,
@@ -446,8 +407,12 @@ def schedule_drawing(
     server holding the start time of its next job: a loop in Python, about a
     microsecond per job, still exact bit for bit.
     """
-    order, bounds = grouping if grouping is not None else group_by_server(server, servers)
-    route = route_s[order].tolist()
+    if grouping is None:
+        assert server is not None
+        grouping = group_by_server(server, servers)
+    order, bounds = grouping.order, grouping.bounds
+    grouped_route_s = route_s[order]
+    route = grouped_route_s.tolist()
     work = work_s[order].tolist()
     draws = draws_s.tolist()
     count = len(route)
@@ -478,11 +443,11 @@ def schedule_drawing(
             ready = max(route[following], times[0])
             heapq.heappush(pending, (ready, given[following], following, index))
     return ServerSchedule(
-        order,
-        bounds,
-        route_s[order],
-        np.asarray(first),
-        np.asarray(start),
+        grouping,
+        route_s,
         np.asarray(end),
+        np.asarray(first),
         workers,
+        grouped_route_s=grouped_route_s,
+        stored_start_s=np.asarray(start),
     )

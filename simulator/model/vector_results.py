@@ -119,7 +119,7 @@ def busy_seconds(
             continue
         ended = done.end_s[jobs]
         part = np.minimum(ended, scenario.duration_s)
-        part -= np.maximum(done.start_s[jobs], scenario.warmup_s)
+        part -= np.maximum(done.starts(index), scenario.warmup_s)
         unused = ~(part > 0)
         if answered is not None:
             unused |= ~answered[jobs]
@@ -146,7 +146,8 @@ def sample_servers(buckets: Buckets, done: ServerSchedule, until_s: float) -> Sa
     stop time).
 
     At a moment ``t`` a server's queue holds its jobs routed but not started by ``t``,
-    and its busy workers those started but not ended.
+    and its busy workers those started but not ended (with one worker: one if the
+    first job not ended by ``t`` has arrived).
     """
     step_s = buckets.width_s / SAMPLES_PER_BUCKET
     first_s = buckets.start_s + step_s / 2 - 0.0
@@ -165,9 +166,14 @@ def sample_servers(buckets: Buckets, done: ServerSchedule, until_s: float) -> Sa
         ended_s = done.end_s[jobs]
         if done.workers > 1 and np.any(ended_s[1:] < ended_s[:-1]):
             ended_s = np.sort(ended_s)
-        routed = np.searchsorted(done.route_s[jobs], times, side="right")  # FIFO order
-        began = np.searchsorted(done.start_s[jobs], times, side="right")
+        routed = np.searchsorted(done.routes(index), times, side="right")  # FIFO order
         ended = np.searchsorted(ended_s, times, side="right")
+        if done.workers == 1:
+            # the job after the ended ones has started if it has arrived (the one before
+            # it ended by then), and the one after it has not (it waits for that one)
+            began = np.minimum(routed, ended + 1)
+        else:
+            began = np.searchsorted(done.starts(index), times, side="right")
         queue[index] = np.bincount(bucket, weights=routed - began, minlength=buckets.count)
         busy[index] = np.bincount(bucket, weights=began - ended, minlength=buckets.count)
     return Samples(samples, queue, busy)

@@ -20,6 +20,7 @@ from simulator.model.balancer import Balancer, ClusterView
 from simulator.model.rng import Streams, uniform_buffer
 from simulator.model.store_data import StoreData
 from simulator.model.strategies import Strategy, StrategyContext, build_strategy
+from simulator.model.vector_grouping import Grouping, group_round_robin
 from simulator.model.vector_inputs import InexactError, uniforms
 from simulator.model.workload import Population
 from simulator.scenario.models import Scenario
@@ -103,8 +104,9 @@ def build(
 
 def log_in_everyone(inputs: RunInputs, name: str) -> Setup:
     """The strategy after the DES's logins at time 0: each user, in turn, routed by the
-    balancer (which may draw, or pin a cookie) and issued a credential there, a token
-    issued a random part of its lifetime ago (stream ``initial_logins``).
+    balancer (which may draw, or pin a cookie) and issued a credential there (all at once,
+    through the strategy's ``issue_many``), a token issued a random part of its lifetime
+    ago (stream ``initial_logins``).
 
     Tokens routed by a spreading balancer are issued alike for every user, so only the
     first is issued here; the rest are accounted for (the balancer's picks by
@@ -125,10 +127,8 @@ def log_in_everyone(inputs: RunInputs, name: str) -> Setup:
             else [0.0] * users
         )
         chosen = choose_each(strategy.balancer, users)
-        issue = strategy.issue
-        placed = map(hosts.__getitem__, chosen)
-        for user, host, issued in zip(range(users), placed, issued_s, strict=True):
-            issue(host, user, issued)  # type: ignore[arg-type]
+        placed = list(map(hosts.__getitem__, chosen))
+        strategy.issue_many(placed, range(users), issued_s)  # type: ignore[arg-type]
         setup.login_server = np.asarray(chosen, dtype=np.int64)
         host = hosts[chosen[0]]
         setup.store_keys = len(setup.store.data)
@@ -164,8 +164,10 @@ def route_jobs(
     who: IntArray,
     route: FloatArray,
     users: int,
-) -> IntArray:
-    """The server of each job (in routing order), as the DES's balancer picks it."""
+) -> tuple[IntArray | None, Grouping | None]:
+    """The server of each job (in routing order), as the DES's balancer picks it, and,
+    when the picks follow a rule (round robin), the jobs grouped by server by that rule
+    (then the servers themselves are not made unless needed: ``None``)."""
     servers = scenario.cluster.servers
     count = len(who)
     balancer = setup.strategy.balancer.name
@@ -174,10 +176,14 @@ def route_jobs(
         ttl_s = scenario.sticky.cookie_ttl_s
         if balancer == "cookie" and ttl_s is not None and count and float(route[-1]) >= ttl_s:
             raise InexactError("an affinity cookie would expire during the run")
-        return setup.login_server[who]
+        return setup.login_server[who], None
     # round_robin or random, after one pick per user for the logins at time 0
+    grouping = None
     if balancer == "round_robin":
-        server = np.resize((np.arange(servers, dtype=np.int64) + users) % servers, count)
+        grouping = group_round_robin(count, servers, users)
+        if not setup.keeps_sessions:
+            return None, grouping
+        server = grouping.server_given()
     else:
         picks = uniforms(inputs, "balancer", users + count)[users:]
         server = (picks * servers).astype(np.int64)
@@ -188,4 +194,4 @@ def route_jobs(
                 "a request would reach a server without its session (wrong_server): its "
                 "re-login goes back through the queues"
             )
-    return server
+    return server, grouping

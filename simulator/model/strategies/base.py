@@ -9,7 +9,7 @@ store round trips a strategy asks for and charges the CPU time it returns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar, Protocol
 
@@ -112,6 +112,19 @@ class Strategy(Protocol):
         """
         ...
 
+    def issue_many(
+        self, servers: Sequence[Server], users: Sequence[int], issued_s: Sequence[float]
+    ) -> None:
+        """Many logins at once: the same state as ``issue(servers[k], users[k],
+        issued_s[k])`` for each ``k`` in turn (the CPU seconds those return are dropped).
+
+        Args:
+            servers: where each login went.
+            users: who logged in, in call order (a user may appear more than once).
+            issued_s: when each credential was issued, seconds.
+        """
+        ...
+
     def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
         """``server`` checks the credential of ``user``.
 
@@ -180,6 +193,18 @@ class StrategyBase:
     def uses_store(self) -> bool:
         """Whether any store round trip is ever made."""
         return bool(self.check_round_trips or self.login_round_trips or self.refresh_round_trips)
+
+    def issue_many(
+        self: Strategy,
+        servers: Sequence[Server],
+        users: Sequence[int],
+        issued_s: Sequence[float],
+    ) -> None:
+        """One :meth:`~Strategy.issue` per login, in turn (a strategy with a faster
+        exact way overrides this)."""
+        issue = self.issue
+        for server, user, now_s in zip(servers, users, issued_s, strict=True):
+            issue(server, user, now_s)
 
     def without_store(
         self, server: Server, user: int, now_s: float, login: bool
@@ -260,6 +285,29 @@ class SessionCookies:
         """A login on ``server``: a fresh session for ``user``, held in that server's memory."""
         server.sessions[user] = self.new(user, server.index, now_s)
 
+    def keep_many_in_memory(
+        self, servers: Sequence[Server], users: Sequence[int], issued_s: Sequence[float]
+    ) -> None:
+        """Many logins at once: the same state as :meth:`keep_in_memory` for each login
+        in turn (session ids in call order; each server's ``sessions`` gains its keys in
+        that order too). ``issued_s``: when each session was created, seconds."""
+        count = len(users)
+        if not (len(servers) == len(issued_s) == count):
+            raise ValueError("servers, users and issued_s must be as long as each other")
+        chosen = as_slice(users, len(self._of))
+        if chosen is None:
+            for server, user, now_s in zip(servers, users, issued_s, strict=True):
+                self.keep_in_memory(server, user, now_s)
+            return
+        first = self._next
+        self._next = first + count
+        sessions = range(first, first + count)
+        self._of[chosen] = sessions
+        self._origin[chosen] = [server.index for server in servers]
+        self._issued[chosen] = issued_s
+        for server, user, session in zip(servers, users, sessions, strict=True):
+            server.sessions[user] = session
+
     def check_in_memory(self, server: Server, servers: list[Server], user: int) -> int:
         """Whether ``server``'s memory holds the session ``user`` sends.
 
@@ -275,3 +323,16 @@ class SessionCookies:
             return REVOKED
         origin = servers[self._origin[user]]
         return WRONG_SERVER if origin.sessions.get(user) == session else SESSION_LOST
+
+
+def as_slice(users: Sequence[int], size: int) -> slice | None:
+    """The slice of a per-user list of length ``size`` that holds ``users`` in order, each
+    once; ``None`` when there is none (not a range, or not all of it in the list), and the
+    caller must go one user at a time."""
+    if not isinstance(users, range) or users.step <= 0:
+        return None
+    if not users:
+        return slice(0, 0)
+    if users.start < 0 or users[-1] >= size:
+        return None
+    return slice(users.start, users[-1] + 1, users.step)

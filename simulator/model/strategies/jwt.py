@@ -17,7 +17,7 @@ Options, each modelled on what production systems do:
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from typing import Any, ClassVar
 
 import simpy
@@ -25,7 +25,7 @@ import simpy
 from simulator.model.cluster import Server
 from simulator.model.store import DENYLIST_KEY
 from simulator.model.strategies.about import StrategyAbout
-from simulator.model.strategies.base import StrategyBase, StrategyContext
+from simulator.model.strategies.base import StrategyBase, StrategyContext, as_slice
 from simulator.outcomes import EXPIRED, KEY_ROTATED, REVOKED, STALE_READ, VALID
 
 
@@ -93,6 +93,35 @@ class JwtTokens(StrategyBase):
             self._refresh_expires_at[user] = now_s + self._refresh_ttl_s
             self._store.put(user, 1, now_s)  # the refresh token, kept in the store
         return self._new_token(user, now_s)
+
+    def issue_many(
+        self, servers: Sequence[Server], users: Sequence[int], issued_s: Sequence[float]
+    ) -> None:
+        count = len(users)
+        chosen = as_slice(users, len(self._token_of))
+        # one issue per login unless the users fill a slice and issue is this class's own
+        if (
+            chosen is None
+            or type(self).issue is not JwtTokens.issue
+            or type(self)._new_token is not JwtTokens._new_token
+            or not len(servers) == len(issued_s) == count
+        ):
+            super().issue_many(servers, users, issued_s)
+            return
+        issued = list(issued_s)
+        if self.refresh_round_trips:
+            refresh_ttl_s = self._refresh_ttl_s
+            self._refresh_expires_at[chosen] = [now_s + refresh_ttl_s for now_s in issued]
+            put = self._store.put
+            for user, now_s in zip(users, issued, strict=True):
+                put(user, 1, now_s)  # the refresh tokens, in call order
+        first = self._next_token
+        self._next_token = first + count
+        self._token_of[chosen] = range(first, first + count)
+        ttl_s = self._ttl_s
+        self._expires_at[chosen] = [now_s + ttl_s for now_s in issued]
+        self._issued_at[chosen] = issued
+        self._key_of[chosen] = [self._key] * count
 
     def check(self, server: Server, user: int, now_s: float) -> tuple[int, float]:
         if self._key and self._key_valid_until.get(self._key_of[user], -1.0) <= now_s:

@@ -7,6 +7,7 @@ probability about ``1/N``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from simulator.costs.reference import SESSION_ID_BYTES
@@ -44,6 +45,15 @@ class LocalSessions(StrategyBase):
     def issue(self, server: Server, user: int, now_s: float) -> float:
         self.cookies.keep_in_memory(server, user, now_s)
         return 0.0
+
+    def issue_many(
+        self, servers: Sequence[Server], users: Sequence[int], issued_s: Sequence[float]
+    ) -> None:
+        if type(self).issue is not LocalSessions.issue:
+            # a subclass that issues differently: one of its own issue per login
+            super().issue_many(servers, users, issued_s)
+            return
+        self.cookies.keep_many_in_memory(servers, users, issued_s)
 
     def issued_at(self, user: int) -> float:
         return self.cookies.issued_at(user)
