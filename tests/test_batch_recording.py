@@ -54,6 +54,13 @@ def test_bin_indices_agree_with_bin_index_on_every_edge() -> None:
     )
     expected = [bin_index(float(value)) for value in values]
     assert bin_indices(values).tolist() == expected
+    above = values[values > FLOOR_MS]  # every value in a bin of its own: the shorter path
+    assert bin_indices(above).tolist() == [bin_index(float(value)) for value in above]
+
+
+@given(st.lists(st.floats(min_value=1.0000001e-3, max_value=1e9), min_size=1, max_size=50))
+def test_bin_indices_above_the_floor_are_bin_index(values: list[float]) -> None:
+    assert bin_indices(np.asarray(values)).tolist() == [bin_index(value) for value in values]
 
 
 def tally_state(tally: Tally) -> tuple[Any, ...]:

@@ -33,7 +33,7 @@ from simulator.model.vector_grouping import (
 )
 from simulator.model.vector_queue import fifo_schedule, schedule_by_server
 from simulator.model.vector_results import finish_order, stable_argsort
-from simulator.model.vector_stream import request_arrays
+from simulator.model.vector_stream import pick_users, request_arrays
 from simulator.model.vector_tally import count_requests, latency_summary_exact, order_statistics
 from simulator.results.histogram import bin_indices
 from simulator.results.metrics import latency_summary
@@ -438,6 +438,30 @@ def test_the_request_arrays_are_the_stream() -> None:
         np.testing.assert_array_equal(gaps, [g for c in chunks for g in c.gaps_s])
         np.testing.assert_array_equal(users, [u for c in chunks for u in c.users])
         np.testing.assert_array_equal(service, [s for c in chunks for s in c.service_s])
+
+
+@pytest.mark.parametrize("users", [1, 2, 3, 7, 1000, 20_000, 1_000_000, 100_000_000])
+def test_picked_users_are_the_streams_search(users: int) -> None:
+    """Equal weights: the direct guess, corrected near the edges, is searchsorted's
+    answer, on the edges themselves, a step either side of them and at random."""
+    weights = np.full(users, 1.0 / users)
+    cumulative = np.cumsum(weights)
+    cumulative[-1] = 1.0
+    rng = np.random.default_rng(users)
+    edges = cumulative[rng.integers(0, users, 2000)] if users > 2000 else cumulative
+    picks = np.concatenate(
+        (
+            edges,
+            np.nextafter(edges, 0.0),
+            np.nextafter(edges, 2.0),
+            rng.integers(0, users, 2000) / users,  # k / n: the edges rounding may miss
+            [0.0, 2.0**-53, 1.0 - 2.0**-53],
+            rng.random(50_000),
+        )
+    )
+    picks = picks[picks < 1.0]  # as numpy's random() gives them
+    expected = np.searchsorted(cumulative, picks, side="right")
+    assert np.array_equal(pick_users(weights, picks), expected)
 
 
 def reference_schedule(

@@ -91,27 +91,32 @@ def _finish(
 
 def pick_users(weights: FloatArray, picks: FloatArray) -> IntArray:
     """``searchsorted(cumsum(weights) with the last set to 1, picks, "right")``, as the
-    stream picks users; for equal weights computed directly and corrected exactly."""
+    stream picks users; for equal weights computed directly and corrected exactly.
+
+    With ``n`` equal weights the edges are ``k / n`` but for rounding: the running sum's
+    ``k``-th value is within ``(n + 1) * 2**-53`` of ``k / n`` (each addition rounds by at
+    most half an ulp of a value at most 1, and the weight itself by less), and
+    ``pick * n`` within ``n * 2**-53`` of its exact value. So ``floor(pick * n)`` is the
+    answer unless ``pick * n`` lies within ``2 * n * (n + 1) * 2**-53`` of an integer;
+    picks that close (a few in a million, even for a million users) are looked up."""
     cumulative = np.cumsum(weights)
     cumulative[-1] = 1.0
     count = len(cumulative)
-    if count < 2 or not np.all(weights == weights[0]):
+    margin = max(1e-9, 4.0 * count * (count + 1) * 2.0**-53)  # twice the bound, in picks
+    if count < 2 or margin >= 0.25 or not np.all(weights == weights[0]):
         return np.searchsorted(cumulative, picks, side="right").astype(np.int64)
-    # searchsorted's answer is the index i with cumulative[i - 1] <= pick < cumulative[i];
-    # the guess is it but for picks within rounding of an edge, which are looked up
-    edges = np.concatenate(([-np.inf], cumulative))
-    below, above = edges[:-1], edges[1:]
     chosen = np.empty(len(picks), dtype=np.int64)
-    step = PICK_BLOCK
-    for lo in range(0, len(picks), step):  # blocks: the temporaries stay in the cache
-        part = picks[lo : lo + step]
-        guess = chosen[lo : lo + step]
-        np.multiply(part, count, out=guess, casting="unsafe")  # truncates, as astype
-        np.minimum(guess, count - 1, out=guess)
-        bad = part >= above.take(guess)
-        bad |= below.take(guess) > part
-        if bad.any():
-            guess[bad] = np.searchsorted(cumulative, part[bad], side="right")
+    scaled = np.empty(min(PICK_BLOCK, len(picks)))
+    for lo in range(0, len(picks), PICK_BLOCK):  # blocks: the temporaries stay in the cache
+        part = picks[lo : lo + PICK_BLOCK]
+        guess = chosen[lo : lo + PICK_BLOCK]
+        fraction = np.multiply(part, count, out=scaled[: len(part)])
+        np.copyto(guess, fraction, casting="unsafe")  # truncates, as astype
+        fraction -= guess  # how far past the guessed edge, in picks
+        near = fraction < margin
+        near |= fraction > 1.0 - margin
+        if near.any():
+            guess[near] = np.searchsorted(cumulative, part[near], side="right")
     return chosen
 
 
