@@ -8,7 +8,9 @@ affinity instead). Its tokens are given a lifetime far beyond the run
 the start expire during a 200 s run, and their refreshes (a store round trip, then the
 request again through the balancer) are feedback only the DES simulates.
 
-Rounds alternate DES and vector on the same scenario and seed; the script reports the
+Rounds alternate DES and vector on the same scenario and seed (which goes first
+alternates too; each run is timed after a garbage collection, with the results of the
+runs before it dropped); the script reports the
 median CPU time (``time.process_time``) and wall time of each, their ratio, and the
 largest absolute difference between the two engines' per-request latencies (0.0: the
 same bits). Each engine runs once, untimed, before the rounds (imports and first calls).
@@ -19,6 +21,7 @@ Run: ``.venv/bin/python benchmarks/bench_vector.py [--requests N] [--rounds R]
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import statistics
@@ -59,7 +62,10 @@ def standard_scenario(requests: int) -> Any:
 def timed(
     scenario: Any, engine: str, record: bool = True, strategy: str = "jwt"
 ) -> tuple[float, float, Any]:
-    """CPU seconds, wall seconds and the result of one run of ``strategy``."""
+    """CPU seconds, wall seconds and the result of one run of ``strategy``, timed after a
+    garbage collection (as ``_common.timed``: the garbage of the run before is not
+    counted)."""
+    gc.collect()
     cpu, wall = time.process_time(), time.perf_counter()
     result = simulator.run(
         scenario, [strategy], engine=engine, allow_large=True, record_requests=record
@@ -101,19 +107,25 @@ def main() -> None:
     vec_wall: list[float] = []
     worst_ms = 0.0
     for round_ in range(args.rounds):
-        cpu, wall, des = timed(scenario, "des", strategy=strategy)
-        des_cpu.append(cpu)
-        des_wall.append(wall)
-        cpu, wall, fast = timed(scenario, "vector", strategy=strategy)
-        vec_cpu.append(cpu)
-        vec_wall.append(wall)
-        assert fast[strategy].engine == "vector", fast[strategy].engine_note
-        expected, arrived = latencies(des, strategy)
-        actual, arrived_too = latencies(fast, strategy)
+        found: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        requests = 0
+        # alternate which engine goes first; keep only the latencies of each run (a
+        # result and its log are dropped before the next run is timed)
+        for engine in ("des", "vector") if round_ % 2 == 0 else ("vector", "des"):
+            cpu, wall, result = timed(scenario, engine, strategy=strategy)
+            (des_cpu if engine == "des" else vec_cpu).append(cpu)
+            (des_wall if engine == "des" else vec_wall).append(wall)
+            assert result[strategy].engine == engine, result[strategy].engine_note
+            found[engine] = latencies(result, strategy)
+            requests = result[strategy].requests
+            del result
+        expected, arrived = found["des"]
+        actual, arrived_too = found["vector"]
         assert np.array_equal(arrived, arrived_too), "the engines saw different requests"
         worst_ms = max(worst_ms, float(np.abs(actual - expected).max()))
+        del found, expected, actual, arrived, arrived_too
         print(
-            f"round {round_ + 1}: {des[strategy].requests} requests; DES {des_cpu[-1]:.2f} s CPU "
+            f"round {round_ + 1}: {requests} requests; DES {des_cpu[-1]:.2f} s CPU "
             f"{des_wall[-1]:.2f} s wall; vector {vec_cpu[-1] * 1000:.1f} ms CPU "
             f"{vec_wall[-1] * 1000:.1f} ms wall"
         )
@@ -133,16 +145,24 @@ def summary_mode(scenario: Any, rounds: int, strategy: str) -> None:
     des_cpu: list[float] = []
     vec_cpu: list[float] = []
     same = True
-    for _ in range(rounds):
-        cpu, _, des = timed(scenario, "des", record=False, strategy=strategy)
-        des_cpu.append(cpu)
-        cpu, _, fast = timed(scenario, "vector", record=False, strategy=strategy)
-        vec_cpu.append(cpu)
-        same = same and des.to_json() == fast.to_json()
+    for round_ in range(rounds):
+        summaries: dict[str, str] = {}
+        for engine in ("des", "vector") if round_ % 2 == 0 else ("vector", "des"):
+            cpu, _, result = timed(scenario, engine, record=False, strategy=strategy)
+            (des_cpu if engine == "des" else vec_cpu).append(cpu)
+            summaries[engine] = result.to_json()
+            del result
+        same = same and summaries["des"] == summaries["vector"]
+        print(
+            f"summary round {round_ + 1}: DES {des_cpu[-1]:.2f} s CPU, vector "
+            f"{vec_cpu[-1] * 1000:.1f} ms CPU, ratio {des_cpu[-1] / vec_cpu[-1]:.0f}x"
+        )
     des_c, vec_c = statistics.median(des_cpu), statistics.median(vec_cpu)
+    paired = statistics.median(d / v for d, v in zip(des_cpu, vec_cpu, strict=True))
     print(
         f"summary mode, median CPU: DES {des_c:.3f} s, vector {vec_c:.4f} s, "
-        f"ratio {des_c / vec_c:.0f}x; identical JSON: {same}"
+        f"ratio {des_c / vec_c:.0f}x (median of the rounds' ratios {paired:.0f}x); "
+        f"identical JSON: {same}"
     )
 
 

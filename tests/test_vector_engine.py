@@ -34,7 +34,12 @@ from simulator.model.vector_grouping import (
 from simulator.model.vector_queue import fifo_schedule, schedule_by_server
 from simulator.model.vector_results import finish_order, stable_argsort
 from simulator.model.vector_stream import pick_users, request_arrays
-from simulator.model.vector_tally import count_requests, latency_summary_exact, order_statistics
+from simulator.model.vector_tally import (
+    count_requests,
+    latency_summary_exact,
+    order_statistics,
+    tally_bounds,
+)
 from simulator.results.histogram import bin_indices
 from simulator.results.metrics import latency_summary
 from simulator.results.records import RunResult, StrategyResult
@@ -597,6 +602,30 @@ def test_the_counts_are_a_tallys(count: int, timeouts: bool) -> None:
     served = None if ok is None else ok[finish]
     expected_summary = latency_summary(logged if served is None else logged[served])
     assert latency_summary_exact(counted, logged, served) == expected_summary
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_tally_bounds_follow_the_tallys_rule(seed: int) -> None:
+    """Each bucket's first arrival, by the tally's rule (``int((t - start) / width)``,
+    clipped), for arrivals on, just before and just after the buckets' edges."""
+    rng = np.random.default_rng(seed)
+    buckets = Buckets(0.3 * seed, 0.3 * seed + 7.0, 0.1 * (seed + 1))
+    edges = buckets.start_s + np.arange(buckets.count + 1) * buckets.width_s
+    arrival = np.sort(
+        np.concatenate(
+            (
+                rng.uniform(-1.0, buckets.end_s + 1.0, 500),
+                edges,
+                np.nextafter(edges, -np.inf),
+                np.nextafter(edges, np.inf),
+            )
+        )
+    )
+    per_s, last = 1.0 / buckets.width_s, buckets.count - 1
+    index = [int(min(max((float(t) - buckets.start_s) * per_s, 0.0), float(last))) for t in arrival]
+    expected = np.searchsorted(np.asarray(index), np.arange(buckets.count + 1), side="left")
+    expected[-1] = len(arrival)
+    assert np.array_equal(tally_bounds(buckets, arrival), expected)
 
 
 def test_the_order_statistics_are_numpys() -> None:

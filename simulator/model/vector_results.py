@@ -118,12 +118,13 @@ def busy_seconds(
             busy.append(0.0)
             continue
         ended = done.end_s[jobs]
+        began = done.starts(index)  # a new array
+        np.maximum(began, scenario.warmup_s, out=began)
         part = np.minimum(ended, scenario.duration_s)
-        part -= np.maximum(done.starts(index), scenario.warmup_s)
-        unused = ~(part > 0)
+        part -= began  # each job's time in the window: none (<= 0) adds 0.0, no change
+        np.maximum(part, 0.0, out=part)  # (times are finite: no NaN)
         if answered is not None:
-            unused |= ~answered[jobs]
-        part[unused] = 0.0  # adding 0.0 changes no sum
+            part[~answered[jobs]] = 0.0
         if done.workers > 1 and np.any(ended[1:] < ended[:-1]):  # out of FIFO order
             part = part[np.argsort(ended, kind="stable")]
         busy.append(float(np.cumsum(part)[-1]))
