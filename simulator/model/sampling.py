@@ -7,6 +7,8 @@ with 5,000 servers that was most of a run. Here a server is read only when it ch
 since the last sample (it tells the sampler: :meth:`~simulator.model.cluster.Server.watch`);
 until then it adds the value it had, for as many samples as it kept it, in one
 multiplication per bucket when it next changes or at the end (:meth:`FleetSampler.settle`).
+A server that changed but is back where it was at the sample (a job came and went: the
+common case on a large, lightly loaded fleet) keeps owing the same value, untouched.
 The sums are the same numbers as reading every server every time: whole numbers,
 added exactly either way.
 
@@ -22,6 +24,7 @@ from bisect import bisect_right
 from collections.abc import Generator
 from typing import Any
 
+import numpy as np
 import simpy
 
 from simulator.model.balancer import ClusterView
@@ -50,6 +53,7 @@ class FleetSampler:
         self._version = -1  # the view's version when the state rows were read
         self._states: list[int] = []
         self._routed: list[bool] = []
+        self._sessions: list[dict[int, int]] = []  # each server's sessions (never replaced)
         self._rows: dict[int, tuple[list[int], list[int], list[bool]]] = {}
 
     def process(self, env: simpy.Environment) -> Generator[simpy.Event, Any, None]:
@@ -79,12 +83,15 @@ class FleetSampler:
             held.append(_read(server))
             owed_from.append(index)
             self._lives.append(server.life)
+            self._sessions.append(server.sessions)
             server.watch(self._changed)
         lived = False
         lives = self._lives
         for server in self._changed:
-            self._settle(server.index, index)
-            held[server.index] = _read(server)
+            now = _read(server)
+            if now != held[server.index]:  # (back where it was: it keeps owing the same)
+                self._settle(server.index, index)
+                held[server.index] = now
             server.changed = False
             if lives[server.index] != server.life:
                 lives[server.index] = server.life
@@ -95,11 +102,9 @@ class FleetSampler:
             is_live = self._view.is_live
             self._states = [server.state for server in servers]
             self._routed = [is_live(server.index) for server in servers]
-        self._rows[bucket] = (
-            [len(server.sessions) for server in servers],
-            self._states,
-            self._routed,
-        )
+        # (``map`` over the dicts themselves: a few times faster than reading each
+        # server's attribute, which matters with thousands of servers)
+        self._rows[bucket] = (list(map(len, self._sessions)), self._states, self._routed)
 
     def settle(self) -> None:
         """Add what every server owes up to the last sample, and write the last values
@@ -107,13 +112,15 @@ class FleetSampler:
         taken = len(self._sample_buckets)
         for server in range(len(self._held)):
             self._settle(server, taken)
+        if not self._rows:
+            return
         sampler = self.sampler
-        for bucket, (sessions, states, routed) in self._rows.items():
-            for server, count in enumerate(sessions):
-                sampler.last_sessions[server][bucket] = count
-                sampler.last_state[server][bucket] = states[server]
-                sampler.last_routed[server][bucket] = routed[server]
-        self._rows.clear()
+        rows = self._rows
+        _transpose_into(sampler.last_sessions, [(b, row[0]) for b, row in rows.items()])
+        _transpose_into(sampler.last_state, [(b, row[1]) for b, row in rows.items()])
+        routed = [(b, row[2]) for b, row in rows.items()]
+        _transpose_into(sampler.last_routed, routed, as_bool=True)  # type: ignore[arg-type]
+        rows.clear()
 
     def _settle(self, server: int, until: int) -> None:
         """Add server ``server``'s held values for the samples from the first it owes up
@@ -142,3 +149,18 @@ def _read(server: Server) -> tuple[int, int, int]:
     """A server's queue length, up state (1 or 0) and busy workers now."""
     queued = len(server.queue)
     return queued, int(server.up), server.in_system - queued
+
+
+def _transpose_into(
+    target: list[list[int]], rows: list[tuple[int, list[int]]], as_bool: bool = False
+) -> None:
+    """Write each ``(bucket, row)``'s values (one per server, from the first) into
+    ``target[server][bucket]``: a transposition, made with numpy (a loop over servers x
+    buckets took half a second with 5,000 servers)."""
+    servers = max((len(row) for _, row in rows), default=0)
+    table = np.asarray(target[:servers], dtype=np.int64)
+    for bucket, row in rows:
+        table[: len(row), bucket] = row
+    values = table.astype(bool).tolist() if as_bool else table.tolist()
+    for server, row in enumerate(values):
+        target[server][:] = row
