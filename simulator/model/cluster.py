@@ -50,7 +50,8 @@ class Server:
         queue: jobs waiting for a worker.
         in_system: jobs waiting or in service (what ``least_connections`` counts).
         jobs: jobs that reached this server while measuring (requests, logins, retries).
-        bucket_jobs: the same, per time-series bucket.
+        bucket_jobs: the same, per time-series bucket (it may run past the last bucket,
+            with zeros).
         busy_s: worker time held by jobs started while measuring (CPU and waits on the
             store alike: a worker blocked on the store serves nobody else), seconds.
         changed: whether this server changed since a sampler last read it (see
@@ -153,8 +154,10 @@ class Server:
         if bucket >= 0:
             self.jobs += 1
             counts = self.bucket_jobs
-            if bucket >= len(counts):
-                counts.extend([0] * (bucket + 1 - len(counts)))
+            if bucket >= len(counts):  # doubled at least: a server on a large, lightly
+                # loaded fleet sees a new bucket at nearly every job (zeros past the
+                # run's buckets are never read)
+                counts.extend([0] * max(bucket + 1 - len(counts), len(counts)))
             counts[bucket] += 1
         if idle:
             slot = idle.pop()
