@@ -67,7 +67,7 @@ class Grouping:
         assert self.stride is not None and self.heads is not None
         of_head = np.zeros(self.stride, dtype=np.int64)
         of_head[self.heads] = np.arange(self.servers, dtype=np.int64)
-        return of_head[np.arange(count, dtype=np.int64) % self.stride]
+        return np.resize(of_head, count)  # position k: of_head[k % stride]
 
     def counts_between(self, edges: IntArray) -> IntArray:
         """Shape ``(servers, len(edges) - 1)``: each server's jobs whose position in the
