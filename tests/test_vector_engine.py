@@ -26,10 +26,9 @@ from simulator.model import vector, vector_queue
 from simulator.model.run import RunInputs, run
 from simulator.model.vector_grouping import (
     Grouping,
+    counts_between,
     group_by_server,
     group_round_robin,
-    put_grouped,
-    take_grouped,
 )
 from simulator.model.vector_queue import fifo_schedule, schedule_by_server
 from simulator.model.vector_results import finish_order, stable_argsort
@@ -524,7 +523,7 @@ def test_the_finish_order_is_a_stable_sort_with_ties_by_routing(seed: int) -> No
 
 def assert_counts_and_servers(grouping: Grouping, server: np.ndarray) -> None:
     """Each server's jobs between edges, and the server of each job, as counted directly."""
-    count, servers = len(server), grouping.servers
+    count, servers = len(server), len(grouping.bounds) - 1
     assert np.array_equal(grouping.server_given(), server)
     rng = np.random.default_rng(count + servers)
     edges = np.sort(rng.integers(0, count + 1, 12))
@@ -536,7 +535,7 @@ def assert_counts_and_servers(grouping: Grouping, server: np.ndarray) -> None:
         if count
         else np.zeros((servers, len(edges) - 1), dtype=np.int64)
     )
-    assert np.array_equal(grouping.counts_between(edges), expected)
+    assert np.array_equal(counts_between(grouping, edges), expected)
 
 
 def test_grouping_by_stride_is_the_gather() -> None:
@@ -547,7 +546,7 @@ def test_grouping_by_stride_is_the_gather() -> None:
         order = grouping.order
         assert np.array_equal(order, sorted_grouping.order)
         assert np.array_equal(grouping.bounds, sorted_grouping.bounds)
-        grouped = take_grouped(values, grouping)
+        grouped = grouping.take(values)
         assert np.array_equal(grouped, values[order])
         for index in range(servers):
             assert np.array_equal(
@@ -555,7 +554,7 @@ def test_grouping_by_stride_is_the_gather() -> None:
                 grouped[grouping.bounds[index] : grouping.bounds[index + 1]],
             )
         back = np.empty_like(values)
-        put_grouped(grouped, grouping, back)
+        grouping.put(grouped, back)
         assert np.array_equal(back, values)
         assert_counts_and_servers(grouping, (np.arange(1003) + offset) % servers)
 
@@ -660,7 +659,7 @@ def test_group_by_server_is_a_stable_argsort(servers: int) -> None:
         assert order.dtype == np.int64 and np.array_equal(order, server.argsort(kind="stable"))
         assert np.array_equal(bounds, np.r_[0, np.cumsum(np.bincount(server, minlength=servers))])
         assert_counts_and_servers(grouping, server)
-        taken = take_grouped(server * 0.5, grouping, slice(1, servers), np.empty(count))
+        taken = grouping.take(server * 0.5, slice(1, servers), np.empty(count))
         assert np.array_equal(taken, server[order[bounds[min(1, servers)] :]] * 0.5)
 
 

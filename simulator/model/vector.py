@@ -47,7 +47,7 @@ from simulator import outcomes
 from simulator.costs.reference import AuthCosts
 from simulator.errors import ScenarioError
 from simulator.model.rng import Streams
-from simulator.model.vector_grouping import Grouping, put_grouped
+from simulator.model.vector_grouping import Grouping, counts_between
 from simulator.model.vector_inputs import (
     InexactError,
     check_credentials,
@@ -337,7 +337,7 @@ def run_vector(
     # (into arrays no longer needed, whose memory is already mapped: fewer page faults)
     end_s = work  # the schedule is done with the work
     if order is None:
-        put_grouped(end, done.grouping, end_s)
+        done.grouping.put(end, end_s)
     else:
         end_s[routed()] = end
     rank = None if order is None else _inverse(order)  # routing position (ties)
@@ -400,7 +400,7 @@ def run_vector(
 
     # ---------------------------------------------------------------- servers
     bounds = window_bounds(buckets, route)
-    bucket_jobs = done.grouping.counts_between(bounds)
+    bucket_jobs = counts_between(done.grouping, bounds)
     server_jobs = bucket_jobs.sum(axis=1)
     busy_s = busy_seconds(scenario, done, answered)
     # the DES stops (and its sampler with it) once every request is answered, else at

@@ -1,8 +1,9 @@
 """Jobs grouped by server, for the vector engine: which of them each server serves, in
 the order they reach it.
 
-A grouping is the stable order that puts each server's jobs together (a sort by server),
-or, when jobs go to servers in rotation (round robin), a stride per server: then no order
+A grouping puts each server's jobs together, in the order the jobs were given. Two kinds
+behind one protocol: :class:`SortedGrouping`, a stable sort by server (any routing), and
+:class:`StrideGrouping`, when jobs go to servers in rotation (round robin): then no order
 array is made, and a server's values are a strided view of the values given.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -18,92 +20,169 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
-@dataclass
-class Grouping:
-    """Jobs grouped by server: each server's jobs contiguous, in the order given.
-
-    Attributes:
-        bounds: server ``i``'s jobs are ``bounds[i]:bounds[i + 1]`` of the grouped order.
-        given: the position (in the order given) of each grouped job; ``None`` with a
-            ``stride`` (made when :attr:`order` is asked for).
-        stride: when each server's jobs are every ``stride``-th job given (round robin),
-            from ``heads[i]``, else ``None``.
-        heads: with a ``stride``, the position given of each server's first job.
-    """
+class Grouping(Protocol):
+    """Jobs grouped by server: each server's jobs contiguous, in the order given."""
 
     bounds: IntArray
-    given: IntArray | None = None
-    stride: int | None = None
-    heads: list[int] | None = None
+    """Server ``i``'s jobs are ``bounds[i]:bounds[i + 1]`` of the grouped order."""
 
-    @property
-    def servers(self) -> int:
-        """Number of servers."""
-        return len(self.bounds) - 1
+    views: bool
+    """Whether a server's values (:meth:`of`) are views of the values given, cheap to
+    take again (otherwise each is a gather: keep grouped copies of what is read often)."""
 
     @property
     def order(self) -> IntArray:
         """The position given of each grouped job."""
-        if self.given is not None:
-            return self.given
-        assert self.stride is not None and self.heads is not None
-        count = int(self.bounds[-1])
-        order = np.empty(count, dtype=np.int64)
-        for head, lo, hi in zip(
-            self.heads, self.bounds[:-1].tolist(), self.bounds[1:].tolist(), strict=True
-        ):
-            order[lo:hi] = np.arange(head, head + (hi - lo) * self.stride, self.stride)
-        return order
+        ...
+
+    def of(self, values: FloatArray, index: int) -> FloatArray:
+        """Server ``index``'s values, ``values`` being in the order given."""
+        ...
+
+    def take(
+        self, values: FloatArray, servers: slice | None = None, out: FloatArray | None = None
+    ) -> FloatArray:
+        """``values[order]``; with ``servers``, only those servers' jobs (servers ``a:b``:
+        grouped positions ``bounds[a]:bounds[b]``), into ``out`` if given."""
+        ...
+
+    def put(self, grouped: FloatArray, out: FloatArray) -> None:
+        """``out[order] = grouped``."""
+        ...
 
     def server_given(self) -> IntArray:
         """The server of each job, in the order given."""
-        count = int(self.bounds[-1])
-        if self.given is not None:
-            server = np.empty(count, dtype=np.int64)
-            server[self.given] = np.repeat(
-                np.arange(self.servers, dtype=np.int64), np.diff(self.bounds)
-            )
-            return server
-        assert self.stride is not None and self.heads is not None
-        of_head = np.zeros(self.stride, dtype=np.int64)
-        of_head[self.heads] = np.arange(self.servers, dtype=np.int64)
-        return np.resize(of_head, count)  # position k: of_head[k % stride]
+        ...
 
-    def counts_between(self, edges: IntArray) -> IntArray:
-        """Shape ``(servers, len(edges) - 1)``: each server's jobs whose position in the
-        order given is in ``edges[b]:edges[b + 1]`` (``edges`` non-decreasing)."""
-        edges = np.asarray(edges, dtype=np.int64)
-        sizes = np.diff(self.bounds)
-        if self.given is None:
-            assert self.stride is not None and self.heads is not None
-            heads = np.asarray(self.heads, dtype=np.int64)[:, None]
-            # jobs head, head + stride, ... below an edge: ceil((edge - head) / stride)
-            below = np.clip(-((heads - edges[None, :]) // self.stride), 0, sizes[:, None])
-        else:
-            below = np.empty((self.servers, len(edges)), dtype=np.int64)
-            limits = self.bounds.tolist()
-            for index, (lo, hi) in enumerate(itertools.pairwise(limits)):
-                # a server's jobs keep the order given (the grouping is stable)
-                below[index] = np.searchsorted(self.given[lo:hi], edges)
-        counts: IntArray = np.diff(below, axis=1)
-        return counts
+    def below(self, edges: IntArray) -> IntArray:
+        """Shape ``(servers, len(edges))``: each server's jobs whose position given is
+        below each edge."""
+        ...
+
+
+def counts_between(grouping: Grouping, edges: IntArray) -> IntArray:
+    """Shape ``(servers, len(edges) - 1)``: each server's jobs whose position in the order
+    given is in ``edges[b]:edges[b + 1]`` (``edges`` non-decreasing)."""
+    counts: IntArray = np.diff(grouping.below(np.asarray(edges, dtype=np.int64)), axis=1)
+    return counts
+
+
+def _span(bounds: IntArray, servers: slice | None) -> tuple[int, int]:
+    """The first and last (excluded) server of ``servers`` (all: ``None``)."""
+    return (0, len(bounds) - 1) if servers is None else (servers.start, servers.stop)
+
+
+@dataclass
+class SortedGrouping:
+    """Jobs grouped by a stable sort by server.
+
+    Attributes:
+        bounds: server ``i``'s jobs are ``bounds[i]:bounds[i + 1]`` of the grouped order.
+        given: the position given of each grouped job.
+    """
+
+    bounds: IntArray
+    given: IntArray
+    views = False
+
+    @property
+    def order(self) -> IntArray:
+        return self.given
 
     def of(self, values: FloatArray, index: int) -> FloatArray:
-        """Server ``index``'s values, ``values`` being in the order given (with a stride,
-        a view: no copy)."""
         lo, hi = int(self.bounds[index]), int(self.bounds[index + 1])
-        if self.stride is None:
-            assert self.given is not None
-            return values[self.given[lo:hi]]
-        assert self.heads is not None
-        return values[self.heads[index] :: self.stride][: hi - lo]
+        return values[self.given[lo:hi]]
+
+    def take(
+        self, values: FloatArray, servers: slice | None = None, out: FloatArray | None = None
+    ) -> FloatArray:
+        first, last = _span(self.bounds, servers)
+        base, top = int(self.bounds[first]), int(self.bounds[last])
+        grouped = np.empty(top - base, dtype=values.dtype) if out is None else out[: top - base]
+        np.take(values, self.given[base:top], out=grouped, mode="clip")  # (no index is out)
+        return grouped
+
+    def put(self, grouped: FloatArray, out: FloatArray) -> None:
+        out[self.given] = grouped
+
+    def server_given(self) -> IntArray:
+        server = np.empty(len(self.given), dtype=np.int64)
+        server[self.given] = np.repeat(
+            np.arange(len(self.bounds) - 1, dtype=np.int64), np.diff(self.bounds)
+        )
+        return server
+
+    def below(self, edges: IntArray) -> IntArray:
+        below = np.empty((len(self.bounds) - 1, len(edges)), dtype=np.int64)
+        for index, (lo, hi) in enumerate(itertools.pairwise(self.bounds.tolist())):
+            # a server's jobs keep the order given (the sort is stable)
+            below[index] = np.searchsorted(self.given[lo:hi], edges)
+        return below
+
+
+@dataclass
+class StrideGrouping:
+    """Jobs given in rotation: server ``i``'s are every ``stride``-th from ``heads[i]``.
+
+    Attributes:
+        bounds: server ``i``'s jobs are ``bounds[i]:bounds[i + 1]`` of the grouped order.
+        stride: the rotation's length (the number of servers).
+        heads: the position given of each server's first job.
+    """
+
+    bounds: IntArray
+    stride: int
+    heads: list[int]
+    views = True
+
+    @property
+    def order(self) -> IntArray:
+        order = np.empty(int(self.bounds[-1]), dtype=np.int64)
+        limits = self.bounds.tolist()
+        for head, lo, hi in zip(self.heads, limits[:-1], limits[1:], strict=True):
+            order[lo:hi] = np.arange(head, head + (hi - lo) * self.stride, self.stride)
+        return order
+
+    def of(self, values: FloatArray, index: int) -> FloatArray:
+        lo, hi = int(self.bounds[index]), int(self.bounds[index + 1])
+        return values[self.heads[index] :: self.stride][: hi - lo]  # a view: no copy
+
+    def take(
+        self, values: FloatArray, servers: slice | None = None, out: FloatArray | None = None
+    ) -> FloatArray:
+        first, last = _span(self.bounds, servers)
+        base, top = int(self.bounds[first]), int(self.bounds[last])
+        grouped = np.empty(top - base, dtype=values.dtype) if out is None else out[: top - base]
+        limits = self.bounds[first : last + 1].tolist()
+        for head, lo, hi in zip(self.heads[first:last], limits[:-1], limits[1:], strict=True):
+            if hi > lo:  # a strided slice per server instead of a gather
+                grouped[lo - base : hi - base] = values[head :: self.stride][: hi - lo]
+        return grouped
+
+    def put(self, grouped: FloatArray, out: FloatArray) -> None:
+        limits = self.bounds.tolist()
+        for head, lo, hi in zip(self.heads, limits[:-1], limits[1:], strict=True):
+            if hi > lo:
+                out[head :: self.stride][: hi - lo] = grouped[lo:hi]
+
+    def server_given(self) -> IntArray:
+        of_head = np.zeros(self.stride, dtype=np.int64)
+        of_head[self.heads] = np.arange(len(self.heads), dtype=np.int64)
+        return np.resize(of_head, int(self.bounds[-1]))  # position k: of_head[k % stride]
+
+    def below(self, edges: IntArray) -> IntArray:
+        heads = np.asarray(self.heads, dtype=np.int64)[:, None]
+        sizes = np.diff(self.bounds)[:, None]
+        # jobs head, head + stride, ... below an edge: ceil((edge - head) / stride)
+        below: IntArray = np.clip(-((heads - edges[None, :]) // self.stride), 0, sizes)
+        return below
 
 
 GROUP_BLOCK = 1 << 16
 """Jobs :func:`group_by_server` makes keys for at a time (the temporaries stay small)."""
 
 
-def group_by_server(server: IntArray, servers: int) -> Grouping:
+def group_by_server(server: IntArray, servers: int) -> SortedGrouping:
     """The stable order that groups jobs by server, and each server's bounds in it."""
     count = len(server)
     width = max(1, (count - 1).bit_length())
@@ -125,52 +204,14 @@ def group_by_server(server: IntArray, servers: int) -> Grouping:
         order = np.argsort(small, kind="stable")  # a radix sort for up to 65,536 servers
     bounds = np.zeros(servers + 1, dtype=np.int64)
     np.cumsum(np.bincount(server, minlength=servers), out=bounds[1:])
-    return Grouping(bounds, given=order)
+    return SortedGrouping(bounds, order)
 
 
-def group_round_robin(count: int, servers: int, offset: int) -> Grouping:
+def group_round_robin(count: int, servers: int, offset: int) -> StrideGrouping:
     """:func:`group_by_server` of jobs ``k`` on servers ``(k + offset) % servers``,
     without sorting (and without an order array: each server's jobs are a stride)."""
     first = ((np.arange(servers, dtype=np.int64) - offset) % servers).tolist()
     sizes = [max(0, -(-(count - start) // servers)) for start in first]
     bounds = np.zeros(servers + 1, dtype=np.int64)
     np.cumsum(sizes, out=bounds[1:])
-    return Grouping(bounds, stride=servers, heads=first)
-
-
-def take_grouped(
-    values: FloatArray,
-    grouping: Grouping,
-    servers: slice | None = None,
-    out: FloatArray | None = None,
-) -> FloatArray:
-    """``values[grouping.order]``; with a stride, a strided slice per server instead of a
-    gather. With ``servers``, only those servers' jobs (servers ``a:b``: grouped
-    positions ``bounds[a]:bounds[b]``), into ``out`` if given."""
-    bounds = grouping.bounds
-    first, last = (0, len(bounds) - 1) if servers is None else (servers.start, servers.stop)
-    base, top = int(bounds[first]), int(bounds[last])
-    grouped = np.empty(top - base, dtype=values.dtype) if out is None else out[: top - base]
-    if grouping.given is not None:
-        np.take(values, grouping.given[base:top], out=grouped, mode="clip")  # (no index is out)
-        return grouped
-    assert grouping.heads is not None and grouping.stride is not None
-    limits = bounds[first : last + 1].tolist()
-    stride = grouping.stride
-    for head, lo, hi in zip(grouping.heads[first:last], limits[:-1], limits[1:], strict=True):
-        if hi > lo:
-            grouped[lo - base : hi - base] = values[head::stride][: hi - lo]
-    return grouped
-
-
-def put_grouped(grouped: FloatArray, grouping: Grouping, out: FloatArray) -> None:
-    """``out[grouping.order] = grouped`` (see :func:`take_grouped`)."""
-    if grouping.given is not None:
-        out[grouping.given] = grouped
-        return
-    assert grouping.heads is not None and grouping.stride is not None
-    limits = grouping.bounds.tolist()
-    stride = grouping.stride
-    for head, lo, hi in zip(grouping.heads, limits[:-1], limits[1:], strict=True):
-        if hi > lo:
-            out[head::stride][: hi - lo] = grouped[lo:hi]
+    return StrideGrouping(bounds, servers, first)

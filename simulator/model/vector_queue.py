@@ -38,7 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from simulator.model.vector_grouping import Grouping, group_by_server, take_grouped
+from simulator.model.vector_grouping import Grouping, group_by_server
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -98,7 +98,7 @@ class ServerSchedule:
     def route_s(self) -> FloatArray:
         """When each job reached its server (grouped; made when first asked for)."""
         if self.grouped_route_s is None:
-            self.grouped_route_s = take_grouped(self.given_route_s, self.grouping)
+            self.grouped_route_s = self.grouping.take(self.given_route_s)
         return self.grouped_route_s
 
     @property
@@ -160,16 +160,16 @@ def schedule_by_server(
     if grouping is None:
         assert server is not None
         grouping = group_by_server(server, servers)
-    f = take_grouped(first_s, grouping) if first_s is not None else None
+    f = grouping.take(first_s) if first_s is not None else None
     count = int(grouping.bounds[-1])
     done = ServerSchedule(grouping, route_s, np.empty(count), f, workers)
     if count == 0:
         done.stored_start_s = np.empty(0)
-    elif workers == 1:  # the routes (with a stride) and the work are gathered a chunk at a time
-        r = None if grouping.stride is not None else done.route_s
+    elif workers == 1:  # the work (and routes read as views) gathered a chunk at a time
+        r = None if grouping.views else done.route_s
         _one_worker(route_s if r is None else r, f, work_s, grouping, done.end_s, r is not None)
     else:
-        w = take_grouped(work_s, grouping)
+        w = grouping.take(work_s)
         r = done.route_s
         first_of_server = np.zeros(count, dtype=bool)
         first_of_server[grouping.bounds[:-1][np.diff(grouping.bounds) > 0]] = True
@@ -304,8 +304,8 @@ def _one_worker(
             if len(gathered_w) < hi - lo:
                 gathered_w = np.empty(hi - lo)
                 gathered_r = np.empty(0 if r_grouped else hi - lo)
-            w_part = take_grouped(w, grouping, servers, gathered_w)
-            r_part = r[part] if r_grouped else take_grouped(r, grouping, servers, gathered_r)
+            w_part = grouping.take(w, servers, gathered_w)
+            r_part = r[part] if r_grouped else grouping.take(r, servers, gathered_r)
             f_part = None if f is None else f[part]
             first_of_server = np.zeros(hi - lo, dtype=bool)
             first_of_server[local[:-1][np.diff(local) > 0]] = True
