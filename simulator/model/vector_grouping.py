@@ -67,9 +67,16 @@ def counts_between(grouping: Grouping, edges: IntArray) -> IntArray:
     return counts
 
 
-def _span(bounds: IntArray, servers: slice | None) -> tuple[int, int]:
-    """The first and last (excluded) server of ``servers`` (all: ``None``)."""
-    return (0, len(bounds) - 1) if servers is None else (servers.start, servers.stop)
+def _destination(
+    bounds: IntArray, servers: slice | None, values: FloatArray, out: FloatArray | None
+) -> tuple[int, int, int, FloatArray]:
+    """For :meth:`Grouping.take`: the first and last (excluded) server of ``servers``
+    (all: ``None``), their first grouped position, and where their values go (``out``, or
+    a new array)."""
+    first, last = (0, len(bounds) - 1) if servers is None else (servers.start, servers.stop)
+    base, top = int(bounds[first]), int(bounds[last])
+    grouped = np.empty(top - base, dtype=values.dtype) if out is None else out[: top - base]
+    return first, last, base, grouped
 
 
 @dataclass
@@ -96,10 +103,9 @@ class SortedGrouping:
     def take(
         self, values: FloatArray, servers: slice | None = None, out: FloatArray | None = None
     ) -> FloatArray:
-        first, last = _span(self.bounds, servers)
-        base, top = int(self.bounds[first]), int(self.bounds[last])
-        grouped = np.empty(top - base, dtype=values.dtype) if out is None else out[: top - base]
-        np.take(values, self.given[base:top], out=grouped, mode="clip")  # (no index is out)
+        _, _, base, grouped = _destination(self.bounds, servers, values, out)
+        positions = self.given[base : base + len(grouped)]
+        np.take(values, positions, out=grouped, mode="clip")  # (no index is out)
         return grouped
 
     def put(self, grouped: FloatArray, out: FloatArray) -> None:
@@ -150,9 +156,7 @@ class StrideGrouping:
     def take(
         self, values: FloatArray, servers: slice | None = None, out: FloatArray | None = None
     ) -> FloatArray:
-        first, last = _span(self.bounds, servers)
-        base, top = int(self.bounds[first]), int(self.bounds[last])
-        grouped = np.empty(top - base, dtype=values.dtype) if out is None else out[: top - base]
+        first, last, base, grouped = _destination(self.bounds, servers, values, out)
         limits = self.bounds[first : last + 1].tolist()
         for head, lo, hi in zip(self.heads[first:last], limits[:-1], limits[1:], strict=True):
             if hi > lo:  # a strided slice per server instead of a gather
