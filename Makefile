@@ -41,14 +41,15 @@ test-fast: $(VENV)/.installed-dev
 
 ## Throughput in CPU and wall time (plain SimPy, callback-only SimPy, the four strategies), scaling
 ## (quick), peak memory, start-up and the vector engine, under ~10 min;
-## BENCH_ARGS, SCALE_ARGS (default --quick), MEMORY_ARGS, STARTUP_ARGS, VECTOR_ARGS; see benchmarks/README.md
+## BENCH_ARGS, SCALE_ARGS (default --quick), MEMORY_ARGS, STARTUP_ARGS, VECTOR_ARGS (default
+## --summary); see benchmarks/README.md
 bench: $(VENV)/.installed
 	$(PIP) install -e '.[native]'
 	$(BIN)/python benchmarks/bench_throughput.py --native $(BENCH_ARGS)
 	$(BIN)/python benchmarks/bench_scale.py $(if $(SCALE_ARGS),$(SCALE_ARGS),--quick)
 	$(BIN)/python benchmarks/bench_memory.py $(MEMORY_ARGS)
 	$(BIN)/python benchmarks/bench_startup.py $(STARTUP_ARGS)
-	$(BIN)/python benchmarks/bench_vector.py $(VECTOR_ARGS)
+	$(BIN)/python benchmarks/bench_vector.py $(if $(VECTOR_ARGS),$(VECTOR_ARGS),--summary)
 
 ## Compile the simulation's hot path with mypyc (needs a C compiler): the same numbers in less
 ## CPU time (see the README's Speed section); `make pure` goes back to plain Python
