@@ -392,10 +392,17 @@ class StrategyRun:
         """
         uniform = uniform_buffer(self._inputs.streams.generator("initial_logins"))
         lifetime_s = self.strategy.credential_lifetime_s
-        for user in range(self._inputs.population.users):
-            server = self.servers[self._choose(user)]
-            issued_s = -uniform.next() * lifetime_s if lifetime_s is not None else 0.0
-            self.strategy.issue(server, user, issued_s)
+        users = range(self._inputs.population.users)
+        servers = self.servers
+        choose = self._choose
+        # every pick first (a login changes nothing a balancer reads), then the logins in
+        # one call: the same state as routing and issuing one user at a time
+        placed = [servers[choose(user)] for user in users]
+        if lifetime_s is None:
+            issued_s = [0.0] * len(users)
+        else:
+            issued_s = [-uniform.next() * lifetime_s for _ in users]
+        self.strategy.issue_many(placed, users, issued_s)
 
     def _play(self, event: Any) -> Generator[simpy.Event, Any, None]:
         yield self.env.timeout(event.at_s)
