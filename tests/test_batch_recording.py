@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -134,3 +135,69 @@ def test_request_log_record_many_is_record_in_turn(
     for name in ("arrival_s", "user", "server", "outcome", "latency_ms", "cause"):
         assert getattr(batched, name) == getattr(one_by_one, name), name
         assert getattr(batched, name).typecode == getattr(one_by_one, name).typecode
+
+
+def _columns(rows: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(rows)
+    return [
+        rng.random(rows),
+        rng.integers(0, 1000, rows, dtype=np.int64),
+        rng.integers(-1, 50, rows, dtype=np.int64),
+        rng.integers(0, len(outcomes.NAMES), rows).astype(np.int8),
+        rng.random(rows) * 100,
+        rng.integers(-1, len(outcomes.CAUSES), rows).astype(np.int8),
+    ]
+
+
+def test_a_log_of_columns_keeps_them_and_reads_as_a_recorded_log() -> None:
+    """``of_columns`` keeps the arrays given (no copy), and the log reads as the same rows
+    recorded one by one: length, counts, frames, the shares of re-logins."""
+    columns = _columns(200)
+    adopted = RequestLog.of_columns(*columns)
+    recorded = RequestLog()
+    recorded.record_many(*columns)
+    assert adopted.arrival_s is columns[0] and adopted.cause is columns[5]
+    assert len(adopted) == len(recorded) == 200
+    assert np.array_equal(adopted.outcome_counts(), recorded.outcome_counts())
+    assert np.array_equal(adopted.served_latency_ms(), recorded.served_latency_ms())
+    assert adopted.relogin_share(0.5) == recorded.relogin_share(0.5)
+    assert adopted.to_frame("jwt").equals(recorded.to_frame("jwt"))
+    for mine, theirs in zip(adopted.columns(), recorded.columns(), strict=True):
+        assert np.array_equal(mine, theirs)
+
+
+def test_appending_to_a_log_of_columns_copies_them_first() -> None:
+    """The arrays given are not changed by appending to the log, and the rows appended
+    follow theirs, with the typed arrays a recorded log has."""
+    first, more = _columns(30), _columns(7)
+    kept = [column.copy() for column in first]
+    adopted = RequestLog.of_columns(*first)
+    adopted.record_many(*more)
+    adopted.record(1.0, 2, 3, outcomes.OK, 4.0, -1)
+    recorded = RequestLog()
+    recorded.record_many(*first)
+    recorded.record_many(*more)
+    recorded.record(1.0, 2, 3, outcomes.OK, 4.0, -1)
+    for name in ("arrival_s", "user", "server", "outcome", "latency_ms", "cause"):
+        assert getattr(adopted, name) == getattr(recorded, name), name
+        assert getattr(adopted, name).typecode == getattr(recorded, name).typecode
+    for original, copy in zip(first, kept, strict=True):
+        assert np.array_equal(original, copy)
+
+
+@pytest.mark.parametrize(
+    ("column", "bad"),
+    [
+        (0, np.zeros(10, dtype=np.float32)),  # another type
+        (1, np.zeros(9, dtype=np.int64)),  # another length
+        (3, np.zeros((10, 1), dtype=np.int8)),  # not one-dimensional
+        (4, np.zeros(20)[::2]),  # not contiguous
+        (5, [0] * 10),  # not an array
+    ],
+)
+def test_a_log_of_columns_refuses_a_column_it_could_not_keep(column: int, bad: Any) -> None:
+    columns: list[Any] = _columns(10)
+    columns[column] = bad
+    name = ("arrival_s", "user", "server", "outcome", "latency_ms", "cause")[column]
+    with pytest.raises(ValueError, match=f"column {name}:"):
+        RequestLog.of_columns(*columns)

@@ -526,6 +526,8 @@ def assert_counts_and_servers(grouping: Grouping, server: np.ndarray) -> None:
     count, servers = len(server), len(grouping.bounds) - 1
     assert np.array_equal(grouping.server_given(), server)
     rng = np.random.default_rng(count + servers)
+    positions = rng.integers(0, count, 40) if count else np.zeros(0, dtype=np.int64)
+    assert np.array_equal(grouping.server_at(positions), server[positions])
     edges = np.sort(rng.integers(0, count + 1, 12))
     expected = (
         np.stack(

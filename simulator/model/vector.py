@@ -383,20 +383,15 @@ def run_vector(
             rows[count - late :] = tail[np.argsort(arrival[tail], kind="stable")]
         if first:
             rows = rows[rows >= first]
-        # the server of each request, in the stream's order
-        server_of = done.grouping.server_given() if server is None else server
-        if order is not None:
-            routed_server = server_of
-            server_of = np.empty(count, dtype=np.int64)
-            server_of[order] = routed_server
-        _write_log(log, rows, arrival, users, server_of, in_time, latency_ms)
-        logged_ms = np.frombuffer(log.latency_ms, dtype=np.float64)
+        # the server of each request: grouped in the order routed
+        routed_at = rows if rank is None else rank[rows]
+        served_by = done.grouping.server_at(routed_at) if server is None else server[routed_at]
+        log = _log(rows, arrival, users, served_by, in_time, latency_ms)
         latency_summary_ms = latency_summary_exact(
             counted,
-            logged_ms,
+            np.asarray(log.latency_ms),
             None if ok_count == measured else in_time[rows],
         )
-        del logged_ms  # a view of the log's column: it may grow again once released
 
     # ---------------------------------------------------------------- servers
     bounds = window_bounds(buckets, route)
@@ -490,24 +485,23 @@ def _schedule(
     return schedule_by_server(server, route, overheads, work, workers, servers, grouping)
 
 
-def _write_log(
-    log: RequestLog,
+def _log(
     rows: IntArray,
     arrival_s: FloatArray,
     users: IntArray,
-    server: IntArray,
+    served_by: IntArray,
     in_time: npt.NDArray[np.bool_],
     latency_ms: FloatArray,
-) -> None:
-    """Append the requests ``rows`` (positions in the stream, in the order they finished)
-    to ``log``, in one call (each column grows once)."""
+) -> RequestLog:
+    """The request log of the requests ``rows`` (positions in the stream, in the order
+    they finished; ``served_by``: the server of each row), each column written once."""
     codes = np.zeros(len(rows), dtype=np.int8)  # outcomes.OK
     if not in_time.all():
         codes[~in_time[rows]] = outcomes.TIMEOUT
-    log.record_many(
+    return RequestLog.of_columns(
         arrival_s[rows],
         users[rows],
-        server[rows],
+        served_by,
         codes,
         latency_ms[rows],
         np.full(len(rows), outcomes.VALID, dtype=np.int8),

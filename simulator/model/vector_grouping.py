@@ -54,6 +54,10 @@ class Grouping(Protocol):
         """The server of each job, in the order given."""
         ...
 
+    def server_at(self, positions: IntArray) -> IntArray:
+        """The server of the jobs at ``positions`` of the order given."""
+        ...
+
     def below(self, edges: IntArray) -> IntArray:
         """Shape ``(servers, len(edges))``: each server's jobs whose position given is
         below each edge."""
@@ -118,6 +122,9 @@ class SortedGrouping:
         )
         return server
 
+    def server_at(self, positions: IntArray) -> IntArray:
+        return self.server_given()[positions]
+
     def below(self, edges: IntArray) -> IntArray:
         below = np.empty((len(self.bounds) - 1, len(edges)), dtype=np.int64)
         for index, (lo, hi) in enumerate(itertools.pairwise(self.bounds.tolist())):
@@ -170,9 +177,17 @@ class StrideGrouping:
                 out[head :: self.stride][: hi - lo] = grouped[lo:hi]
 
     def server_given(self) -> IntArray:
+        return np.resize(self._of_head(), int(self.bounds[-1]))  # k: of_head[k % stride]
+
+    def server_at(self, positions: IntArray) -> IntArray:
+        servers: IntArray = self._of_head()[positions % self.stride]
+        return servers
+
+    def _of_head(self) -> IntArray:
+        """The server whose first job is at each position below ``stride``."""
         of_head = np.zeros(self.stride, dtype=np.int64)
         of_head[self.heads] = np.arange(len(self.heads), dtype=np.int64)
-        return np.resize(of_head, int(self.bounds[-1]))  # position k: of_head[k % stride]
+        return of_head
 
     def below(self, edges: IntArray) -> IntArray:
         heads = np.asarray(self.heads, dtype=np.int64)[:, None]

@@ -1,180 +1,33 @@
-"""Columnar request records, per-strategy summaries, and the result of a run.
-
-Requests are recorded into typed arrays (one column per field, no object per request);
-they become a tidy pandas DataFrame only when asked for.
-"""
+"""Per-strategy summaries and the result of a run (the per-request log is
+:mod:`simulator.results.request_log`'s, re-exported here)."""
 
 from __future__ import annotations
 
 import json
-from array import array
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
-import numpy.typing as npt
 
 from simulator import outcomes
 from simulator.results.metrics import clean_float, load_skew, success_rate
 from simulator.results.regions import RegionStats
+from simulator.results.request_log import REQUEST_COLUMNS, RequestLog
 from simulator.results.timeseries import StrategySeries
 from simulator.scenario.models import Scenario
 
 if TYPE_CHECKING:
     import pandas as pd
 
-REQUEST_COLUMNS: tuple[str, ...] = (
-    "strategy",
-    "arrival_s",
-    "user",
-    "server",
-    "outcome",
-    "latency_ms",
-    "forced_relogin",
-    "relogin_cause",
-)
-"""Columns of the per-request table, in order."""
-
-
-class RequestLog:
-    """Measured requests of one strategy run, one typed array per column.
-
-    Attributes:
-        arrival_s: arrival time, seconds of simulated time.
-        user: user index.
-        server: the server that gave the final answer (-1: none was reached).
-        outcome: outcome code (see :mod:`simulator.outcomes`).
-        latency_ms: arrival to final answer, ms.
-        cause: why the request forced a re-login (a code of ``outcomes.CAUSES``), or -1.
-    """
-
-    def __init__(self) -> None:
-        self.arrival_s = array("d")
-        self.user = array("q")
-        self.server = array("q")
-        self.outcome = array("b")
-        self.latency_ms = array("d")
-        self.cause = array("b")
-
-    def __len__(self) -> int:
-        return len(self.outcome)
-
-    def record(
-        self,
-        arrival_s: float,
-        user: int,
-        server: int,
-        outcome: int,
-        latency_ms: float,
-        cause: int,
-    ) -> None:
-        """Append one finished request."""
-        self.arrival_s.append(arrival_s)
-        self.user.append(user)
-        self.server.append(server)
-        self.outcome.append(outcome)
-        self.latency_ms.append(latency_ms)
-        self.cause.append(cause)
-
-    def record_many(
-        self,
-        arrival_s: npt.ArrayLike,
-        user: npt.ArrayLike,
-        server: npt.ArrayLike,
-        outcome: npt.ArrayLike,
-        latency_ms: npt.ArrayLike,
-        cause: npt.ArrayLike,
-    ) -> None:
-        """Append many finished requests at once (equal-length arrays, in the order they
-        finished): the same rows as :meth:`record` called on each in turn."""
-        for column, values, dtype in (
-            (self.arrival_s, arrival_s, np.float64),
-            (self.user, user, np.int64),
-            (self.server, server, np.int64),
-            (self.outcome, outcome, np.int8),
-            (self.latency_ms, latency_ms, np.float64),
-            (self.cause, cause, np.int8),
-        ):
-            block = np.ascontiguousarray(values, dtype=dtype)
-            column.frombytes(block.data.cast("B"))  # a view of the block's bytes, no copy
-
-    def columns(
-        self,
-    ) -> tuple[
-        npt.NDArray[np.float64], npt.NDArray[np.int8], npt.NDArray[np.float64], npt.NDArray[np.int8]
-    ]:
-        """Zero-copy numpy views: arrival_s, outcome, latency_ms, cause."""
-        return (
-            np.frombuffer(self.arrival_s, dtype=np.float64),
-            np.frombuffer(self.outcome, dtype=np.int8),
-            np.frombuffer(self.latency_ms, dtype=np.float64),
-            np.frombuffer(self.cause, dtype=np.int8),
-        )
-
-    def outcome_counts(self) -> npt.NDArray[np.int64]:
-        """Requests per outcome code."""
-        codes = np.frombuffer(self.outcome, dtype=np.int8)
-        return np.bincount(codes, minlength=len(outcomes.NAMES)).astype(np.int64)
-
-    def served_latency_ms(self) -> npt.NDArray[np.float64]:
-        """Latencies of the served requests (``ok`` and ``relogin``), ms."""
-        codes = np.frombuffer(self.outcome, dtype=np.int8)
-        latency = np.frombuffer(self.latency_ms, dtype=np.float64)
-        served: npt.NDArray[np.float64] = latency[
-            (codes == outcomes.OK) | (codes == outcomes.RELOGIN)
-        ]
-        return served
-
-    def relogin_share(self, since_s: float, cause: str | None = None) -> float | None:
-        """Of the users who sent a request at or after ``since_s``, the fraction forced to
-        log in again by one of those requests (for ``cause`` only, when given).
-
-        After a crash of one of N servers, about 1/N of active ``sticky`` users (cause
-        ``session_lost``); after a modulo scale-out from N to N+1, about N/(N+1) (cause
-        ``wrong_server``). ``None`` when nobody sent a request after ``since_s``.
-
-        Raises:
-            ValueError: an unknown cause.
-        """
-        arrival = np.frombuffer(self.arrival_s, dtype=np.float64)
-        users = np.frombuffer(self.user, dtype=np.int64)
-        causes = np.frombuffer(self.cause, dtype=np.int8)
-        after = arrival >= since_s
-        active = np.unique(users[after])
-        if active.size == 0:
-            return None
-        if cause is None:
-            hit = causes >= 0
-        elif cause in outcomes.CAUSES:
-            hit = causes == outcomes.CAUSES.index(cause)
-        else:
-            raise ValueError(f"unknown cause {cause!r}; causes: {', '.join(outcomes.CAUSES)}")
-        return float(np.unique(users[after & hit]).size / active.size)
-
-    def to_frame(self, strategy: str) -> pd.DataFrame:
-        """The tidy per-request table (columns :data:`REQUEST_COLUMNS`)."""
-        import pandas as pd  # noqa: PLC0415 (slow to import: only for frames)
-
-        codes = np.frombuffer(self.outcome, dtype=np.int8)
-        causes = np.frombuffer(self.cause, dtype=np.int8)
-        return pd.DataFrame(
-            {
-                "strategy": pd.Categorical([strategy] * len(codes)),
-                "arrival_s": np.frombuffer(self.arrival_s, dtype=np.float64).copy(),
-                "user": np.frombuffer(self.user, dtype=np.int64).copy(),
-                "server": np.frombuffer(self.server, dtype=np.int64).copy(),
-                "outcome": pd.Categorical.from_codes(
-                    codes.astype(np.int64), categories=pd.Index(outcomes.NAMES)
-                ),
-                "latency_ms": np.frombuffer(self.latency_ms, dtype=np.float64).copy(),
-                "forced_relogin": causes >= 0,
-                "relogin_cause": pd.Categorical.from_codes(
-                    causes.astype(np.int64), categories=pd.Index(outcomes.CAUSES)
-                ),
-            },
-            columns=list(REQUEST_COLUMNS),
-        )
-
+__all__ = [
+    "REQUEST_COLUMNS",
+    "AuthCost",
+    "EventMark",
+    "Exposure",
+    "RequestLog",
+    "RunResult",
+    "StoreStats",
+    "StrategyResult",
+    "Window",
+]
 
 @dataclass(frozen=True)
 class StoreStats:
