@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from typer.testing import CliRunner
 
 from simulator.cli.app import app
@@ -31,3 +33,16 @@ def test_engine_vector_where_it_cannot_be_exact_is_one_line_and_exit_2() -> None
     assert "Traceback" not in result.output
     assert "engine" in result.stderr and "local" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_json_says_which_engine_computed_each_strategy() -> None:
+    result = runner.invoke(app, ["run", "-s", "sticky", "-s", "local", *SHORT, "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["engines"] == {"sticky": "vector", "local": "des"}
+    simulated = runner.invoke(
+        app, ["run", "-s", "sticky", "-s", "local", *SHORT, "--json", "--set", "engine=des"]
+    )
+    assert json.loads(simulated.stdout)["engines"] == {"sticky": "des", "local": "des"}
+    del document["engines"]
+    assert document == {k: v for k, v in json.loads(simulated.stdout).items() if k != "engines"}

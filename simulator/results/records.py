@@ -226,8 +226,9 @@ class StrategyResult:
         series: the time series (not part of the JSON; see
             :meth:`RunResult.timeseries_frame`).
         engine: what computed it: ``des`` (the discrete-event simulation) or ``vector``
-            (the exact numpy engine, :mod:`simulator.model.vector`); not part of the JSON,
-            whose numbers are the same either way.
+            (the exact numpy engine, :mod:`simulator.model.vector`). In the run's JSON
+            document under ``engines`` (strategy: engine), not in this result's own JSON:
+            its numbers are the same either way.
         engine_note: with ``engine: auto``, why the DES ran rather than the vector
             engine (empty when the vector engine ran or the DES was asked for).
     """
@@ -377,6 +378,8 @@ class RunResult:
             "seed": self.scenario.seed,
             "duration_s": self.scenario.duration_s,
             "warmup_s": self.scenario.warmup_s,
+            # what computed each strategy's numbers (the numbers are the same either way)
+            "engines": {result.strategy: result.engine for result in self.results},
             "results": [result.to_dict() for result in self.results],
         }
 
