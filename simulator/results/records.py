@@ -29,6 +29,7 @@ __all__ = [
     "Window",
 ]
 
+
 @dataclass(frozen=True)
 class StoreStats:
     """The shared store over the measured window.
