@@ -64,6 +64,7 @@ class RequestLog:
         self.outcome: Column = array("b")
         self.latency_ms: Column = array("d")
         self.cause: Column = array("b")
+        self._adopted = False  # columns given whole (numpy arrays), by of_columns
 
     @classmethod
     def of_columns(
@@ -96,17 +97,18 @@ class RequestLog:
                     f"array ('{typecode}') of {len(arrival_s)} values"
                 )
             setattr(log, name, values)
+        log._adopted = True
         return log
 
     def _growable(self) -> tuple[array[Any], ...]:
         """The columns as :class:`array.array` (a log of numpy columns is copied into
         arrays once, before anything is appended to it)."""
-        for name, (typecode, _) in zip(_COLUMNS, _TYPES, strict=True):
-            column = getattr(self, name)
-            if not isinstance(column, array):
+        if self._adopted:
+            for name, (typecode, _) in zip(_COLUMNS, _TYPES, strict=True):
                 grown = array(typecode)
-                grown.frombytes(np.ascontiguousarray(column).data.cast("B"))
+                grown.frombytes(np.ascontiguousarray(getattr(self, name)).data.cast("B"))
                 setattr(self, name, grown)
+            self._adopted = False
         return tuple(getattr(self, name) for name in _COLUMNS)
 
     def __len__(self) -> int:
