@@ -116,3 +116,55 @@ def test_processes_and_failures_behave_as_in_simpy() -> None:
     with pytest.raises(RuntimeError, match="boom"):
         env.run()
     assert log == [1.0]
+
+
+def test_step_outside_run_takes_exactly_one_item() -> None:
+    # run() steps in one loop; step() on its own still runs one event or stream item
+    env = StreamEnvironment()
+    seen: list[str] = []
+    env.timeout(1.0).callbacks.append(lambda _: seen.append("event"))
+    env.call_later(2.0, lambda _: seen.append("call"), None)
+    env.next_at(1.5, lambda: seen.append("arrival"))
+    env.step()
+    assert (seen, env.now) == (["event"], 1.0)
+    env.step()
+    assert (seen, env.now) == (["event", "arrival"], 1.5)
+    env.step()
+    assert (seen, env.now) == (["event", "arrival", "call"], 2.0)
+    with pytest.raises(EmptySchedule):
+        env.step()
+
+
+def test_run_stops_on_its_event_and_resumes_where_it_stopped() -> None:
+    # run(until=event) ends inside the loop, mid-stream; the next run goes on from there,
+    # and a failure that ends a run leaves step() taking one item again
+    env = StreamEnvironment()
+    seen: list[float] = []
+    gaps = iter([1.0] * 5)
+
+    def arrive() -> None:
+        seen.append(env.now)
+        gap = next(gaps, None)
+        if gap is not None:
+            env.next_at(gap, arrive)
+
+    env.next_at(1.0, arrive)
+    stop = env.timeout(2.5)
+    env.run(until=stop)
+    assert (seen, env.now) == ([1.0, 2.0], 2.5)
+    env.run(until=4.0)
+    assert seen == [1.0, 2.0, 3.0]
+    env.run()
+    assert seen == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+
+    def fail() -> simpy.events.ProcessGenerator:
+        yield env.timeout(1.0)
+        raise RuntimeError("boom")
+
+    env.process(fail())
+    with pytest.raises(RuntimeError, match="boom"):
+        env.run()
+    env.call_later(1.0, lambda _: seen.append(-1.0), None)
+    env.call_later(2.0, lambda _: seen.append(-2.0), None)
+    env.step()
+    assert seen[-1] == -1.0  # one item, not the rest of the schedule

@@ -37,6 +37,7 @@ class StreamEnvironment(simpy.Environment):
         self.now = self._now
         self._next_s: float = Infinity
         self._on_next: Callable[[], None] | None = None
+        self._in_run = False  # inside run: step loops (see run)
 
     def next_at(self, delay_s: float, callback: Callable[[], None]) -> None:
         """Run ``callback`` ``delay_s`` seconds from now (the stream's next item); it
@@ -66,38 +67,57 @@ class StreamEnvironment(simpy.Environment):
         head: float = queue[0][0] if queue else Infinity
         return self._next_s if self._next_s < head else head
 
+    def run(self, until: Any = None) -> Any:
+        """SimPy's :meth:`~simpy.Environment.run`, whose loop calls :meth:`step` once:
+        the steps then run in :meth:`step`'s own loop (no call per event), until the
+        run's end stops it as it stops SimPy's loop (``StopSimulation`` or
+        ``EmptySchedule``)."""
+        self._in_run = True
+        try:
+            return super().run(until)
+        finally:
+            self._in_run = False
+
     def step(self) -> None:
-        """Run the stream's next item if it comes before the next event, else the event."""
-        next_s = self._next_s
+        """Run the stream's next item if it comes before the next event, else the event;
+        inside :meth:`run`, go on with the next one until the run stops."""
+        once = not self._in_run
         queue: list[Any] = self._queue
-        if next_s != Infinity and (not queue or next_s < queue[0][0]):
-            callback = self._on_next
-            assert callback is not None
-            self._now = self.now = next_s
-            self._next_s = Infinity
-            self._on_next = None
-            callback()
-            return
-        # simpy.Environment.step, inlined (one call fewer per event)
-        try:
-            entry = heappop(queue)
-        except IndexError:
-            raise EmptySchedule from None
-        self._now = self.now = entry[0]
-        if len(entry) == _CALL_LENGTH:  # a call_later: no event
-            entry[3](entry[4])
-            return
-        event = entry[3]
-        callbacks, event.callbacks = event.callbacks, None
-        try:
-            for done in callbacks:
-                done(event)
-        except StopSimulation:
-            # as SimPy does: the remaining callbacks run when the simulation resumes
-            event.callbacks = callbacks[callbacks.index(done) + 1 :]
-            self.schedule(event, EventPriority(-1))
-            raise
-        if not event._ok and not hasattr(event, "_defused"):
-            exc = type(event._value)(*event._value.args)
-            exc.__cause__ = event._value
-            raise exc
+        while True:
+            if queue and queue[0][0] <= self._next_s:
+                # the next event (simpy.Environment.step, inlined)
+                entry = heappop(queue)
+                self._now = self.now = entry[0]
+                if len(entry) == _CALL_LENGTH:  # a call_later: no event
+                    entry[3](entry[4])
+                    if once:
+                        return
+                    continue
+                event = entry[3]
+                callbacks, event.callbacks = event.callbacks, None
+                try:
+                    for done in callbacks:
+                        done(event)
+                except StopSimulation:
+                    # as SimPy does: the remaining callbacks run when the simulation resumes
+                    event.callbacks = callbacks[callbacks.index(done) + 1 :]
+                    self.schedule(event, EventPriority(-1))
+                    raise
+                if not event._ok and not hasattr(event, "_defused"):
+                    exc = type(event._value)(*event._value.args)
+                    exc.__cause__ = event._value
+                    raise exc
+            else:
+                # the stream's next item: due before the next event (an event at the
+                # same instant runs first), or nothing at all is scheduled
+                next_s = self._next_s
+                if next_s == Infinity:
+                    raise EmptySchedule
+                callback = self._on_next
+                assert callback is not None
+                self._now = self.now = next_s
+                self._next_s = Infinity
+                self._on_next = None
+                callback()
+            if once:
+                return
