@@ -287,3 +287,14 @@ def test_a_crash_before_the_start_fails_the_job_and_it_never_starts() -> None:
     env.run()
     assert started == []
     assert server.in_system == 0
+
+
+def test_jobs_are_the_measured_jobs_summed_over_their_buckets():
+    # a job outside the measured window (bucket -1) is served but not counted; jobs is
+    # read off the per-bucket counts, so the two can never disagree
+    env, server, _ = make_server(workers=1, queue_limit=10)
+    for bucket in (-1, 0, 2, 2, -1, 5):
+        assert server.submit(("job", 0.1, 0), bucket) is None
+    env.run()
+    assert server.bucket_jobs[:6] == [1, 0, 2, 0, 0, 1]
+    assert server.jobs == 4

@@ -80,7 +80,6 @@ class Server:
         "in_rotation",
         "in_system",
         "index",
-        "jobs",
         "life",
         "queue",
         "queue_limit",
@@ -115,7 +114,6 @@ class Server:
         self._current: list[Any] = [None] * workers
         self._drain_waiters: list[simpy.Event] = []
         self.in_system = 0
-        self.jobs = 0
         self.bucket_jobs: list[int] = []
         self.busy_s = 0.0
         self.cpu: ProcessorSharingCpu | None = None
@@ -152,7 +150,6 @@ class Server:
         if not self.changed:
             self._note_change()
         if bucket >= 0:
-            self.jobs += 1
             counts = self.bucket_jobs
             if bucket >= len(counts):  # doubled at least: a server on a large, lightly
                 # loaded fleet sees a new bucket at nearly every job (zeros past the
@@ -164,7 +161,10 @@ class Server:
             self._current[slot] = job
             env = self._env
             if last and env.peek() > env.now:
-                self._begin(slot, job)
+                # _begin's first turn, without its call (this runs for most jobs)
+                result = self._handler(self, job, slot)
+                if result is not None:
+                    self.finish(slot, job, result)
             else:
                 start = env.event()
                 start.callbacks.append(lambda _: self._begin(slot, job))
@@ -172,6 +172,12 @@ class Server:
         else:
             self.queue.append(job)
         return None
+
+    @property
+    def jobs(self) -> int:
+        """Jobs that reached this server while measuring (summed over its buckets, so that
+        a job is counted once, in its bucket)."""
+        return sum(self.bucket_jobs)
 
     def watch(self, changes: list[Server]) -> None:
         """From now on, append this server to ``changes`` when its queue, busy workers or
@@ -223,7 +229,7 @@ class Server:
             self._current[slot] = None
             self._idle.append(slot)
         self._on_done(self, finished, result)
-        if self.in_system == 0 and self._drain_waiters:
+        if self._drain_waiters and self.in_system == 0:
             for waiter in self._drain_waiters:
                 waiter.succeed()
             self._drain_waiters.clear()

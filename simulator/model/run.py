@@ -378,7 +378,7 @@ class StrategyRun:
         self._in_flight.discard(request)
         if self._login_owner:
             self._release_waiting(request)  # may finish others (refused at once) in turn
-        if not self._in_flight and self._arrivals_done and not self._drained.triggered:
+        if self._arrivals_done and not self._in_flight and not self._drained.triggered:
             self._drained.succeed()
 
     # ------------------------------------------------------------------- run

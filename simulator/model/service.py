@@ -88,6 +88,7 @@ class Service:
         self.strategy = strategy
         self._strategy_check = strategy.check
         self.store = store
+        self._round_trip = store.round_trip
         self._servers = servers
         bandwidth = self._network_mbps
         self._transfer_s = strategy.credential_bytes * 8 / (bandwidth * 1e6) if bandwidth else 0.0
@@ -116,16 +117,21 @@ class Service:
             first_s = 0.0
         if self._overheads_s is not None:
             first_s += self._overheads_s.next()
-        request.trips = trips
         if first_s:
+            request.trips = trips
             cpus = self._cpus
             if cpus is None:
                 self._call_later(first_s, self._resume, request)
             else:
                 cpus.run(server, first_s).callbacks.append(lambda _: self._resume(request))
             return None
-        if trips:
-            return self._ask_store(server, request, slot)
+        if trips:  # the first round trip (_ask_store's, without its call: the common case)
+            request.trips = trips - 1
+            self._round_trip(
+                server.index, request.user, phase == LOGIN, self._replied_call, request
+            )
+            return None
+        request.trips = 0
         return self._check(server, request, slot, None)
 
     def _resume(self, request: Request) -> None:
@@ -142,7 +148,7 @@ class Service:
         if not request.trips:
             return self._check(server, request, slot, None)
         request.trips -= 1
-        self.store.round_trip(
+        self._round_trip(
             server.index, request.user, request.phase == LOGIN, self._replied_call, request
         )
         return None
@@ -154,8 +160,11 @@ class Service:
         if not server.holds(slot, request):
             return
         result: int | None
-        if answered:
-            result = self._ask_store(server, request, slot)  # the next trip, or the check
+        if answered:  # the next trip, or (most often, and without a call) the check
+            if request.trips:
+                result = self._ask_store(server, request, slot)
+            else:
+                result = self._check(server, request, slot, None)
         elif request.phase == REFRESH:  # no refresh without the store: a password login
             request.cause = outcomes.REFRESH_FAILED
             self._charge(server, request.started_s)

@@ -311,8 +311,7 @@ class SessionStore:
     ) -> None:
         """The operation reaches ``shard`` at ``arrival_s``: it queues on its node (or
         finds none), and its answer is on its way back."""
-        env = self._env
-        now = env.now
+        now = self._env.now
         measured = self._warmup_s <= sent_s < self._end_s
         if not self.up:
             node = None
