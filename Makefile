@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 OUT    ?= results/demo
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: demo test test-fast lint format bench clean install dev notebooks lab browser haproxy compiler native pure
+.PHONY: demo test test-fast lint format bench bench-instructions valgrind clean install dev notebooks lab browser haproxy compiler native pure
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,18 @@ bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/bench_memory.py $(MEMORY_ARGS)
 	$(BIN)/python benchmarks/bench_startup.py $(STARTUP_ARGS)
 	$(BIN)/python benchmarks/bench_vector.py $(if $(VECTOR_ARGS),$(VECTOR_ARGS),--summary)
+
+## Machine instructions per request under valgrind: a cost that the machine's load does not
+## move, for comparing versions (INSTRUCTIONS_ARGS, e.g. --source DIR); see benchmarks/README.md
+bench-instructions: $(VENV)/.installed valgrind
+	$(BIN)/python benchmarks/bench_instructions.py $(INSTRUCTIONS_ARGS)
+
+## valgrind, for bench-instructions (Debian's, when missing, as root)
+valgrind:
+	@command -v valgrind >/dev/null \
+	  || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	       && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind; } \
+	  || echo "warning: no valgrind; bench_instructions.py needs it (apt-get install valgrind)" >&2
 
 ## Compile the simulation's hot path with mypyc (needs a C compiler): the same numbers in less
 ## CPU time (see the README's Speed section); `make pure` goes back to plain Python
