@@ -168,3 +168,21 @@ def test_run_stops_on_its_event_and_resumes_where_it_stopped() -> None:
     env.call_later(2.0, lambda _: seen.append(-2.0), None)
     env.step()
     assert seen[-1] == -1.0  # one item, not the rest of the schedule
+
+
+def test_a_step_inside_a_run_takes_one_item() -> None:
+    # a callback that steps the environment itself (as SimPy allows) moves it by one item,
+    # and the run goes on with the rest
+    env = StreamEnvironment()
+    seen: list[str] = []
+
+    def nested(_: object) -> None:
+        seen.append("nested")
+        env.step()  # runs "b" now
+        seen.append("back")
+
+    env.call_later(1.0, nested, None)
+    env.call_later(2.0, lambda _: seen.append("b"), None)
+    env.call_later(3.0, lambda _: seen.append("c"), None)
+    env.run()
+    assert seen == ["nested", "b", "back", "c"]

@@ -82,6 +82,7 @@ class StreamEnvironment(simpy.Environment):
         """Run the stream's next item if it comes before the next event, else the event;
         inside :meth:`run`, go on with the next one until the run stops."""
         once = not self._in_run
+        self._in_run = False  # a step called from a callback of this loop takes one item
         queue: list[Any] = self._queue
         while True:
             if queue and queue[0][0] <= self._next_s:
