@@ -3,7 +3,7 @@
 CPU time on a shared machine moves by 20% within minutes and drifts over a day (see
 README.md). The number of instructions a run executes does not: counted by valgrind
 (``cachegrind`` without its cache simulation), the same code, workload and seed give
-the same count to within a few in ten thousand, loaded machine or not, so two versions
+the same count to within 0.1%, loaded machine or not, so two versions
 of authsim can be told apart by a 1% change that no timing here can see.
 
 Each model runs in a child process under valgrind, at two sizes of the standard
