@@ -61,6 +61,15 @@ class StreamEnvironment(simpy.Environment):
         queue: list[Any] = self._queue
         heappush(queue, (self._now + delay_s, NORMAL, next(self._eid), function, arg))
 
+    def call_at(self, at_s: float, function: Callable[[Any], None], arg: Any) -> None:
+        """Call ``function(arg)`` at time ``at_s`` (not before now): :meth:`call_later`
+        with the time itself, for a time that was computed before now (the order among
+        events at that instant is still the order in which they were scheduled)."""
+        if at_s < self._now:
+            raise ValueError(f"time {at_s} is before now ({self._now})")
+        queue: list[Any] = self._queue
+        heappush(queue, (at_s, NORMAL, next(self._eid), function, arg))
+
     def peek(self) -> float:
         """The time of the next event or stream item (``Infinity``: none)."""
         queue: list[Any] = self._queue

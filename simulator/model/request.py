@@ -46,6 +46,7 @@ class Request:
     """One user request in flight (with its login, refresh and retry, if any)."""
 
     __slots__ = (
+        "answer_s",
         "arrival_s",
         "cause",
         "client_s",
@@ -77,3 +78,4 @@ class Request:
         self.cause = outcomes.VALID  # why it was forced to log in again, if it was
         self.server = -1
         self.client_s = 0.0  # time the person spent logging in again (not the system's)
+        self.answer_s = 0.0  # when a read settled at sending is answered (see Service)

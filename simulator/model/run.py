@@ -179,7 +179,7 @@ class StrategyRun:
         self.strategy = self.fleet.strategy
         self.servers = self.fleet.servers
         self.store = self.fleet.store
-        self.service.attach(self.strategy, self.store, self.servers)
+        self.service.attach(self.strategy, self.store, self.servers, not scenario.events)
         self._choose = self.strategy.balancer.choose
         self._has_credential = self.strategy.has_credential
         buckets = self.recorder.buckets
@@ -439,6 +439,7 @@ class StrategyRun:
             stop_s = max(stop_s, self._last_deadline_s())
         self._login_owner.clear()  # nothing waits any more: every request ends here
         self._waiting.clear()
+        self.service.stopped(self._in_flight)
         for request in sorted(self._in_flight, key=lambda request: request.arrival_s):
             self.finish(request, outcomes.TIMEOUT)
         return self.recorder.result(self.strategy, self.servers, self.store, self._login_s)

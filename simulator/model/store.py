@@ -18,11 +18,13 @@ Every operation travels half a round trip to its node, waits for the operations 
 it, takes an exponential ``op_time_ms``, and travels half a round trip back. Because a
 node is one FIFO server and every operation reaches it ``rtt/2`` after it is sent, the
 start of an operation is known when it is sent (Lindley's recursion:
-``start = max(arrival, previous end)``), so one operation costs a single timeout. With a
-varying round trip (``rtt_distribution``), or from a server in another region than the
-store (``regions``: ``cross_region_rtt_ms`` more each way and back), operations no longer
-arrive in the order they were sent: each then travels first and queues on arrival (two
-timeouts per operation).
+``start = max(arrival, previous end)``), so one operation costs a single timeout; and
+where nothing can change a read's answer before it is back, none
+(:meth:`SessionStore.answer_at`, used by :class:`~simulator.model.service.Service`).
+With a varying round trip (``rtt_distribution``), or from a server in another region
+than the store (``regions``: ``cross_region_rtt_ms`` more each way and back), operations
+no longer arrive in the order they were sent: each then travels first and queues on
+arrival (two timeouts per operation).
 
 Each server reaches each shard through a pool of ``pool_size`` connections; a worker
 that finds every connection busy waits for one.
@@ -150,7 +152,9 @@ class SessionStore:
         ops: operations sent inside the measured window (not while queued requests drain
             after it), so ``ops / window`` never exceeds what the store could serve.
         answered: operations sent while measuring that got an answer.
-        latency_s: summed time from sending an answered operation to its reply, seconds.
+        latency_s: summed time from sending an answered operation to its reply, seconds
+            (kept in whole picoseconds, so that the sum does not depend on the order in
+            which answers are counted: see :meth:`answer_at`).
     """
 
     def __init__(
@@ -203,7 +207,7 @@ class SessionStore:
         self.data = StoreData(self._lag_s)
         self.ops = 0
         self.answered = 0
-        self.latency_s = 0.0
+        self._latency_ps = 0
 
     def _new_pools(self) -> list[_Pool]:
         return [_Pool(self._pool_size) for _ in self.shards]
@@ -323,16 +327,7 @@ class SessionStore:
         store_epoch = self._epoch
         if node is not None:
             epoch = node.epoch
-            free_at_s = node.free_at_s
-            start = arrival_s if arrival_s >= free_at_s else free_at_s
-            node.free_at_s = end = start + self._op_times_s.next()
-            if measured:
-                self.ops += 1
-            if start >= self._warmup_s and end <= self._end_s:
-                node.busy_s += end - start
-            else:  # the operation straddles an edge of the measured window
-                node.busy_s += max(0.0, min(end, self._end_s) - max(start, self._warmup_s))
-            back_s = end + half_s + self._extra_s - now
+            back_s = self._occupy(node, arrival_s, measured) + half_s + self._extra_s - now
         else:
             epoch = -1
             back_s = arrival_s + half_s + self._extra_s - now
@@ -356,8 +351,80 @@ class SessionStore:
             pool.free += 1
         if answered and measured:
             self.answered += 1
-            self.latency_s += self._env.now - sent_s
+            self._latency_ps += round((self._env.now - sent_s) * 1e12)
         reply(token, answered)
+
+    def _occupy(self, node: StoreNode, arrival_s: float, measured: bool) -> float:
+        """An operation that reaches ``node`` at ``arrival_s`` queues behind the ones
+        before it and takes an operation time; returns when it ends, seconds."""
+        free_at_s = node.free_at_s
+        start = arrival_s if arrival_s >= free_at_s else free_at_s
+        node.free_at_s = end = start + self._op_times_s.next()
+        if measured:
+            self.ops += 1
+        if start >= self._warmup_s and end <= self._end_s:
+            node.busy_s += end - start
+        else:  # the operation straddles an edge of the measured window
+            node.busy_s += max(0.0, min(end, self._end_s) - max(start, self._warmup_s))
+        return end
+
+    # ------------------------------------------------- answers known when sent
+
+    def answers_in_order(self, workers: int) -> bool:
+        """Whether a key's operations are answered in the order they are sent, each at a
+        time known when it is sent: reads go to the primary (as writes do), the round
+        trip is fixed, no server is outside the store's region, and no operation waits
+        for a connection (a pool of at least ``workers`` per server). With no event
+        (no outage, crash or delay), :meth:`answer_at` then stands for
+        :meth:`round_trip`."""
+        return (
+            not self._from_replicas
+            and self._rtt_draws_s is None
+            and not any(self._extra_half_s)
+            and self._pool_size >= workers
+        )
+
+    def answer_at(self, server: int, key: int) -> float | None:
+        """A read of ``key`` from ``server``, sent now, whose answer needs no event: it
+        queues on its shard's primary as :meth:`round_trip`'s would, is counted as sent
+        and answered, and its answer's time is returned, seconds (``None``: the primary
+        cannot take it now; use :meth:`round_trip`).
+
+        Only where :meth:`answers_in_order` holds and no event can come (its connection
+        is not taken: none is ever waited for), and the caller must see the read through
+        (or :meth:`forget_answer` it if the run stops before that time).
+        """
+        if not self.up:
+            return None
+        shards = self.shards
+        node = (shards[0] if len(shards) == 1 else self.shard_of(key)).nodes[0]
+        if not node.up:
+            return None
+        now = self._env.now
+        measured = self._warmup_s <= now < self._end_s
+        # the time round_trip's answer would be called at (now + its delay, in floats)
+        answer_s = now + (
+            self._occupy(node, now + self._half_rtt_s, measured)
+            + self._half_rtt_s
+            + self._extra_s
+            - now
+        )
+        if measured:
+            self.answered += 1
+            self._latency_ps += round((answer_s - now) * 1e12)
+        return answer_s
+
+    def forget_answer(self, sent_s: float, answer_s: float) -> None:
+        """The run stopped before the answer of an :meth:`answer_at` read sent at
+        ``sent_s`` came back (at ``answer_s``): it was not answered."""
+        if self._warmup_s <= sent_s < self._end_s:
+            self.answered -= 1
+            self._latency_ps -= round((answer_s - sent_s) * 1e12)
+
+    @property
+    def latency_s(self) -> float:
+        """Summed time from sending an answered operation to its reply, seconds."""
+        return self._latency_ps / 1e12
 
     # ------------------------------------------------------------------- data
 

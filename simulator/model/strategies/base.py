@@ -84,6 +84,11 @@ class Strategy(Protocol):
         credential_bytes: bytes of the credential sent with every request.
         credential_lifetime_s: how long a credential lives, seconds (``None``: until it
             is lost); used to spread the ages of credentials held at time 0.
+        check_known_at_send: whether what :meth:`check` reads of a user changes only at
+            a scenario's events or when a login of that user writes the store (a write
+            on the user's key, so queued behind any read of it already sent): in a run
+            without events, a check's verdict is then known as soon as its one read
+            is sent (see :class:`simulator.model.service.Service`).
     """
 
     name: ClassVar[str]
@@ -94,6 +99,7 @@ class Strategy(Protocol):
     refresh_round_trips: int
     credential_bytes: int
     credential_lifetime_s: float | None
+    check_known_at_send: bool
 
     @property
     def uses_store(self) -> bool:
@@ -188,6 +194,7 @@ class StrategyBase:
     check_round_trips = 0
     login_round_trips = 0
     refresh_round_trips = 0
+    check_known_at_send = False
 
     @property
     def uses_store(self) -> bool:

@@ -72,6 +72,10 @@ class SharedStoreSessions(StrategyBase):
     login_round_trips = 1
     credential_bytes = SESSION_ID_BYTES
     credential_lifetime_s: float | None = None
+    # the check reads the client's cookie and the store's value for the user: only a
+    # login of the user (issue, after its write on the user's key) or an event (a
+    # revocation, an outage, a crash) changes either
+    check_known_at_send = True
 
     def __init__(self, context: StrategyContext) -> None:
         self.context = context
