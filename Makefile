@@ -35,7 +35,7 @@ demo: $(VENV)/.installed
 test: lint browser haproxy compiler
 	$(BIN)/python -m pytest -n 2 -q
 
-## The inner loop: every test not marked slow (no notebooks, browser, subprocesses, Dask), about 2.5 minutes
+## The inner loop: every test not marked slow (no notebooks, browser, subprocesses, Dask), about 3 minutes
 test-fast: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -n 2 -q -m "not slow"
 
