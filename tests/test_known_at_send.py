@@ -11,6 +11,7 @@ may not, and that a read still on its way when the run stops is not counted as a
 from __future__ import annotations
 
 import dataclasses
+import random
 from typing import Any
 
 import numpy as np
@@ -98,6 +99,42 @@ CASES: dict[str, dict[str, Any]] = {
 def test_same_numbers_with_and_without(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
     result = _compare(CASES[case], monkeypatch)
     assert result[STRATEGY].requests > 500
+
+
+def _drawn_case(seed: int) -> dict[str, Any]:
+    """A small run drawn from a seed: few or many users, logins during the run or not,
+    one to three shards, short timeouts that stop runs with reads on their way, full
+    queues, constant, exponential or lognormal service."""
+    draw = random.Random(seed)
+    workers = draw.choice([1, 2, 4])
+    return {
+        "duration_s": draw.choice([4, 6]),
+        "warmup_s": draw.choice([0, 1, 2.5]),
+        "seed": draw.randrange(1000),
+        "cluster.servers": draw.choice([1, 2, 5]),
+        "cluster.workers_per_server": workers,
+        "cluster.queue_limit": draw.choice([2, 100]),
+        "cluster.request_timeout_ms": draw.choice([100, 500, 30_000]),
+        "cluster.service_time_ms": {
+            "distribution": draw.choice(["constant", "exponential", "lognormal"]),
+            "mean": draw.choice([1, 10, 30]),
+        },
+        "shared_store.pool_size": workers + draw.choice([0, 1, 5]),
+        "shared_store.shards": draw.choice([1, 2, 3]),
+        "shared_store.op_time_ms": draw.choice([0.01, 0.5, 5, 20]),
+        "shared_store.rtt_ms": draw.choice([0, 0.5, 2]),
+        "workload.users": draw.choice([5, 50, 2000]),
+        "workload.logged_in_at_start": draw.choice([True, False]),
+        "workload.arrival_rate_per_s": draw.choice([50, 100, 300]),
+        "workload.relogin_delay_s": {"distribution": "constant", "mean_s": draw.choice([0, 0.5])},
+    }
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_same_numbers_on_drawn_runs(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    case = _drawn_case(seed)
+    assert _known(case)  # (so the comparison compares two different paths)
+    _compare(case, monkeypatch)
 
 
 def test_the_saturated_run_stops_with_reads_on_their_way(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -163,7 +163,7 @@ class Service:
         if trips:
             user = request.user
             if self._known_at_send and phase in _CHECKS and user not in self._writing:
-                answer_s = self._answer_at(server.index, user)
+                answer_s = self._answer_at(user)
                 if answer_s is not None:  # the check, as of the read's answer
                     request.trips = 0
                     request.answer_s = answer_s

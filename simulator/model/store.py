@@ -384,11 +384,11 @@ class SessionStore:
             and self._pool_size >= workers
         )
 
-    def answer_at(self, server: int, key: int) -> float | None:
-        """A read of ``key`` from ``server``, sent now, whose answer needs no event: it
-        queues on its shard's primary as :meth:`round_trip`'s would, is counted as sent
-        and answered, and its answer's time is returned, seconds (``None``: the primary
-        cannot take it now; use :meth:`round_trip`).
+    def answer_at(self, key: int) -> float | None:
+        """A read of ``key``, sent now from any server, whose answer needs no event: it
+        queues on its shard's primary as :meth:`round_trip`'s would, is counted as sent and
+        answered, and its answer's time is returned, seconds (``None``: the primary cannot
+        take it now; use :meth:`round_trip`).
 
         Only where :meth:`answers_in_order` holds and no event can come (its connection
         is not taken: none is ever waited for), and the caller must see the read through
