@@ -170,9 +170,10 @@ class Service:
                     return self._check(server, request, slot, None, answer_s)
             # the first round trip (_ask_store's, without its call: the common case)
             request.trips = trips - 1
-            if phase == LOGIN:
+            write = phase == LOGIN  # a login stores its session
+            if write:
                 self._note_write(user)
-            self._round_trip(server.index, user, phase == LOGIN, self._replied_call, request)
+            self._round_trip(server.index, user, write, self._replied_call, request)
             return None
         request.trips = 0
         return self._check(server, request, slot, None, self.env.now)
@@ -189,6 +190,8 @@ class Service:
 
     def _note_written(self, user: int) -> None:
         """A login's store round trip came back (or failed)."""
+        if not self._known_at_send:
+            return
         writing = self._writing
         if writing[user] == 1:
             del writing[user]
@@ -217,16 +220,15 @@ class Service:
         if not request.trips:
             return self._check(server, request, slot, None, self.env.now)
         request.trips -= 1
-        if request.phase == LOGIN:
+        write = request.phase == LOGIN
+        if write:
             self._note_write(request.user)
-        self._round_trip(
-            server.index, request.user, request.phase == LOGIN, self._replied_call, request
-        )
+        self._round_trip(server.index, request.user, write, self._replied_call, request)
         return None
 
     def _replied(self, request: Request, answered: bool) -> None:
         """The store answered the job's round trip (or failed to)."""
-        if request.phase == LOGIN and self._known_at_send:
+        if request.phase == LOGIN:
             self._note_written(request.user)  # (its write, if any, is made now, in _check)
         server = self._servers[request.server]
         slot = request.slot
