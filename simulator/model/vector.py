@@ -57,6 +57,7 @@ from simulator.model.vector_inputs import (
 )
 from simulator.model.vector_queue import ServerSchedule, schedule_by_server, schedule_drawing
 from simulator.model.vector_results import (
+    Spare,
     busy_seconds,
     finish_order,
     sample_servers,
@@ -371,27 +372,7 @@ def run_vector(
         None if ok_count == measured else in_time[first:],
         None if record_requests else finish,
     )
-    log = RequestLog()
     latency_summary_ms = counted.overall.summary() if counted.overall is not None else {}
-    if record_requests:
-        # the DES answers in the order jobs end (ties: in the order they were routed);
-        # then, at the stop, the rest by arrival
-        rows = finish_order(end_s, rank)
-        if answered is not None:
-            late = int(np.count_nonzero(~answered))
-            tail = rows[count - late :]
-            rows[count - late :] = tail[np.argsort(arrival[tail], kind="stable")]
-        if first:
-            rows = rows[rows >= first]
-        # the server of each request: grouped in the order routed
-        routed_at = rows if rank is None else rank[rows]
-        served_by = done.grouping.server_at(routed_at) if server is None else server[routed_at]
-        log = _log(rows, arrival, users, served_by, in_time, latency_ms)
-        latency_summary_ms = latency_summary_exact(
-            counted,
-            np.asarray(log.latency_ms),
-            None if ok_count == measured else in_time[rows],
-        )
 
     # ---------------------------------------------------------------- servers
     bounds = window_bounds(buckets, route)
@@ -406,6 +387,54 @@ def run_vector(
     utilisation = [
         busy / (up * workers) if up > 0 else 0.0 for busy, up in zip(busy_s, up_s, strict=True)
     ]
+    series = strategy_series(
+        counted,
+        bucket_jobs,
+        sample_servers(buckets, done, stopped_s),
+        [len(host.sessions) for host in setup.hosts],
+    )
+
+    # ---------------------------------------------------------------- the log
+    log = RequestLog()
+    if record_requests:
+        # each column goes into an array the run is done with: its memory is mapped
+        # already, where a new array's every page costs a fault (microseconds on a VM)
+        spare = Spare(done.end_s)  # the servers are counted
+        # the DES answers in the order jobs end (ties: in the order they were routed);
+        # then, at the stop, the rest by arrival
+        rows = finish_order(end_s, rank, spare.out(count, np.int64))
+        spare.add(end_s)
+        if answered is not None:
+            late = int(np.count_nonzero(~answered))
+            tail = rows[count - late :]
+            rows[count - late :] = tail[np.argsort(arrival[tail], kind="stable")]
+        if first:
+            rows = rows[rows >= first]
+        latency_column = spare.take(latency_ms, rows)
+        arrival_column = spare.take(arrival, rows)
+        spare.add(arrival)  # (and the routes, when no hop: the servers are counted)
+        user_column = spare.take(users, rows)
+        spare.add(users)
+        served = None if ok_count == measured else in_time[rows]
+        latency_summary_ms = latency_summary_exact(counted, latency_column, served)
+        spare.add(latency_ms)  # (the counts' view of it is read)
+        # the server of each request: grouped in the order routed
+        routed_at = rows if rank is None else rank[rows]
+        if server is None:
+            server_column = done.grouping.server_at(routed_at, spare.out(len(rows), np.int64))
+        else:
+            server_column = spare.take(server, routed_at)
+        codes = np.zeros(len(rows), dtype=np.int8)  # outcomes.OK
+        if served is not None:
+            codes[~served] = outcomes.TIMEOUT
+        log = RequestLog.of_columns(
+            arrival_column,
+            user_column,
+            server_column,
+            codes,
+            latency_column,
+            np.full(len(rows), outcomes.VALID, dtype=np.int8),
+        )
     requests = measured
     store_stats = None
     if strategy.uses_store:
@@ -418,12 +447,6 @@ def run_vector(
     overridden = "login_cpu_ms" in cluster.model_fields_set
     login_s = inputs.costs.login_ms(cluster.login_cpu_ms, overridden) / 1000.0
     verify_ms, source = strategy.verify_cost()
-    series = strategy_series(
-        counted,
-        bucket_jobs,
-        sample_servers(buckets, done, stopped_s),
-        [len(host.sessions) for host in setup.hosts],
-    )
     result = StrategyResult(
         strategy=strategy.name,
         requests=requests,
@@ -483,29 +506,6 @@ def _schedule(
     if overheads is not None and overhead.distribution != "constant":
         return schedule_drawing(server, route, overheads, work, workers, servers, grouping)
     return schedule_by_server(server, route, overheads, work, workers, servers, grouping)
-
-
-def _log(
-    rows: IntArray,
-    arrival_s: FloatArray,
-    users: IntArray,
-    served_by: IntArray,
-    in_time: npt.NDArray[np.bool_],
-    latency_ms: FloatArray,
-) -> RequestLog:
-    """The request log of the requests ``rows`` (positions in the stream, in the order
-    they finished; ``served_by``: the server of each row), each column written once."""
-    codes = np.zeros(len(rows), dtype=np.int8)  # outcomes.OK
-    if not in_time.all():
-        codes[~in_time[rows]] = outcomes.TIMEOUT
-    return RequestLog.of_columns(
-        arrival_s[rows],
-        users[rows],
-        served_by,
-        codes,
-        latency_ms[rows],
-        np.full(len(rows), outcomes.VALID, dtype=np.int8),
-    )
 
 
 def _inverse(order: IntArray) -> IntArray:

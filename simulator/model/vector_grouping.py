@@ -54,8 +54,9 @@ class Grouping(Protocol):
         """The server of each job, in the order given."""
         ...
 
-    def server_at(self, positions: IntArray) -> IntArray:
-        """The server of the jobs at ``positions`` of the order given."""
+    def server_at(self, positions: IntArray, out: IntArray | None = None) -> IntArray:
+        """The server of the jobs at ``positions`` of the order given (into ``out``, of
+        the same length, if given)."""
         ...
 
     def below(self, edges: IntArray) -> IntArray:
@@ -122,8 +123,8 @@ class SortedGrouping:
         )
         return server
 
-    def server_at(self, positions: IntArray) -> IntArray:
-        return self.server_given()[positions]
+    def server_at(self, positions: IntArray, out: IntArray | None = None) -> IntArray:
+        return np.take(self.server_given(), positions, out=out, mode="clip")  # (all valid)
 
     def below(self, edges: IntArray) -> IntArray:
         below = np.empty((len(self.bounds) - 1, len(edges)), dtype=np.int64)
@@ -179,9 +180,13 @@ class StrideGrouping:
     def server_given(self) -> IntArray:
         return np.resize(self._of_head(), int(self.bounds[-1]))  # k: of_head[k % stride]
 
-    def server_at(self, positions: IntArray) -> IntArray:
-        servers: IntArray = self._of_head()[positions % self.stride]
-        return servers
+    def server_at(self, positions: IntArray, out: IntArray | None = None) -> IntArray:
+        heads, stride = self.heads, self.stride
+        if len(heads) == stride and heads == [(heads[0] + i) % stride for i in range(stride)]:
+            # a rotation (round robin): the job at position k is on (k - heads[0]) % stride
+            servers: IntArray = np.subtract(positions, heads[0], out=out)
+            return np.remainder(servers, stride, out=servers)
+        return np.take(self._of_head(), positions % stride, out=out, mode="clip")
 
     def _of_head(self) -> IntArray:
         """The server whose first job is at each position below ``stride``."""

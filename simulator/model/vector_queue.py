@@ -365,12 +365,10 @@ def _one_worker_part(
         running[0] = segments
         offset = np.zeros(longest + 1, dtype=np.int64)
         np.cumsum(running, out=offset[1:])
-        segment = np.cumsum(segment_start, dtype=np.int64)
-        segment -= 1
         place = np.arange(count, dtype=np.int64)
-        place -= firsts[segment]  # position in the segment
+        place -= np.repeat(firsts, lengths)  # position in the segment
         place = offset[place]
-        place += rank[segment]  # where each job goes in the layout
+        place += np.repeat(rank, lengths)  # where each job goes in the layout
         ends = np.empty(count)
         ends[place] = w
         ends[:segments] = end[firsts[by_length]]
