@@ -133,6 +133,26 @@ ACCEPTED: dict[str, tuple[str, dict[str, Any]]] = {
             "workload__rate_profile": {"shape": "ramp", "end_s": 3, "to_multiplier": 1.6},
         },
     ),
+    # 40 servers in rotation: computed a row of the rotation at a time
+    "jwt-rr-rows": ("jwt", {"utilisation": 0.9, "cluster__servers": 40}),
+    "jwt-rr-rows-overhead-hop": (
+        "jwt",
+        {
+            "utilisation": 0.8,
+            "cluster__servers": 40,
+            "cluster__overhead_ms": {"distribution": "constant", "mean": 1.5},
+            "load_balancer__hop_ms": {"distribution": "constant", "mean": 0.7},
+        },
+    ),
+    "jwt-rr-rows-unanswered-at-stop": (
+        "jwt",
+        {
+            "utilisation": 2.5,
+            "cluster__servers": 40,
+            "cluster__request_timeout_ms": 20.0,
+            "workload__relogin_delay_s": {"mean_s": 0.0},
+        },
+    ),
     "jwt-timeouts": (
         "jwt",
         {"utilisation": 1.1, "cluster__request_timeout_ms": 60.0},
@@ -311,7 +331,7 @@ def test_a_run_that_ends_early_gives_the_des_results(overrides: dict[str, Any]) 
     assert_same_result(des["jwt"], fast["jwt"])
 
 
-@pytest.mark.parametrize("case", ["jwt-rr-2w-exp", "sticky-cookie-rr-1w"])
+@pytest.mark.parametrize("case", ["jwt-rr-2w-exp", "sticky-cookie-rr-1w", "jwt-rr-rows"])
 def test_summary_mode_gives_the_des_results(case: str) -> None:
     strategy, overrides = ACCEPTED[case]
     des, fast = run_both(strategy, overrides, record=False)

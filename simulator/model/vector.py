@@ -310,7 +310,7 @@ def run_vector(
     transfer_s = strategy.credential_bytes * 8 / (bandwidth * 1e6) if bandwidth else 0.0
     work = np.add(service, setup.check_s + transfer_s, out=service)  # service: ours alone
     workers = cluster.workers_per_server
-    done = _schedule(inputs, server, route, work, workers, servers, grouping)
+    done = _schedule(inputs, server, route, work, workers, servers, grouping, gaps)
 
     # from here on arrays are in the schedule's order (by server, FIFO within each) or
     # in the order the requests are answered
@@ -336,15 +336,21 @@ def run_vector(
     answered = None if everyone else end <= stop_s
     # back to the stream's (arrival) order, where the measured requests are a suffix
     # (into arrays no longer needed, whose memory is already mapped: fewer page faults)
-    end_s = work  # the schedule is done with the work
-    if order is None:
-        done.grouping.put(end, end_s)
+    # and the latencies into the other one (the gaps are summed already)
+    if done.given_end_s is not None and order is None:  # the ends are in that order
+        end_s, free = done.given_end_s, work
     else:
-        end_s[routed()] = end
+        end_s, free = work, gaps  # the schedule is done with the work
+        if done.given_end_s is not None:
+            end_s[order] = done.given_end_s
+        elif order is None:
+            done.grouping.put(end, end_s)
+        else:
+            end_s[routed()] = end
     rank = None if order is None else _inverse(order)  # routing position (ties)
     first = int(np.searchsorted(arrival, scenario.warmup_s)) if scenario.warmup_s > 0 else 0
     if answered is None:
-        latency_s = np.subtract(end_s, arrival, out=gaps)  # the gaps are summed already
+        latency_s = np.subtract(end_s, arrival, out=free)
         in_time = latency_s <= timeout_s
     else:
         finished = end_s <= stop_s
@@ -494,8 +500,10 @@ def _schedule(
     workers: int,
     servers: int,
     grouping: Grouping | None,
+    spare_s: FloatArray,
 ) -> ServerSchedule:
-    """Start and end of every job, and its overhead.
+    """Start and end of every job, and its overhead (``spare_s``: an array the caller is
+    done with, for :func:`schedule_by_server`).
 
     The DES draws a job's overhead when a worker starts it, so the draws go to the jobs
     in the order they start, which the draws themselves decide: with a random overhead
@@ -505,7 +513,7 @@ def _schedule(
     overheads = draws(inputs, "overhead", overhead, len(route))
     if overheads is not None and overhead.distribution != "constant":
         return schedule_drawing(server, route, overheads, work, workers, servers, grouping)
-    return schedule_by_server(server, route, overheads, work, workers, servers, grouping)
+    return schedule_by_server(server, route, overheads, work, workers, servers, grouping, spare_s)
 
 
 def _inverse(order: IntArray) -> IntArray:

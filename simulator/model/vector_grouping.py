@@ -31,6 +31,12 @@ class Grouping(Protocol):
     take again (otherwise each is a gather: keep grouped copies of what is read often)."""
 
     @property
+    def rotation(self) -> int | None:
+        """``n`` if the jobs are given in rotation over ``n`` servers (job ``k`` on the
+        server of column ``k % n``, every server's jobs a column), else ``None``."""
+        ...
+
+    @property
     def order(self) -> IntArray:
         """The position given of each grouped job."""
         ...
@@ -98,6 +104,10 @@ class SortedGrouping:
     views = False
 
     @property
+    def rotation(self) -> int | None:
+        return None
+
+    @property
     def order(self) -> IntArray:
         return self.given
 
@@ -148,6 +158,12 @@ class StrideGrouping:
     stride: int
     heads: list[int]
     views = True
+
+    @property
+    def rotation(self) -> int | None:
+        if len(self.heads) == self.stride and sorted(self.heads) == list(range(self.stride)):
+            return self.stride
+        return None
 
     @property
     def order(self) -> IntArray:

@@ -1,0 +1,188 @@
+"""The vector engine's parts that save memory and page faults, against what they stand for.
+
+A vector run writes its request log into arrays it is done with (:class:`Spare`), draws
+its users a block at a time, and checks its copy of the request stream on a short first
+chunk. Each must give exactly what the plain version gives; and no two of the log's
+columns may share memory.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pytest
+
+from simulator import load_scenario
+from simulator.model.run import RunInputs, run
+from simulator.model.vector_grouping import StrideGrouping, group_by_server, group_round_robin
+from simulator.model.vector_results import Spare, finish_order
+from simulator.model.vector_stream import (
+    CHECK_REQUESTS,
+    PICK_BLOCK,
+    StreamMismatchError,
+    check_against_stream,
+    pick_users,
+    request_arrays,
+)
+
+
+def small_scenario(**overrides: Any) -> Any:
+    """Four servers, one worker each, a few seconds: what the vector engine takes."""
+    data: dict[str, Any] = {
+        "duration_s": 3.0,
+        "warmup_s": 0.5,
+        "workload.users": 150,
+        "workload.arrival_rate_per_s": 240.0,
+        "cluster.servers": 4,
+        "cluster.workers_per_server": 1,
+        "cluster.queue_limit": 10_000,
+        "jwt.ttl_s": 1e9,
+        "bucket_s": 0.25,
+    }
+    data.update(overrides)
+    return load_scenario(None, data)
+
+
+# ------------------------------------------------------------------ Spare
+
+
+def test_a_spare_array_is_handed_out_once_and_only_if_it_fits() -> None:
+    floats, small, ints = np.zeros(10), np.zeros(3), np.zeros(8, dtype=np.int64)
+    spare = Spare(small, floats)
+    out = spare.out(8, np.int64)  # too many for ``small``: ``floats``, seen as integers
+    assert out is not None and out.dtype == np.int64 and len(out) == 8
+    assert np.shares_memory(out, floats)
+    assert spare.out(8, np.float64) is None  # ``floats`` is taken, ``small`` too small
+    spare.add(ints)
+    again = spare.out(8, np.float64)
+    assert again is not None and np.shares_memory(again, ints)
+    assert spare.out(1, np.int8) is None  # another item size: not handed out
+    assert spare.out(3, np.float64) is not None  # ``small`` was there all along
+
+
+def test_a_spare_take_is_the_gather() -> None:
+    rng = np.random.default_rng(1)
+    values, rows = rng.random(1000), rng.permutation(1000)[:700]
+    buffer = np.zeros(900)
+    spare = Spare(buffer)
+    taken = spare.take(values, rows)
+    assert np.array_equal(taken, values[rows]) and np.shares_memory(taken, buffer)
+    fresh = spare.take(values, rows)  # none left: a new array, the same values
+    assert np.array_equal(fresh, values[rows]) and not np.shares_memory(fresh, buffer)
+    strided = Spare(np.zeros(2000)[::2])  # not contiguous: never handed out
+    assert strided.out(10, np.float64) is None
+
+
+def test_the_finish_order_into_a_given_array_is_the_same_order() -> None:
+    rng = np.random.default_rng(2)
+    for values in (np.round(rng.uniform(0.001, 9.0, 4000), 3), -rng.random(50)):
+        ties = rng.permutation(len(values))
+        out = np.empty(len(values), dtype=np.int64)
+        order = finish_order(values, ties, out)
+        assert np.shares_memory(order, out)
+        assert np.array_equal(order, finish_order(values, ties))
+
+
+# ------------------------------------------------------------------ servers
+
+
+@pytest.mark.parametrize("servers, offset", [(1, 0), (7, 3), (50, 20_000)])
+def test_the_server_of_a_position_into_a_given_array(servers: int, offset: int) -> None:
+    count = 1003
+    server = (np.arange(count) + offset) % servers
+    positions = np.random.default_rng(servers).integers(0, count, 500)
+    for grouping in (group_round_robin(count, servers, offset), group_by_server(server, servers)):
+        out = np.empty(len(positions), dtype=np.int64)
+        found = grouping.server_at(positions, out)
+        assert np.shares_memory(found, out)
+        assert np.array_equal(found, server[positions])
+        assert np.array_equal(grouping.server_at(positions), server[positions])
+
+
+def test_the_server_of_a_position_when_the_heads_are_not_a_rotation() -> None:
+    """Heads in another order than a rotation: looked up, not computed."""
+    heads = [2, 0, 3, 1]  # server i's first job is at position heads[i]
+    count = 22
+    bounds = np.zeros(5, dtype=np.int64)
+    np.cumsum([len(range(head, count, 4)) for head in heads], out=bounds[1:])
+    grouping = StrideGrouping(bounds, 4, heads)
+    server = np.empty(count, dtype=np.int64)
+    for index, head in enumerate(heads):
+        server[head::4] = index
+    positions = np.arange(count)
+    assert np.array_equal(grouping.server_at(positions), server)
+    assert np.array_equal(grouping.server_at(positions, np.empty(count, np.int64)), server)
+
+
+# ------------------------------------------------------------------ the stream
+
+
+@pytest.mark.parametrize("user_weights", ["uniform", "zipf"])
+def test_users_drawn_a_block_at_a_time_are_the_users_of_all_the_draws(user_weights: str) -> None:
+    users = 1000
+    weights = np.full(users, 1.0 / users)
+    if user_weights == "zipf":
+        weights = np.arange(1, users + 1, dtype=np.float64) ** -1.1
+        weights /= weights.sum()
+    count = 2 * PICK_BLOCK + 123  # two whole blocks and part of a third
+    picks = np.random.default_rng(7).random(count)
+    drawn = pick_users(weights, np.random.default_rng(7), count)
+    assert np.array_equal(drawn, pick_users(weights, picks))
+    assert np.array_equal(drawn, np.searchsorted(_edges(weights), picks, side="right"))
+
+
+def _edges(weights: np.ndarray) -> np.ndarray:
+    cumulative = np.cumsum(weights)
+    cumulative[-1] = 1.0
+    return cumulative
+
+
+def test_the_stream_check_compares_the_first_requests() -> None:
+    inputs = RunInputs.build(small_scenario())
+    gaps, users, service = request_arrays(inputs.requests)
+    assert len(gaps) > CHECK_REQUESTS
+    check_against_stream(inputs.requests, gaps, users, service)  # the same: no error
+    for changed in (gaps, users, service):
+        position = CHECK_REQUESTS - 1  # the last request it compares
+        original = changed[position]
+        changed[position] = original + 1
+        with pytest.raises(StreamMismatchError):
+            check_against_stream(inputs.requests, gaps, users, service)
+        changed[position] = original
+
+
+def test_a_stream_shorter_than_the_check_is_compared_whole() -> None:
+    inputs = RunInputs.build(small_scenario(duration_s=0.2, warmup_s=0.0))
+    gaps, users, service = request_arrays(inputs.requests)
+    assert 0 < len(gaps) < CHECK_REQUESTS
+    check_against_stream(inputs.requests, gaps, users, service)
+    with pytest.raises(StreamMismatchError):
+        check_against_stream(inputs.requests, gaps[:-1], users[:-1], service[:-1])
+
+
+# ------------------------------------------------------------------ the log
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"warmup_s": 0.0},
+        {"cluster.request_timeout_ms": 15.0},  # some requests time out
+        {"load_balancer.policy": "random"},  # the servers looked up, not computed
+        {"load_balancer.hop_ms": {"distribution": "exponential", "mean": 0.5}},
+    ],
+)
+def test_the_logs_columns_share_no_memory(overrides: dict[str, Any]) -> None:
+    result = run(small_scenario(**overrides), ["jwt"], engine="vector")
+    assert result["jwt"].engine == "vector", result["jwt"].engine_note
+    log = result.logs["jwt"]
+    columns = [
+        np.asarray(getattr(log, name))
+        for name in ("arrival_s", "user", "server", "outcome", "latency_ms", "cause")
+    ]
+    assert len(columns[0]) == result["jwt"].requests > 0
+    for one, other in itertools.combinations(columns, 2):
+        assert not np.shares_memory(one, other)

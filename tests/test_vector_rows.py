@@ -1,0 +1,147 @@
+"""One worker per server, many servers in rotation: the schedule a row at a time.
+
+With jobs given in rotation (round robin) each server's jobs are a column of the
+rotation, so :func:`_one_worker_by_rows` computes a whole row of it at once. It must give
+the recursion's ends bit for bit, and :func:`schedule_by_server` must take it exactly
+where it applies (the vector engine's runs against the DES are in test_vector_engine.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from test_vector_engine import ACCEPTED, scenario
+
+from simulator import load_scenario
+from simulator.model import vector_queue
+from simulator.model.run import run
+from simulator.model.vector_grouping import group_by_server, group_round_robin
+from simulator.model.vector_queue import ROW_SERVERS, _one_worker_by_rows, schedule_by_server
+
+
+def recursion(
+    route_s: np.ndarray, first_s: np.ndarray | None, work_s: np.ndarray, stride: int
+) -> np.ndarray:
+    """One job at a time, as the DES adds times: the later of the arrival and the end of
+    the server's job before, then the first timeout, then the work."""
+    free = [-np.inf] * stride
+    end = np.empty(len(route_s))
+    for job in range(len(route_s)):
+        column = job % stride
+        began = max(float(route_s[job]), free[column])
+        done = began + float(first_s[job]) if first_s is not None else began
+        done = done + float(work_s[job])
+        free[column] = end[job] = done
+    return end
+
+
+@pytest.mark.parametrize("stride, count", [(32, 3200), (50, 1234), (97, 60), (40, 40), (33, 1)])
+@pytest.mark.parametrize("overhead", [False, True])
+def test_a_row_at_a_time_is_the_recursion_bit_for_bit(
+    stride: int, count: int, overhead: bool
+) -> None:
+    rng = np.random.default_rng(stride * count)
+    route_s = np.cumsum(rng.exponential(0.01 / (0.9 * stride), count))  # busy servers
+    work_s = rng.exponential(0.01, count)
+    first_s = np.full(count, 0.0015) if overhead else None
+    end_s = np.empty(count)
+    _one_worker_by_rows(route_s, first_s, work_s, stride, end_s)
+    assert np.array_equal(end_s, recursion(route_s, first_s, work_s, stride))
+
+
+def test_the_schedule_takes_the_rows_where_they_apply(monkeypatch: Any) -> None:
+    calls: list[int] = []
+    original = vector_queue._one_worker_by_rows
+
+    def counted(*args: Any) -> None:
+        calls.append(args[3])
+        original(*args)
+
+    monkeypatch.setattr(vector_queue, "_one_worker_by_rows", counted)
+    rng = np.random.default_rng(5)
+    count = 5000
+    route_s = np.cumsum(rng.exponential(0.0002, count))
+    work_s = rng.exponential(0.01, count)
+    for servers, workers, by_rotation, rows in [
+        (ROW_SERVERS, 1, True, True),
+        (ROW_SERVERS - 1, 1, True, False),  # too few servers: the busy periods' layout
+        (ROW_SERVERS, 2, True, False),  # two workers: not one column per worker
+        (ROW_SERVERS, 1, False, False),  # grouped by a sort: not known to be a rotation
+    ]:
+        calls.clear()
+        server = (np.arange(count) + 3) % servers
+        grouping = (
+            group_round_robin(count, servers, 3)
+            if by_rotation
+            else group_by_server(server, servers)
+        )
+        spare = np.empty(count)
+        done = schedule_by_server(
+            None if by_rotation else server,
+            route_s,
+            None,
+            work_s,
+            workers,
+            servers,
+            grouping,
+            spare,
+        )
+        assert calls == ([servers] if rows else [])
+        assert (done.given_end_s is spare) == rows
+        expected = schedule_by_server(server, route_s, None, work_s, workers, servers)
+        assert np.array_equal(done.end_s, expected.end_s)  # grouped by server, both
+        if rows:
+            np.testing.assert_array_equal(done.given_end_s[expected.order], expected.end_s)
+
+
+def test_a_standard_run_with_many_servers_takes_the_rows(monkeypatch: Any) -> None:
+    """50 servers in round robin (as the standard workload): the rows, the DES's log."""
+    calls: list[int] = []
+    original = vector_queue._one_worker_by_rows
+    monkeypatch.setattr(
+        vector_queue,
+        "_one_worker_by_rows",
+        lambda *args: (calls.append(args[3]), original(*args))[1],
+    )
+    case = load_scenario(
+        None,
+        {
+            "duration_s": 2.0,
+            "warmup_s": 0.0,
+            "workload.users": 500,
+            "workload.arrival_rate_per_s": 3500.0,
+            "cluster.servers": 50,
+            "cluster.workers_per_server": 1,
+            "cluster.queue_limit": 100_000,
+            "load_balancer.policy": "round_robin",
+            "jwt.ttl_s": 1e9,
+        },
+    )
+    des = run(case, ["jwt"], engine="des")
+    fast = run(case, ["jwt"], engine="vector")
+    assert calls == [50] and fast["jwt"].engine == "vector"
+    for name in ("arrival_s", "user", "server", "latency_ms"):
+        np.testing.assert_array_equal(
+            np.asarray(getattr(fast.logs["jwt"], name)), np.asarray(getattr(des.logs["jwt"], name))
+        )
+    assert fast["jwt"].latency_ms == des["jwt"].latency_ms
+
+
+@pytest.mark.parametrize(
+    "case", ["jwt-rr-rows", "jwt-rr-rows-overhead-hop", "jwt-rr-rows-unanswered-at-stop"]
+)
+def test_the_engine_cases_with_many_servers_take_the_rows(monkeypatch: Any, case: str) -> None:
+    """test_vector_engine.py's cases for this path (whose results it compares with the
+    DES's) do take it."""
+    calls: list[int] = []
+    original = vector_queue._one_worker_by_rows
+    monkeypatch.setattr(
+        vector_queue,
+        "_one_worker_by_rows",
+        lambda *args: (calls.append(args[3]), original(*args))[1],
+    )
+    strategy, overrides = ACCEPTED[case]
+    result = run(scenario(**overrides), [strategy], engine="vector")
+    assert result[strategy].engine == "vector" and calls == [40]
