@@ -1,9 +1,8 @@
 """The vector engine's parts that save memory and page faults, against what they stand for.
 
-A vector run writes its request log into arrays it is done with (:class:`Spare`), draws
-its users a block at a time, and checks its copy of the request stream on a short first
-chunk. Each must give exactly what the plain version gives; and no two of the log's
-columns may share memory.
+A vector run writes its request log into arrays it is done with (:class:`Spare`, and
+``out`` arguments of the finish order and of the servers' lookup). Each must give
+exactly what the plain version gives; and no two of the log's columns may share memory.
 """
 
 from __future__ import annotations
@@ -15,17 +14,9 @@ import numpy as np
 import pytest
 
 from simulator import load_scenario
-from simulator.model.run import RunInputs, run
+from simulator.model.run import run
 from simulator.model.vector_grouping import StrideGrouping, group_by_server, group_round_robin
 from simulator.model.vector_results import Spare, finish_order
-from simulator.model.vector_stream import (
-    CHECK_REQUESTS,
-    PICK_BLOCK,
-    StreamMismatchError,
-    check_against_stream,
-    pick_users,
-    request_arrays,
-)
 
 
 def small_scenario(**overrides: Any) -> Any:
@@ -114,52 +105,6 @@ def test_the_server_of_a_position_when_the_heads_are_not_a_rotation() -> None:
     positions = np.arange(count)
     assert np.array_equal(grouping.server_at(positions), server)
     assert np.array_equal(grouping.server_at(positions, np.empty(count, np.int64)), server)
-
-
-# ------------------------------------------------------------------ the stream
-
-
-@pytest.mark.parametrize("user_weights", ["uniform", "zipf"])
-def test_users_drawn_a_block_at_a_time_are_the_users_of_all_the_draws(user_weights: str) -> None:
-    users = 1000
-    weights = np.full(users, 1.0 / users)
-    if user_weights == "zipf":
-        weights = np.arange(1, users + 1, dtype=np.float64) ** -1.1
-        weights /= weights.sum()
-    count = 2 * PICK_BLOCK + 123  # two whole blocks and part of a third
-    picks = np.random.default_rng(7).random(count)
-    drawn = pick_users(weights, np.random.default_rng(7), count)
-    assert np.array_equal(drawn, pick_users(weights, picks))
-    assert np.array_equal(drawn, np.searchsorted(_edges(weights), picks, side="right"))
-
-
-def _edges(weights: np.ndarray) -> np.ndarray:
-    cumulative = np.cumsum(weights)
-    cumulative[-1] = 1.0
-    return cumulative
-
-
-def test_the_stream_check_compares_the_first_requests() -> None:
-    inputs = RunInputs.build(small_scenario())
-    gaps, users, service = request_arrays(inputs.requests)
-    assert len(gaps) > CHECK_REQUESTS
-    check_against_stream(inputs.requests, gaps, users, service)  # the same: no error
-    for changed in (gaps, users, service):
-        position = CHECK_REQUESTS - 1  # the last request it compares
-        original = changed[position]
-        changed[position] = original + 1
-        with pytest.raises(StreamMismatchError):
-            check_against_stream(inputs.requests, gaps, users, service)
-        changed[position] = original
-
-
-def test_a_stream_shorter_than_the_check_is_compared_whole() -> None:
-    inputs = RunInputs.build(small_scenario(duration_s=0.2, warmup_s=0.0))
-    gaps, users, service = request_arrays(inputs.requests)
-    assert 0 < len(gaps) < CHECK_REQUESTS
-    check_against_stream(inputs.requests, gaps, users, service)
-    with pytest.raises(StreamMismatchError):
-        check_against_stream(inputs.requests, gaps[:-1], users[:-1], service[:-1])
 
 
 # ------------------------------------------------------------------ the log

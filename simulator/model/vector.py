@@ -70,7 +70,7 @@ from simulator.model.vector_setup import (
     log_in_everyone,
     route_jobs,
 )
-from simulator.model.vector_stream import StreamMismatchError, check_against_stream, request_arrays
+from simulator.model.vector_stream import StreamMismatchError, check_against_stream, stream_arrays
 from simulator.model.vector_tally import count_requests, latency_summary_exact, window_bounds
 from simulator.model.workload import Population
 from simulator.results.records import AuthCost, RequestLog, StoreStats, StrategyResult
@@ -276,7 +276,7 @@ def run_vector(
     # before the last arrival is almost surely checked after it expires
     expires_before(inputs, strategy.credential_lifetime_s, scenario.duration_s)
 
-    gaps, users, service_s = request_arrays(inputs.requests)
+    gaps, users, service_s, arrival = stream_arrays(inputs.requests)
     try:
         check_against_stream(inputs.requests, gaps, users, service_s)
     except StreamMismatchError:
@@ -285,7 +285,6 @@ def run_vector(
             "RequestStream (update simulator/model/vector_stream.py)"
         ) from None
     count = len(gaps)
-    arrival = np.cumsum(gaps)  # the DES's clock: a running sum of the gaps
     # a token checked after it expires: found early if it expired before its request came
     check_credentials(
         inputs,

@@ -40,56 +40,87 @@ class StreamMismatchError(RuntimeError):
 def request_arrays(stream: RequestStream) -> tuple[FloatArray, IntArray, FloatArray]:
     """Gaps (seconds), users and business service times (seconds) of every request of
     ``stream``, exactly the values its chunks hold, concatenated."""
+    gaps, users, service_s, _ = stream_arrays(stream)
+    return gaps, users, service_s
+
+
+def stream_arrays(
+    stream: RequestStream,
+) -> tuple[FloatArray, IntArray, FloatArray, FloatArray]:
+    """:func:`request_arrays`, and the arrival times as the DES's clock adds the gaps (a
+    running sum, ``np.cumsum(gaps)``)."""
     if not stream.rate.constant:
-        return _chunk_by_chunk(stream)
+        gaps, users, service_s = _chunk_by_chunk(stream)
+        return gaps, users, service_s, np.cumsum(gaps)
     streams = stream.streams
     arrivals = streams.generator("arrivals")
-    users = streams.generator("users")
-    service = streams.generator("service")
     chunk = stream.chunk
     mean_gap_s = 1.0 / (stream.rate.base_per_s * stream.rate.peak)
     expected = stream.rate.base_per_s * stream.rate.peak * stream.duration_s
     blocks = max(1, math.ceil(expected * 1.02 / chunk) + 1)
+    drawn = arrivals.exponential(mean_gap_s, blocks * chunk)
+    clock = np.cumsum(drawn)
+    inside = _inside_by_clock(clock, stream.duration_s)
+    if inside is None:  # too close to call (or more to draw): as the stream adds
+        gaps = _kept_chunk_by_chunk(stream, arrivals, drawn, blocks)
+        arrival = np.cumsum(gaps)
+    else:
+        gaps, arrival = drawn[:inside], clock[:inside]
+    count = len(gaps)
+    service_s = draw_service_s(streams.generator("service"), stream.service, count)
+    users = pick_users(stream.population.weights, streams.generator("users"), count)
+    return gaps, users, service_s, arrival
+
+
+def _inside_by_clock(clock: FloatArray, duration_s: float) -> int | None:
+    """How many of the times the stream keeps (those before ``duration_s``), found from
+    the running sum ``clock`` of the gaps; ``None`` if that cannot be told for sure.
+
+    The stream adds the gaps a chunk at a time (``now + np.cumsum(chunk)``), so its times
+    differ from the running sum's in their rounding only. Any sum of ``k`` positive
+    numbers, added in any order, is within ``(k - 1) * 2**-53`` of the exact sum
+    (relative, to first order), so the two are within twice that of each other. A time
+    farther than four times that from ``duration_s`` is on the same side of it in both;
+    if the times either side of it are not, or every drawn time is before it, the
+    answer is ``None``."""
+    inside = int(np.searchsorted(clock, duration_s, side="left"))
+    if inside == len(clock):
+        return None
+    margin = 4.0 * len(clock) * 2.0**-53 * max(float(clock[-1]), duration_s)
+    if float(clock[inside]) < duration_s + margin:
+        return None
+    if inside and float(clock[inside - 1]) >= duration_s - margin:
+        return None
+    return inside
+
+
+def _kept_chunk_by_chunk(
+    stream: RequestStream, arrivals: np.random.Generator, drawn: FloatArray, blocks: int
+) -> FloatArray:
+    """The gaps the stream keeps, found as it finds them: chunk by chunk, the running
+    time ``now`` added to each chunk's running sum; ``drawn`` holds the first ``blocks``
+    chunks' gaps, ``arrivals`` draws the next ones."""
+    chunk = stream.chunk
+    mean_gap_s = 1.0 / (stream.rate.base_per_s * stream.rate.peak)
     gap_parts: list[FloatArray] = []
     now = 0.0
-    kept = 0
+    gaps = drawn.reshape(blocks, chunk)
     while True:
-        gaps = arrivals.exponential(mean_gap_s, blocks * chunk).reshape(blocks, chunk)
         for block in range(blocks):
             sums = np.cumsum(gaps[block])  # a chunk at a time: no array of the whole run
             last = now + float(sums[-1])  # times[-1], as the stream adds it
             if last < stream.duration_s:  # the whole chunk is inside
                 gap_parts.append(gaps[block])
-                kept += 1
                 now = last
                 continue
             times = now + sums
             inside = int(np.searchsorted(times, stream.duration_s, side="left"))
             gap_parts.append(gaps[block, :inside])
-            kept += 1
             if inside < chunk:
-                if len(gap_parts) == block + 1:  # first round: a prefix of its gaps
-                    kept_gaps = gaps.reshape(-1)[: block * chunk + inside]
-                else:
-                    kept_gaps = np.concatenate(gap_parts)
-                return _finish(stream, users, service, kept_gaps, kept)
+                return np.concatenate(gap_parts)
             now = float(times[-1])
         blocks = max(1, blocks // 4)
-
-
-def _finish(
-    stream: RequestStream,
-    users: np.random.Generator,
-    service: np.random.Generator,
-    gaps: FloatArray,
-    chunks: int,
-) -> tuple[FloatArray, IntArray, FloatArray]:
-    """The users and service times of the first ``len(gaps)`` requests (``chunks``
-    chunks were drawn from each stream)."""
-    count = len(gaps)
-    drawn = chunks * stream.chunk
-    service_s = draw_service_s(service, stream.service, drawn)[:count]
-    return gaps, pick_users(stream.population.weights, users, count), service_s
+        gaps = arrivals.exponential(mean_gap_s, blocks * chunk).reshape(blocks, chunk)
 
 
 def pick_users(
