@@ -19,6 +19,7 @@ from simulator.model import vector_queue
 from simulator.model.run import run
 from simulator.model.vector_grouping import group_by_server, group_round_robin
 from simulator.model.vector_queue import ROW_SERVERS, _one_worker_by_rows, schedule_by_server
+from simulator.model.vector_results import _clipped, _in_window
 
 
 def recursion(
@@ -145,3 +146,23 @@ def test_the_engine_cases_with_many_servers_take_the_rows(monkeypatch: Any, case
     strategy, overrides = ACCEPTED[case]
     result = run(scenario(**overrides), [strategy], engine="vector")
     assert result[strategy].engine == "vector" and calls == [40]
+
+
+# ------------------------------------------------------------------ busy time
+
+
+@pytest.mark.parametrize("start_s, stop_s", [(0.0, 100.0), (2.0, 5.0), (4.0, 4.001), (9.0, 1.0)])
+def test_a_worker_s_time_in_the_window_is_the_clipped_time(start_s: float, stop_s: float) -> None:
+    """One worker: only the first and last jobs are clipped, the others' time is the
+    same subtraction; the answer is the clipped time of every job, bit for bit."""
+    rng = np.random.default_rng(int(start_s * 10 + stop_s))
+    for count in (0, 1, 2, 50, 3000):
+        route_s = np.cumsum(rng.exponential(0.005, count))
+        ended = np.empty(count)
+        _one_worker_by_rows(route_s, None, rng.exponential(0.004, count), 1, ended)
+        began = np.maximum(route_s, np.concatenate(([-np.inf], ended[:-1])))
+        expected = _clipped(began.copy(), ended, start_s, stop_s)
+        assert np.array_equal(_in_window(began.copy(), ended, start_s, stop_s, 1), expected)
+        assert np.array_equal(
+            expected, np.maximum(np.minimum(ended, stop_s) - np.maximum(began, start_s), 0.0)
+        )

@@ -163,16 +163,42 @@ def busy_seconds(
             continue
         ended = done.end_s[jobs]
         began = done.starts(index)  # a new array
-        np.maximum(began, scenario.warmup_s, out=began)
-        part = np.minimum(ended, scenario.duration_s)
-        part -= began  # each job's time in the window: none (<= 0) adds 0.0, no change
-        np.maximum(part, 0.0, out=part)  # (times are finite: no NaN)
+        part = _in_window(began, ended, scenario.warmup_s, scenario.duration_s, done.workers)
         if answered is not None:
             part[~answered[jobs]] = 0.0
         if done.workers > 1 and np.any(ended[1:] < ended[:-1]):  # out of FIFO order
             part = part[np.argsort(ended, kind="stable")]
         busy.append(float(np.cumsum(part)[-1]))
     return busy
+
+
+def _in_window(
+    began: FloatArray, ended: FloatArray, start_s: float, stop_s: float, workers: int
+) -> FloatArray:
+    """Each job's time in the window ``start_s..stop_s``: ``max(0, min(end, stop) -
+    max(start, start_s))`` (none, 0.0, adds nothing); ``began`` is written over.
+
+    With one worker the starts and the ends do not decrease, so only the first jobs can
+    begin before the window and only the last ones end after it: the others' time is
+    ``end - start`` as it stands (the same operation on the same values)."""
+    if workers == 1 and len(began):
+        first = int(np.searchsorted(began, start_s, side="left"))  # began[:first] < start
+        last = int(np.searchsorted(ended, stop_s, side="right"))  # ended[last:] > stop
+        if first < last:
+            head = _clipped(began[:first], ended[:first], start_s, stop_s)
+            tail = _clipped(began[last:], ended[last:], start_s, stop_s)
+            part = np.subtract(ended, began, out=began)
+            part[:first], part[last:] = head, tail
+            return part
+    return _clipped(began, ended, start_s, stop_s)
+
+
+def _clipped(began: FloatArray, ended: FloatArray, start_s: float, stop_s: float) -> FloatArray:
+    """:func:`_in_window`, job by job."""
+    part = np.minimum(ended, stop_s)
+    part -= np.maximum(began, start_s)  # none (<= 0) adds 0.0, no change
+    np.maximum(part, 0.0, out=part)  # (times are finite: no NaN)
+    return part
 
 
 @dataclass

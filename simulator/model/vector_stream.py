@@ -58,7 +58,8 @@ def stream_arrays(
     mean_gap_s = 1.0 / (stream.rate.base_per_s * stream.rate.peak)
     expected = stream.rate.base_per_s * stream.rate.peak * stream.duration_s
     blocks = max(1, math.ceil(expected * 1.02 / chunk) + 1)
-    drawn = arrivals.exponential(mean_gap_s, blocks * chunk)
+    drawn = arrivals.standard_exponential(blocks * chunk)  # exponential(mean_gap_s, ...)
+    drawn *= mean_gap_s
     clock = np.cumsum(drawn)
     inside = _inside_by_clock(clock, stream.duration_s)
     if inside is None:  # too close to call (or more to draw): as the stream adds

@@ -190,8 +190,10 @@ def draw(
 ) -> npt.NDArray[np.float64]:
     """Draw ``size`` values of ``exponential``, ``constant`` or ``lognormal`` (log-space
     standard deviation ``sigma``) with mean ``mean``."""
-    if distribution == "exponential":
-        return generator.exponential(mean, size)
+    if distribution == "exponential":  # exponential(mean, size), filled faster
+        values = generator.standard_exponential(size)
+        values *= mean
+        return values
     if distribution == "constant" or mean == 0:
         return np.full(size, float(mean))
     # lognormal with the requested mean: E[X] = exp(mu + sigma^2 / 2)
