@@ -1,7 +1,7 @@
 """One worker per server, many servers in rotation: the schedule a row at a time.
 
 With jobs given in rotation (round robin) each server's jobs are a column of the
-rotation, so :func:`_one_worker_by_rows` computes a whole row of it at once. It must give
+rotation, so :func:`one_worker_by_rows` computes a whole row of it at once. It must give
 the recursion's ends bit for bit, and :func:`schedule_by_server` must take it exactly
 where it applies (the vector engine's runs against the DES are in test_vector_engine.py).
 """
@@ -15,11 +15,12 @@ import pytest
 from test_vector_engine import ACCEPTED, scenario
 
 from simulator import load_scenario
-from simulator.model import vector_queue
+from simulator.model import vector_queue, vector_rows
 from simulator.model.run import run
 from simulator.model.vector_grouping import group_by_server, group_round_robin
-from simulator.model.vector_queue import ROW_SERVERS, _one_worker_by_rows, schedule_by_server
+from simulator.model.vector_queue import schedule_by_server
 from simulator.model.vector_results import _clipped, _in_window
+from simulator.model.vector_rows import ROW_BLOCK, ROW_SERVERS, one_worker_by_rows
 
 
 def recursion(
@@ -48,19 +49,40 @@ def test_a_row_at_a_time_is_the_recursion_bit_for_bit(
     work_s = rng.exponential(0.01, count)
     first_s = np.full(count, 0.0015) if overhead else None
     end_s = np.empty(count)
-    _one_worker_by_rows(route_s, first_s, work_s, stride, end_s)
+    one_worker_by_rows(route_s, first_s, work_s, stride, end_s)
+    assert np.array_equal(end_s, recursion(route_s, first_s, work_s, stride))
+
+
+@pytest.mark.parametrize("utilisation", [0.3, 0.7, 0.99, 1.5])
+@pytest.mark.parametrize("block", [8, ROW_BLOCK])
+@pytest.mark.parametrize("overhead", [False, True])
+def test_blocks_in_lockstep_are_the_recursion_bit_for_bit(
+    monkeypatch: Any, utilisation: float, block: int, overhead: bool
+) -> None:
+    """Blocks of rows computed as if idle at their start, then corrected: busy periods
+    across a block's start (all of them at 0.99 and beyond: saturated servers, corrected
+    through whole blocks), a last row part of the way round."""
+    monkeypatch.setattr(vector_rows, "ROW_BLOCK", block)
+    stride = 40
+    count = stride * block * 6 + 17
+    rng = np.random.default_rng(int(utilisation * 100) + block)
+    route_s = np.cumsum(rng.exponential(0.01 / (utilisation * stride), count))
+    work_s = rng.exponential(0.01, count)
+    first_s = np.full(count, 0.0015) if overhead else None
+    end_s = np.empty(count)
+    one_worker_by_rows(route_s, first_s, work_s, stride, end_s)
     assert np.array_equal(end_s, recursion(route_s, first_s, work_s, stride))
 
 
 def test_the_schedule_takes_the_rows_where_they_apply(monkeypatch: Any) -> None:
     calls: list[int] = []
-    original = vector_queue._one_worker_by_rows
+    original = vector_queue.one_worker_by_rows
 
     def counted(*args: Any) -> None:
         calls.append(args[3])
         original(*args)
 
-    monkeypatch.setattr(vector_queue, "_one_worker_by_rows", counted)
+    monkeypatch.setattr(vector_queue, "one_worker_by_rows", counted)
     rng = np.random.default_rng(5)
     count = 5000
     route_s = np.cumsum(rng.exponential(0.0002, count))
@@ -100,10 +122,10 @@ def test_the_schedule_takes_the_rows_where_they_apply(monkeypatch: Any) -> None:
 def test_a_standard_run_with_many_servers_takes_the_rows(monkeypatch: Any) -> None:
     """50 servers in round robin (as the standard workload): the rows, the DES's log."""
     calls: list[int] = []
-    original = vector_queue._one_worker_by_rows
+    original = vector_queue.one_worker_by_rows
     monkeypatch.setattr(
         vector_queue,
-        "_one_worker_by_rows",
+        "one_worker_by_rows",
         lambda *args: (calls.append(args[3]), original(*args))[1],
     )
     case = load_scenario(
@@ -137,10 +159,10 @@ def test_the_engine_cases_with_many_servers_take_the_rows(monkeypatch: Any, case
     """test_vector_engine.py's cases for this path (whose results it compares with the
     DES's) do take it."""
     calls: list[int] = []
-    original = vector_queue._one_worker_by_rows
+    original = vector_queue.one_worker_by_rows
     monkeypatch.setattr(
         vector_queue,
-        "_one_worker_by_rows",
+        "one_worker_by_rows",
         lambda *args: (calls.append(args[3]), original(*args))[1],
     )
     strategy, overrides = ACCEPTED[case]
@@ -159,7 +181,7 @@ def test_a_worker_s_time_in_the_window_is_the_clipped_time(start_s: float, stop_
     for count in (0, 1, 2, 50, 3000):
         route_s = np.cumsum(rng.exponential(0.005, count))
         ended = np.empty(count)
-        _one_worker_by_rows(route_s, None, rng.exponential(0.004, count), 1, ended)
+        one_worker_by_rows(route_s, None, rng.exponential(0.004, count), 1, ended)
         began = np.maximum(route_s, np.concatenate(([-np.inf], ended[:-1])))
         expected = _clipped(began.copy(), ended, start_s, stop_s)
         assert np.array_equal(_in_window(began.copy(), ended, start_s, stop_s, 1), expected)

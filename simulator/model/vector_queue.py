@@ -39,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.model.vector_grouping import Grouping, group_by_server
+from simulator.model.vector_rows import ROW_SERVERS, one_worker_by_rows
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -163,7 +164,7 @@ def schedule_by_server(
         spare_s: an array of ``len(route_s)`` values the caller is done with: the ends in
             the order given are written into it when they are made that way (jobs given
             in rotation to :data:`ROW_SERVERS` or more servers of one worker each: see
-            :func:`_one_worker_by_rows`).
+            :func:`~simulator.model.vector_rows.one_worker_by_rows`).
     """
     if grouping is None:
         assert server is not None
@@ -175,7 +176,7 @@ def schedule_by_server(
         done.stored_start_s = np.empty(0)
     elif workers == 1 and grouping.rotation is not None and grouping.rotation >= ROW_SERVERS:
         given = np.empty(count) if spare_s is None else spare_s
-        _one_worker_by_rows(route_s, first_s, work_s, grouping.rotation, given)
+        one_worker_by_rows(route_s, first_s, work_s, grouping.rotation, given)
         grouping.take(given, out=done.end_s)
         done.given_end_s = given
     elif workers == 1:  # the work (and routes read as views) gathered a chunk at a time
@@ -272,56 +273,6 @@ def _segments(
         state[:, 0] = done
         state.sort(axis=1)
     return start, end
-
-
-ROW_SERVERS = 32
-"""Servers in rotation from which :func:`_one_worker_by_rows` computes one worker's jobs:
-a row of the rotation costs a few numpy calls (about two microseconds) whatever the
-servers, where :func:`_one_worker` costs about 70 ns a job (2026-12-02, 700,000 jobs on
-50 servers: 18-35 ms against 48-54 ms of CPU time on this project's 2-core VM)."""
-
-
-def _one_worker_by_rows(
-    route_s: FloatArray,
-    first_s: FloatArray | None,
-    work_s: FloatArray,
-    stride: int,
-    end_s: FloatArray,
-) -> None:
-    """Ends of jobs given in rotation over ``stride`` servers of one worker each (job ``k``
-    on the server of column ``k % stride``), into ``end_s``, all in the order given.
-
-    A server's jobs are one column of the rotation, in FIFO order, so the rotation's rows
-    are computed one after the other, each for every server at once: a job starts at the
-    later of its arrival and the end of the job before it, then its first timeout and its
-    work are added; the DES's operations on the same values, so the same bits.
-    """
-    count = len(route_s)
-    rows = count // stride
-    full = rows * stride
-    ended_before = np.full(stride, -np.inf)
-    maximum, add = np.maximum, np.add
-    for lo, hi, width in ((0, full, stride), (full, count, count - full)):
-        if hi == lo:
-            continue
-        shape = (-1, width)
-        arrivals = route_s[lo:hi].reshape(shape)
-        works = work_s[lo:hi].reshape(shape)
-        ends = end_s[lo:hi].reshape(shape)
-        before = ended_before[:width]
-        if first_s is None:
-            for arrived, work, ended in zip(arrivals, works, ends, strict=True):
-                maximum(arrived, before, out=ended)
-                add(ended, work, out=ended)
-                before = ended
-        else:
-            firsts = first_s[lo:hi].reshape(shape)
-            for arrived, first, work, ended in zip(arrivals, firsts, works, ends, strict=True):
-                maximum(arrived, before, out=ended)
-                add(ended, first, out=ended)
-                add(ended, work, out=ended)
-                before = ended
-        ended_before = before
 
 
 CHUNK_JOBS = 1 << 16
