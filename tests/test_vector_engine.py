@@ -153,6 +153,17 @@ ACCEPTED: dict[str, tuple[str, dict[str, Any]]] = {
             "workload__relogin_delay_s": {"mean_s": 0.0},
         },
     ),
+    # 40 servers, jobs grouped by a sort: the servers' columns padded into a table
+    "jwt-random-columns-overhead": (
+        "jwt",
+        {
+            "utilisation": 0.9,
+            "cluster__servers": 40,
+            "load_balancer__policy": "random",
+            "cluster__overhead_ms": {"distribution": "constant", "mean": 1.0},
+        },
+    ),
+    "sticky-cookie-columns": ("sticky", {"utilisation": 0.8, "cluster__servers": 40}),
     "jwt-timeouts": (
         "jwt",
         {"utilisation": 1.1, "cluster__request_timeout_ms": 60.0},
@@ -331,7 +342,9 @@ def test_a_run_that_ends_early_gives_the_des_results(overrides: dict[str, Any]) 
     assert_same_result(des["jwt"], fast["jwt"])
 
 
-@pytest.mark.parametrize("case", ["jwt-rr-2w-exp", "sticky-cookie-rr-1w", "jwt-rr-rows"])
+@pytest.mark.parametrize(
+    "case", ["jwt-rr-2w-exp", "sticky-cookie-rr-1w", "jwt-rr-rows", "sticky-cookie-columns"]
+)
 def test_summary_mode_gives_the_des_results(case: str) -> None:
     strategy, overrides = ACCEPTED[case]
     des, fast = run_both(strategy, overrides, record=False)

@@ -8,6 +8,7 @@ where it applies (the vector engine's runs against the DES are in test_vector_en
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,13 @@ from simulator.model.run import run
 from simulator.model.vector_grouping import group_by_server, group_round_robin
 from simulator.model.vector_queue import schedule_by_server
 from simulator.model.vector_results import _clipped, _in_window
-from simulator.model.vector_rows import ROW_BLOCK, ROW_SERVERS, one_worker_by_rows
+from simulator.model.vector_rows import (
+    ROW_BLOCK,
+    ROW_SERVERS,
+    fits_columns,
+    one_worker_by_columns,
+    one_worker_by_rows,
+)
 
 
 def recursion(
@@ -164,6 +171,57 @@ def test_the_engine_cases_with_many_servers_take_the_rows(monkeypatch: Any, case
         vector_queue,
         "one_worker_by_rows",
         lambda *args: (calls.append(args[3]), original(*args))[1],
+    )
+    strategy, overrides = ACCEPTED[case]
+    result = run(scenario(**overrides), [strategy], engine="vector")
+    assert result[strategy].engine == "vector" and calls == [40]
+
+
+# ------------------------------------------------------------------ columns
+
+
+def test_columns_padded_into_a_table_are_the_recursion_bit_for_bit(monkeypatch: Any) -> None:
+    """Servers of uneven lengths (one with no job), grouped: each a column of a table
+    padded with jobs at infinity; lockstep blocks too (a small block)."""
+    monkeypatch.setattr(vector_rows, "ROW_BLOCK", 8)
+    rng = np.random.default_rng(11)
+    lengths = rng.integers(180, 220, 40)
+    lengths[7] = 0
+    bounds = np.zeros(41, dtype=np.int64)
+    np.cumsum(lengths, out=bounds[1:])
+    count = int(bounds[-1])
+    for overhead in (False, True):
+        route_s = np.empty(count)
+        for lo, hi in itertools.pairwise(bounds.tolist()):
+            route_s[lo:hi] = np.cumsum(rng.exponential(0.011, hi - lo))  # busy, FIFO
+        work_s = rng.exponential(0.01, count)
+        first_s = np.full(count, 0.0015) if overhead else None
+        end_s = np.empty(count)
+        one_worker_by_columns(route_s, first_s, work_s, bounds, end_s)
+        for lo, hi in itertools.pairwise(bounds.tolist()):  # each server: one column
+            part = slice(lo, hi)
+            firsts = None if first_s is None else first_s[part]
+            expected = recursion(route_s[part], firsts, work_s[part], 1)
+            assert np.array_equal(end_s[part], expected)
+
+
+def test_only_even_servers_are_padded_into_a_table() -> None:
+    even = np.arange(0, 4001, 100, dtype=np.int64)  # 40 servers of 100 jobs
+    assert fits_columns(even)
+    uneven = even.copy()
+    uneven[1:] += 30  # the first server has 130 jobs: 5,200 padded cells for 4,030 jobs
+    assert not fits_columns(uneven)
+    assert not fits_columns(np.zeros(3, dtype=np.int64))  # no job at all
+
+
+@pytest.mark.parametrize("case", ["jwt-random-columns-overhead", "sticky-cookie-columns"])
+def test_the_engine_cases_grouped_by_a_sort_take_the_columns(monkeypatch: Any, case: str) -> None:
+    calls: list[int] = []
+    original = vector_queue.one_worker_by_columns
+    monkeypatch.setattr(
+        vector_queue,
+        "one_worker_by_columns",
+        lambda *args: (calls.append(len(args[3]) - 1), original(*args))[1],
     )
     strategy, overrides = ACCEPTED[case]
     result = run(scenario(**overrides), [strategy], engine="vector")

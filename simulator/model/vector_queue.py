@@ -39,7 +39,12 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator.model.vector_grouping import Grouping, group_by_server
-from simulator.model.vector_rows import ROW_SERVERS, one_worker_by_rows
+from simulator.model.vector_rows import (
+    ROW_SERVERS,
+    fits_columns,
+    one_worker_by_columns,
+    one_worker_by_rows,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -179,6 +184,8 @@ def schedule_by_server(
         one_worker_by_rows(route_s, first_s, work_s, grouping.rotation, given)
         grouping.take(given, out=done.end_s)
         done.given_end_s = given
+    elif workers == 1 and servers >= ROW_SERVERS and fits_columns(grouping.bounds):
+        one_worker_by_columns(done.route_s, f, grouping.take(work_s), grouping.bounds, done.end_s)
     elif workers == 1:  # the work (and routes read as views) gathered a chunk at a time
         r = None if grouping.views else done.route_s
         _one_worker(route_s if r is None else r, f, work_s, grouping, done.end_s, r is not None)

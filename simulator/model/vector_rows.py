@@ -19,6 +19,8 @@ period longer than a block: a saturated server), the rest is computed row by row
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import numpy.typing as npt
 
@@ -140,3 +142,50 @@ def _rows_from(
             add(ended, work, out=ended)
             before = ended
     return before
+
+
+PADDING = 1.25
+"""The most a table of servers' jobs padded to the longest may hold, as a multiple of the
+jobs (:func:`one_worker_by_columns`; beyond it, the busy periods' layout)."""
+
+
+def fits_columns(bounds: npt.NDArray[np.int64]) -> bool:
+    """Whether the servers' jobs (server ``i``'s at ``bounds[i]:bounds[i + 1]``) are even
+    enough to be laid out as columns padded to the longest (see :data:`PADDING`)."""
+    count = int(bounds[-1])
+    longest = int(np.diff(bounds).max()) if len(bounds) > 1 else 0
+    return count > 0 and longest * (len(bounds) - 1) <= PADDING * count
+
+
+def one_worker_by_columns(
+    route_s: FloatArray,
+    first_s: FloatArray | None,
+    work_s: FloatArray,
+    bounds: npt.NDArray[np.int64],
+    end_s: FloatArray,
+) -> None:
+    """:func:`one_worker_by_rows` for jobs grouped by server (server ``i``'s are
+    ``bounds[i]:bounds[i + 1]`` of every array, in FIFO order), into ``end_s`` (grouped):
+    each server's jobs are laid out as a column of a table padded to the longest column
+    (a padding job arrives at infinity with no work, after every real one), whose rows
+    are then computed as a rotation's."""
+    servers = len(bounds) - 1
+    longest = int(np.diff(bounds).max())
+    limits = bounds.tolist()
+
+    def table(values: FloatArray, pad: float) -> FloatArray:
+        by_server = np.full((servers, longest), pad)
+        for index, (lo, hi) in enumerate(itertools.pairwise(limits)):
+            by_server[index, : hi - lo] = values[lo:hi]
+        return np.ascontiguousarray(by_server.T)  # a row per position, a column per server
+
+    ends = np.empty((longest, servers))
+    _rows(
+        table(route_s, np.inf),
+        None if first_s is None else table(first_s, 0.0),
+        table(work_s, 0.0),
+        ends,
+    )
+    by_server = ends.T
+    for index, (lo, hi) in enumerate(itertools.pairwise(limits)):
+        end_s[lo:hi] = by_server[index, : hi - lo]
