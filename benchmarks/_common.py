@@ -42,8 +42,18 @@ ARRIVAL_RATE_PER_S = UTILISATION * SERVERS / SERVICE_MEAN_S  # 3500 req/s
 USERS = 20_000
 REQUESTS = 700_000
 STRATEGIES = ("jwt", "shared_store", "sticky", "local")
+SIMPY_MODELS = ("plain", "callbacks")
+"""The SimPy reference models (the same whatever authsim's source)."""
 SEED = 1
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def with_source(env: dict[str, str], source: str | None) -> dict[str, str]:
+    """``env`` with ``source`` (a checkout's folder holding ``simulator/``) first on
+    ``PYTHONPATH``, if given."""
+    if source is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
+    return env
 
 
 def duration_for(requests: int, rate: float = ARRIVAL_RATE_PER_S) -> float:

@@ -54,7 +54,6 @@ import _common
 from simulator.atomic import write_text
 
 MODELS = ("plain", "callbacks", "jwt", "shared_store")
-_SIMPY = ("plain", "callbacks")  # the SimPy models: the same whatever the source
 _THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
 _MISPREDICTS = re.compile(r"Mispredicts:\s+([\d,]+)")
@@ -84,8 +83,7 @@ class Counter:
         ``branches``) and the requests it simulated."""
         # one thread (no BLAS pool whose spinning valgrind would count) and fixed hashes
         env = dict(os.environ, PYTHONHASHSEED="0", **dict.fromkeys(_THREADS, "1"))
-        if source is not None:
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
+        _common.with_source(env, source)
         command = [
             self._valgrind,
             "--tool=cachegrind",
@@ -177,16 +175,17 @@ def report(
     print(f"\n| model | source | {noun} per request | x plain | x callbacks |")
     print("|---|---|---:|---:|---:|")
     for (source, model), value in cost.items():
-        shown = label(source) if model not in _SIMPY else "-"
+        shown = label(source) if model not in _common.SIMPY_MODELS else "-"
         versus = [
             f"{reference / value:.2f}" if reference and value else ""
             for reference in (plain, callbacks)
         ]
         print(f"| {model} | {shown} | {value:,.0f} | {versus[0]} | {versus[1]} |")
     print(f"\n`x plain`: the plain model's {noun} per request / this model's (> 1: fewer).")
-    sources = list(dict.fromkeys(source for source, model in cost if model not in _SIMPY))
+    simpy_models = _common.SIMPY_MODELS
+    sources = list(dict.fromkeys(source for source, model in cost if model not in simpy_models))
     for model in models:
-        if model in _SIMPY:
+        if model in _common.SIMPY_MODELS:
             continue
         for source in sources[1:]:
             change = cost[source, model] / cost[sources[0], model] - 1
@@ -237,9 +236,9 @@ def main() -> int:
 
     # the SimPy models do not depend on the source: counted once
     cases: list[tuple[str | None, str]] = [
-        (None if model in _SIMPY else source, model)
+        (None if model in _common.SIMPY_MODELS else source, model)
         for model in models
-        for source in (sources if model not in _SIMPY else [None])
+        for source in (sources if model not in _common.SIMPY_MODELS else [None])
     ]
     print(
         f"Standard workload (see README.md), {args.small:,} and {args.large:,} requests; "

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common
 import _native
 
-SIMPY_MODELS = ("plain", "callbacks")
+SIMPY_MODELS = _common.SIMPY_MODELS
 NATIVE_SUFFIX = "-native"
 NATIVE_MODELS = tuple(f"{name}{NATIVE_SUFFIX}" for name in _common.STRATEGIES)
 MODELS = (*SIMPY_MODELS, *_common.STRATEGIES, *NATIVE_MODELS)
