@@ -12,29 +12,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_vector_engine import scenario
 
-from simulator import load_scenario
 from simulator.model.run import run
 from simulator.model.vector_grouping import StrideGrouping, group_by_server, group_round_robin
 from simulator.model.vector_results import Spare, finish_order
-
-
-def small_scenario(**overrides: Any) -> Any:
-    """Four servers, one worker each, a few seconds: what the vector engine takes."""
-    data: dict[str, Any] = {
-        "duration_s": 3.0,
-        "warmup_s": 0.5,
-        "workload.users": 150,
-        "workload.arrival_rate_per_s": 240.0,
-        "cluster.servers": 4,
-        "cluster.workers_per_server": 1,
-        "cluster.queue_limit": 10_000,
-        "jwt.ttl_s": 1e9,
-        "bucket_s": 0.25,
-    }
-    data.update(overrides)
-    return load_scenario(None, data)
-
 
 # ------------------------------------------------------------------ Spare
 
@@ -115,13 +97,13 @@ def test_the_server_of_a_position_when_the_heads_are_not_a_rotation() -> None:
     [
         {},
         {"warmup_s": 0.0},
-        {"cluster.request_timeout_ms": 15.0},  # some requests time out
-        {"load_balancer.policy": "random"},  # the servers looked up, not computed
-        {"load_balancer.hop_ms": {"distribution": "exponential", "mean": 0.5}},
+        {"cluster__request_timeout_ms": 15.0},  # some requests time out
+        {"load_balancer__policy": "random"},  # the servers looked up, not computed
+        {"load_balancer__hop_ms": {"distribution": "exponential", "mean": 0.5}},
     ],
 )
 def test_the_logs_columns_share_no_memory(overrides: dict[str, Any]) -> None:
-    result = run(small_scenario(**overrides), ["jwt"], engine="vector")
+    result = run(scenario(**overrides), ["jwt"], engine="vector")
     assert result["jwt"].engine == "vector", result["jwt"].engine_note
     log = result.logs["jwt"]
     columns = [

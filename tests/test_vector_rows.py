@@ -9,6 +9,7 @@ where it applies (the vector engine's runs against the DES are in test_vector_en
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,19 @@ from simulator.model.vector_rows import (
     one_worker_by_columns,
     one_worker_by_rows,
 )
+
+
+def calls_of(monkeypatch: Any, name: str, argument: Callable[[tuple[Any, ...]], int]) -> list[int]:
+    """Record ``argument(args)`` of each call of ``vector_queue.<name>`` (which still runs)."""
+    calls: list[int] = []
+    original = getattr(vector_queue, name)
+
+    def recorded(*args: Any) -> None:
+        calls.append(argument(args))
+        original(*args)
+
+    monkeypatch.setattr(vector_queue, name, recorded)
+    return calls
 
 
 def recursion(
@@ -82,14 +96,7 @@ def test_blocks_in_lockstep_are_the_recursion_bit_for_bit(
 
 
 def test_the_schedule_takes_the_rows_where_they_apply(monkeypatch: Any) -> None:
-    calls: list[int] = []
-    original = vector_queue.one_worker_by_rows
-
-    def counted(*args: Any) -> None:
-        calls.append(args[3])
-        original(*args)
-
-    monkeypatch.setattr(vector_queue, "one_worker_by_rows", counted)
+    calls = calls_of(monkeypatch, "one_worker_by_rows", lambda args: args[3])
     rng = np.random.default_rng(5)
     count = 5000
     route_s = np.cumsum(rng.exponential(0.0002, count))
@@ -128,13 +135,7 @@ def test_the_schedule_takes_the_rows_where_they_apply(monkeypatch: Any) -> None:
 
 def test_a_standard_run_with_many_servers_takes_the_rows(monkeypatch: Any) -> None:
     """50 servers in round robin (as the standard workload): the rows, the DES's log."""
-    calls: list[int] = []
-    original = vector_queue.one_worker_by_rows
-    monkeypatch.setattr(
-        vector_queue,
-        "one_worker_by_rows",
-        lambda *args: (calls.append(args[3]), original(*args))[1],
-    )
+    calls = calls_of(monkeypatch, "one_worker_by_rows", lambda args: args[3])
     case = load_scenario(
         None,
         {
@@ -165,13 +166,7 @@ def test_a_standard_run_with_many_servers_takes_the_rows(monkeypatch: Any) -> No
 def test_the_engine_cases_with_many_servers_take_the_rows(monkeypatch: Any, case: str) -> None:
     """test_vector_engine.py's cases for this path (whose results it compares with the
     DES's) do take it."""
-    calls: list[int] = []
-    original = vector_queue.one_worker_by_rows
-    monkeypatch.setattr(
-        vector_queue,
-        "one_worker_by_rows",
-        lambda *args: (calls.append(args[3]), original(*args))[1],
-    )
+    calls = calls_of(monkeypatch, "one_worker_by_rows", lambda args: args[3])
     strategy, overrides = ACCEPTED[case]
     result = run(scenario(**overrides), [strategy], engine="vector")
     assert result[strategy].engine == "vector" and calls == [40]
@@ -216,13 +211,7 @@ def test_only_even_servers_are_padded_into_a_table() -> None:
 
 @pytest.mark.parametrize("case", ["jwt-random-columns-overhead", "sticky-cookie-columns"])
 def test_the_engine_cases_grouped_by_a_sort_take_the_columns(monkeypatch: Any, case: str) -> None:
-    calls: list[int] = []
-    original = vector_queue.one_worker_by_columns
-    monkeypatch.setattr(
-        vector_queue,
-        "one_worker_by_columns",
-        lambda *args: (calls.append(len(args[3]) - 1), original(*args))[1],
-    )
+    calls = calls_of(monkeypatch, "one_worker_by_columns", lambda args: len(args[3]) - 1)
     strategy, overrides = ACCEPTED[case]
     result = run(scenario(**overrides), [strategy], engine="vector")
     assert result[strategy].engine == "vector" and calls == [40]

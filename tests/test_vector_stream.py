@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from test_vector_engine import scenario
 
-from simulator import load_scenario
 from simulator.model import vector_stream
 from simulator.model.rng import Streams
 from simulator.model.run import RunInputs
@@ -117,21 +117,8 @@ def test_users_drawn_a_block_at_a_time_are_the_users_of_all_the_draws(user_weigh
     assert np.array_equal(drawn, np.searchsorted(edges, picks, side="right"))
 
 
-def small_scenario(**overrides: Any) -> Any:
-    data: dict[str, Any] = {
-        "duration_s": 3.0,
-        "warmup_s": 0.5,
-        "workload.users": 150,
-        "workload.arrival_rate_per_s": 240.0,
-        "cluster.servers": 4,
-        "cluster.workers_per_server": 1,
-    }
-    data.update(overrides)
-    return load_scenario(None, data)
-
-
 def test_the_stream_check_compares_the_first_requests() -> None:
-    inputs = RunInputs.build(small_scenario())
+    inputs = RunInputs.build(scenario())
     gaps, users, service = request_arrays(inputs.requests)
     assert len(gaps) > CHECK_REQUESTS
     check_against_stream(inputs.requests, gaps, users, service)  # the same: no error
@@ -145,7 +132,7 @@ def test_the_stream_check_compares_the_first_requests() -> None:
 
 
 def test_a_stream_shorter_than_the_check_is_compared_whole() -> None:
-    inputs = RunInputs.build(small_scenario(duration_s=0.2, warmup_s=0.0))
+    inputs = RunInputs.build(scenario(duration_s=0.2, warmup_s=0.0))
     gaps, users, service = request_arrays(inputs.requests)
     assert 0 < len(gaps) < CHECK_REQUESTS
     check_against_stream(inputs.requests, gaps, users, service)
