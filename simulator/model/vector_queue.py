@@ -26,6 +26,10 @@ idle, every other job did not), and a wrong guess corrects the busy periods and 
 the chunk again. With several workers the segments are the servers themselves (a
 worker may still be busy when another is idle, so no simple regeneration point is known
 in advance): a loop over the position in the server, each pass an exact ``max(r, F)``.
+With one worker on many servers (:data:`~simulator.model.vector_rows.ROW_SERVERS` or
+more, jobs in rotation or evenly grouped), the servers' jobs are the columns of a table
+and each row is one exact step for every server at once
+(:mod:`simulator.model.vector_rows`): no closed form, no check, no layout.
 """
 
 from __future__ import annotations
