@@ -181,11 +181,12 @@ def schedule_by_server(
     f = grouping.take(first_s) if first_s is not None else None
     count = int(grouping.bounds[-1])
     done = ServerSchedule(grouping, route_s, np.empty(count), f, workers)
+    rotation = grouping.rotation
     if count == 0:
         done.stored_start_s = np.empty(0)
-    elif workers == 1 and grouping.rotation is not None and grouping.rotation >= ROW_SERVERS:
+    elif workers == 1 and rotation is not None and rotation >= ROW_SERVERS:
         given = np.empty(count) if spare_s is None else spare_s
-        one_worker_by_rows(route_s, first_s, work_s, grouping.rotation, given)
+        one_worker_by_rows(route_s, first_s, work_s, rotation, given)
         grouping.take(given, out=done.end_s)
         done.given_end_s = given
     elif workers == 1 and servers >= ROW_SERVERS and fits_columns(grouping.bounds):

@@ -44,11 +44,8 @@ class Spare:
         size), taken from the spares; ``None`` if none fits."""
         wanted = np.dtype(dtype)
         for index, array in enumerate(self._arrays):
-            if (
-                array.itemsize == wanted.itemsize
-                and len(array) >= count
-                and (array.flags.c_contiguous)
-            ):
+            fits = array.itemsize == wanted.itemsize and len(array) >= count
+            if fits and array.flags.c_contiguous:
                 return self._arrays.pop(index)[:count].view(wanted)
         return None
 
@@ -176,7 +173,7 @@ def _in_window(
     began: FloatArray, ended: FloatArray, start_s: float, stop_s: float, workers: int
 ) -> FloatArray:
     """Each job's time in the window ``start_s..stop_s``: ``max(0, min(end, stop) -
-    max(start, start_s))`` (none, 0.0, adds nothing); ``began`` is written over.
+    max(start, start_s))`` (none, 0.0, adds nothing); ``began`` may be written over.
 
     With one worker the starts and the ends do not decrease, so only the first jobs can
     begin before the window and only the last ones end after it: the others' time is
