@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_vector_engine import ACCEPTED, scenario
+from test_vector_engine import ACCEPTED, assert_same_result, scenario, sorted_log
 
 from simulator import load_scenario
 from simulator.model import vector_queue, vector_rows
@@ -235,3 +235,51 @@ def test_a_worker_s_time_in_the_window_is_the_clipped_time(start_s: float, stop_
         assert np.array_equal(
             expected, np.maximum(np.minimum(ended, stop_s) - np.maximum(began, start_s), 0.0)
         )
+
+
+# ------------------------------------------------------------------ drawn runs
+
+
+def drawn_overrides(seed: int) -> tuple[str, dict[str, Any]]:
+    """A run drawn from ``seed`` that the rows or the columns compute: 32-64 one-worker
+    servers, round robin, random or cookie affinity, light to saturated, with or without
+    overhead, hop, warm-up and timeouts."""
+    rng = np.random.default_rng(seed)
+    policy = ["round_robin", "random", "cookie"][seed % 3]
+    overrides: dict[str, Any] = {
+        "utilisation": float(rng.choice([0.3, 0.7, 0.95, 1.3])),
+        "cluster__servers": int(rng.integers(32, 65)),
+        "duration_s": 1.5,
+        "warmup_s": float(rng.choice([0.0, 0.4])),
+        "cluster__request_timeout_ms": float(rng.choice([25.0, 5000.0])),
+        "workload__relogin_delay_s": {"mean_s": 0.0},
+    }
+    if rng.random() < 0.5:
+        overrides["cluster__overhead_ms"] = {"distribution": "constant", "mean": 0.8}
+    if rng.random() < 0.5:
+        overrides["load_balancer__hop_ms"] = {"distribution": "constant", "mean": 0.4}
+    if policy == "cookie":
+        return "sticky", overrides
+    overrides["load_balancer__policy"] = policy
+    return "jwt", overrides
+
+
+@pytest.mark.parametrize("seed", range(9))
+def test_drawn_runs_on_many_servers_are_the_simulation(monkeypatch: Any, seed: int) -> None:
+    """Each drawn run takes the rows (round robin) or, mostly, the columns, and its request
+    log and result are the DES's (the comparison of test_vector_engine.py)."""
+    rows = calls_of(monkeypatch, "one_worker_by_rows", lambda args: args[3])
+    columns = calls_of(monkeypatch, "one_worker_by_columns", lambda args: len(args[3]) - 1)
+    strategy, overrides = drawn_overrides(seed)
+    case = scenario(**overrides)
+    des = run(case, [strategy], engine="des")
+    fast = run(case, [strategy], engine="auto")
+    assert fast[strategy].engine == "vector", fast[strategy].engine_note
+    if overrides.get("load_balancer__policy") == "round_robin":
+        assert rows == [overrides["cluster__servers"]] and not columns
+    else:  # the columns, unless the servers are too uneven for a table
+        assert not rows and len(columns) <= 1
+    expected, actual = sorted_log(des, strategy), sorted_log(fast, strategy)
+    for name in ("arrival_s", "user", "server", "outcome", "cause", "latency_ms"):
+        np.testing.assert_array_equal(actual[name], expected[name], err_msg=name)
+    assert_same_result(des[strategy], fast[strategy])
