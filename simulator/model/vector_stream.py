@@ -19,7 +19,7 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from simulator.model.workload import RequestStream, draw_service_s
+from simulator.model.workload import RequestStream, draw, draw_service_s
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -58,12 +58,11 @@ def stream_arrays(
     mean_gap_s = 1.0 / (stream.rate.base_per_s * stream.rate.peak)
     expected = stream.rate.base_per_s * stream.rate.peak * stream.duration_s
     blocks = max(1, math.ceil(expected * 1.02 / chunk) + 1)
-    drawn = arrivals.standard_exponential(blocks * chunk)  # exponential(mean_gap_s, ...)
-    drawn *= mean_gap_s
+    drawn = draw(arrivals, "exponential", mean_gap_s, 0.0, blocks * chunk)
     clock = np.cumsum(drawn)
     inside = _inside_by_clock(clock, stream.duration_s)
     if inside is None:  # too close to call (or more to draw): as the stream adds
-        gaps = _kept_chunk_by_chunk(stream, arrivals, drawn, blocks)
+        gaps = _kept_chunk_by_chunk(stream, arrivals, mean_gap_s, drawn, blocks)
         arrival = np.cumsum(gaps)
     else:
         gaps, arrival = drawn[:inside], clock[:inside]
@@ -96,13 +95,16 @@ def _inside_by_clock(clock: FloatArray, duration_s: float) -> int | None:
 
 
 def _kept_chunk_by_chunk(
-    stream: RequestStream, arrivals: np.random.Generator, drawn: FloatArray, blocks: int
+    stream: RequestStream,
+    arrivals: np.random.Generator,
+    mean_gap_s: float,
+    drawn: FloatArray,
+    blocks: int,
 ) -> FloatArray:
     """The gaps the stream keeps, found as it finds them: chunk by chunk, the running
     time ``now`` added to each chunk's running sum; ``drawn`` holds the first ``blocks``
-    chunks' gaps, ``arrivals`` draws the next ones."""
+    chunks' gaps, ``arrivals`` draws the next ones (mean ``mean_gap_s``)."""
     chunk = stream.chunk
-    mean_gap_s = 1.0 / (stream.rate.base_per_s * stream.rate.peak)
     gap_parts: list[FloatArray] = []
     now = 0.0
     gaps = drawn.reshape(blocks, chunk)
@@ -121,7 +123,8 @@ def _kept_chunk_by_chunk(
                 return np.concatenate(gap_parts)
             now = float(times[-1])
         blocks = max(1, blocks // 4)
-        gaps = arrivals.exponential(mean_gap_s, blocks * chunk).reshape(blocks, chunk)
+        gaps = draw(arrivals, "exponential", mean_gap_s, 0.0, blocks * chunk)
+        gaps = gaps.reshape(blocks, chunk)
 
 
 def pick_users(
