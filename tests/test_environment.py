@@ -3,6 +3,8 @@ each, and callbacks scheduled without an event object, in SimPy's own order."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 import simpy
 from simpy.core import EmptySchedule
@@ -15,31 +17,70 @@ def test_a_stream_item_runs_at_its_time_between_events() -> None:
     seen: list[tuple[str, float]] = []
     env.timeout(1.0).callbacks.append(lambda _: seen.append(("event", env.now)))
     env.timeout(3.0).callbacks.append(lambda _: seen.append(("event", env.now)))
-    env.next_at(2.0, lambda: seen.append(("arrival", env.now)))
+    env.replay(iter([(2.0,)]), lambda _: seen.append(("arrival", env.now)))
     env.run()
     assert seen == [("event", 1.0), ("arrival", 2.0), ("event", 3.0)]
 
 
-def test_each_item_sets_the_next_from_its_own_time() -> None:
+def test_each_item_is_due_its_gap_after_the_one_before() -> None:
     env = StreamEnvironment()
-    times: list[float] = []
-    gaps = iter([0.5, 0.25, 0.125])
-
-    def arrive() -> None:
-        times.append(env.now)
-        gap = next(gaps, None)
-        if gap is not None:
-            env.next_at(gap, arrive)
-
-    env.next_at(1.0, arrive)
+    seen: list[tuple[float, str]] = []
+    items = iter([(1.0, "a"), (0.5, "b"), (0.25, "c"), (0.125, "d")])
+    env.replay(items, lambda item: seen.append((env.now, item[1])))
     env.run()
-    assert times == [1.0, 1.5, 1.75, 1.875]  # now + gap, as a timeout's time
+    assert seen == [(1.0, "a"), (1.5, "b"), (1.75, "c"), (1.875, "d")]  # time + gap
+
+
+def test_the_end_of_the_stream_is_told_once_right_after_its_last_item() -> None:
+    env = StreamEnvironment()
+    seen: list[tuple[str, float]] = []
+    env.timeout(5.0).callbacks.append(lambda _: seen.append(("event", env.now)))
+    env.replay(
+        iter([(1.0,), (2.0,)]),
+        lambda _: seen.append(("item", env.now)),
+        lambda: seen.append(("end", env.now)),
+    )
+    env.run()
+    assert seen == [("item", 1.0), ("item", 3.0), ("end", 3.0), ("event", 5.0)]
+
+
+def test_an_empty_stream_ends_at_once_and_a_new_one_replaces_the_old() -> None:
+    env = StreamEnvironment()
+    ends: list[float] = []
+    env.replay(iter(()), lambda _: None, lambda: ends.append(env.now))
+    assert ends == [0.0]
+    seen: list[str] = []
+    env.replay(iter([(1.0, "old"), (1.0, "old")]), lambda item: seen.append(item[1]))
+    env.step()
+    env.replay(iter([(0.5, "new")]), lambda item: seen.append(item[1]))
+    env.run()
+    assert (seen, env.now) == (["old", "new"], 1.5)
+
+
+def test_the_next_item_is_taken_only_after_the_callback() -> None:
+    # the callback sees nothing of the stream pending (peek: the events only), and a
+    # lazy stream is read one item ahead at most
+    env = StreamEnvironment()
+    read: list[int] = []
+    peeks: list[float] = []
+
+    def items() -> Iterator[tuple[float, int]]:
+        for index in range(3):
+            read.append(index)
+            yield 1.0, index
+
+    env.timeout(10.0)
+    env.replay(items(), lambda item: peeks.append(env.peek()) or read.append(-item[1] - 1))
+    assert read == [0]
+    env.run()
+    assert read == [0, -1, 1, -2, 2, -3]
+    assert peeks == [10.0, 10.0, 10.0]
 
 
 def test_an_event_at_the_same_instant_runs_first() -> None:
     env = StreamEnvironment()
     seen: list[str] = []
-    env.next_at(1.0, lambda: seen.append("arrival"))
+    env.replay(iter([(1.0,)]), lambda _: seen.append("arrival"))
     env.timeout(1.0).callbacks.append(lambda _: seen.append("event"))
     env.run()
     assert seen == ["event", "arrival"]
@@ -49,14 +90,14 @@ def test_peek_sees_the_stream_too() -> None:
     env = StreamEnvironment()
     assert env.peek() == float("inf")
     env.timeout(5.0)
-    env.next_at(2.0, lambda: None)
+    env.replay(iter([(2.0,)]), lambda _: None)
     assert env.peek() == 2.0
 
 
 def test_run_until_stops_before_later_stream_items() -> None:
     env = StreamEnvironment()
     seen: list[float] = []
-    env.next_at(3.0, lambda: seen.append(env.now))
+    env.replay(iter([(3.0,)]), lambda _: seen.append(env.now))
     env.run(until=2.0)
     assert (seen, env.now) == ([], 2.0)
     env.run()
@@ -70,11 +111,19 @@ def test_an_empty_environment_says_so() -> None:
     env.run()  # returns at once, as SimPy's does
 
 
+@pytest.mark.parametrize("gap_s", [-1.0, -1e-12, float("nan")])
+def test_negative_gaps_are_refused(gap_s: float) -> None:
+    env = StreamEnvironment()
+    with pytest.raises(ValueError, match="gap"):
+        env.replay(iter([(gap_s,)]), lambda _: None)
+    env.replay(iter([(1.0,), (gap_s,)]), lambda _: None)
+    with pytest.raises(ValueError, match="gap"):
+        env.step()  # the bad gap is read once the item before it has run
+
+
 @pytest.mark.parametrize("delay_s", [-1.0, -1e-12])
 def test_negative_delays_are_refused(delay_s: float) -> None:
     env = StreamEnvironment()
-    with pytest.raises(ValueError, match="negative delay"):
-        env.next_at(delay_s, lambda: None)
     with pytest.raises(ValueError, match="negative delay"):
         env.call_later(delay_s, lambda _: None, None)
 
@@ -124,7 +173,7 @@ def test_step_outside_run_takes_exactly_one_item() -> None:
     seen: list[str] = []
     env.timeout(1.0).callbacks.append(lambda _: seen.append("event"))
     env.call_later(2.0, lambda _: seen.append("call"), None)
-    env.next_at(1.5, lambda: seen.append("arrival"))
+    env.replay(iter([(1.5,)]), lambda _: seen.append("arrival"))
     env.step()
     assert (seen, env.now) == (["event"], 1.0)
     env.step()
@@ -140,15 +189,7 @@ def test_run_stops_on_its_event_and_resumes_where_it_stopped() -> None:
     # and a failure that ends a run leaves step() taking one item again
     env = StreamEnvironment()
     seen: list[float] = []
-    gaps = iter([1.0] * 5)
-
-    def arrive() -> None:
-        seen.append(env.now)
-        gap = next(gaps, None)
-        if gap is not None:
-            env.next_at(gap, arrive)
-
-    env.next_at(1.0, arrive)
+    env.replay(iter([(1.0,)] * 6), lambda _: seen.append(env.now))
     stop = env.timeout(2.5)
     env.run(until=stop)
     assert (seen, env.now) == ([1.0, 2.0], 2.5)

@@ -6,13 +6,15 @@ earlier. An arrival then costs a comparison instead of a :class:`simpy.Timeout` 
 creation, a push onto and a pop off the event heap, and a step), about a tenth of the
 cost of a request. Everything else is SimPy's: events, processes, ``run(until=...)``.
 
-Only one arrival is pending at a time (:meth:`StreamEnvironment.next_at`); its callback
-sets the next. An arrival at the very same instant as an event runs after it.
+The stream is an iterator of items, each a tuple whose first element is its gap to the
+item before (:meth:`StreamEnvironment.replay`); only the next item is pending at a time,
+and the environment takes the one after it once its callback has run. An arrival at the
+very same instant as an event runs after it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from heapq import heappop, heappush
 from typing import Any
 
@@ -22,6 +24,14 @@ from simpy.events import NORMAL, EventPriority
 
 _CALL_LENGTH = 5
 """Entries of the event queue this long are :meth:`StreamEnvironment.call_later` calls."""
+
+
+def _no_item(item: Any) -> None:
+    """No stream is being replayed."""
+
+
+def _no_end() -> None:
+    """No stream is being replayed."""
 
 
 class StreamEnvironment(simpy.Environment):
@@ -35,17 +45,47 @@ class StreamEnvironment(simpy.Environment):
     def __init__(self, initial_time: float = 0) -> None:
         super().__init__(initial_time)
         self.now = self._now
-        self._next_s: float = Infinity
-        self._on_next: Callable[[], None] | None = None
+        self._next_s: float = Infinity  # when the pending stream item is due
+        self._items: Iterator[tuple[Any, ...]] = iter(())
+        self._item: tuple[Any, ...] = ()  # the pending stream item
+        self._on_item: Callable[[Any], None] = _no_item
+        self._on_end: Callable[[], None] = _no_end
         self._in_run = False  # inside run: step loops (see run)
 
-    def next_at(self, delay_s: float, callback: Callable[[], None]) -> None:
-        """Run ``callback`` ``delay_s`` seconds from now (the stream's next item); it
-        replaces any pending one. The time is ``now + delay_s``, as for a timeout."""
-        if delay_s < 0:
-            raise ValueError(f"negative delay {delay_s}")
-        self._next_s = self._now + delay_s
-        self._on_next = callback
+    def replay(
+        self,
+        items: Iterator[tuple[Any, ...]],
+        on_item: Callable[[Any], None],
+        on_end: Callable[[], None] = _no_end,
+    ) -> None:
+        """Replay a stream: call ``on_item(item)`` at each item's time, then ``on_end()``
+        once the stream is exhausted (at once if it is empty; else right after the last
+        item's callback).
+
+        Each item is a tuple whose first element is its gap, seconds: the first item is
+        due that long after now, each other that long after the item before (``time +
+        gap``, as a timeout's time). The next item is taken from ``items`` once the
+        callback of the one before has run. It replaces any stream being replayed.
+        """
+        self._items, self._on_item, self._on_end = items, on_item, on_end
+        self._next_s = Infinity
+        self._take(self._now)
+
+    def _take(self, now_s: float) -> None:
+        """Take the stream's next item, due its gap after ``now_s`` (or end the stream)."""
+        item = next(self._items, None)
+        if item is not None and item[0] >= 0:
+            self._item = item
+            self._next_s = now_s + item[0]
+        else:
+            self._no_next(item)
+
+    def _no_next(self, item: tuple[Any, ...] | None) -> None:
+        """The stream has no next item (``None``: it ended), or one with a bad gap."""
+        if item is not None:
+            raise ValueError(f"a stream item's gap must be a number >= 0, not {item[0]}")
+        self._items, self._item = iter(()), ()
+        self._on_end()
 
     def call_later(self, delay_s: float, function: Callable[[Any], None], arg: Any) -> None:
         """Call ``function(arg)`` ``delay_s`` seconds from now, ordered among the events
@@ -123,11 +163,15 @@ class StreamEnvironment(simpy.Environment):
                 next_s = self._next_s
                 if next_s == Infinity:
                     raise EmptySchedule
-                callback = self._on_next
-                assert callback is not None
                 self._now = self.now = next_s
-                self._next_s = Infinity
-                self._on_next = None
-                callback()
+                self._next_s = Infinity  # (what the callback peeks at: the events)
+                self._on_item(self._item)
+                # the next item (_take, without its call: this runs for every arrival)
+                item = next(self._items, None)
+                if item is not None and item[0] >= 0:
+                    self._item = item
+                    self._next_s = next_s + item[0]
+                else:
+                    self._no_next(item)
             if once:
                 return

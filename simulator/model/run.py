@@ -35,8 +35,9 @@ A request's life, read top to bottom in :class:`StrategyRun`:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import simpy
@@ -63,7 +64,6 @@ from simulator.model.request import (
 from simulator.model.rng import DrawBuffer, Streams, uniform_buffer
 from simulator.model.service import Service
 from simulator.model.workload import (
-    ArrivalChunk,
     ArrivalRate,
     Population,
     RequestStream,
@@ -182,9 +182,9 @@ class StrategyRun:
         self.service.attach(self.strategy, self.store, self.servers, not scenario.events)
         self._choose = self.strategy.balancer.choose
         self._has_credential = self.strategy.has_credential
-        buckets = self.recorder.buckets
-        self._buckets_start_s, self._buckets_end_s = buckets.start_s, buckets.end_s
-        self._bucket_width_s, self._last_bucket = buckets.width_s, buckets.count - 1
+        self._buckets = self.recorder.buckets
+        # the time-series bucket of jobs routed now, until when it lasts (Buckets.span)
+        self._bucket, self._bucket_until_s = -1, -1.0
         self._view = self.fleet.view
         self._record = self.recorder.finished
         self._in_flight: set[Request] = set()
@@ -192,10 +192,6 @@ class StrategyRun:
         # user, and the user's other requests waiting for it (with when they began to).
         self._login_owner: dict[int, Request] = {}
         self._waiting: dict[int, list[tuple[Request, float]]] = {}
-        self._chunks: Iterator[ArrivalChunk] = iter(())
-        self._arrival: Iterator[tuple[float, int, float]] = iter(())
-        self._coming: tuple[float, int, float] = (0.0, 0, 0.0)  # the next arrival
-        self._arrive_callback = self._arrive  # one bound method for every arrival
         self._arrivals_done = False
         self._drained = self.env.event()
 
@@ -203,29 +199,23 @@ class StrategyRun:
 
     def _start_arrivals(self) -> None:
         """Replay the request stream: each request is sent as it arrives."""
-        self._chunks = iter(self._inputs.requests)
-        self._arrival = iter(())
-        self._next_arrival()
+        chunks = self._inputs.requests
+        items = chain.from_iterable(
+            zip(chunk.gaps_s, chunk.users, chunk.service_s, strict=True) for chunk in chunks
+        )
+        self.env.replay(items, self._arrive, self._no_more_arrivals)
 
-    def _next_arrival(self) -> None:
-        """Schedule the next arrival of the stream (or note that there is none)."""
-        coming = next(self._arrival, None)
-        while coming is None:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                self._arrivals_done = True
-                if not self._in_flight:
-                    self._drained.succeed()
-                return
-            self._arrival = zip(chunk.gaps_s, chunk.users, chunk.service_s, strict=True)
-            coming = next(self._arrival, None)
-        self._coming = coming
-        self.env.next_at(coming[0], self._arrive_callback)
+    def _no_more_arrivals(self) -> None:
+        """The stream has ended: the run is drained once the last request is answered."""
+        self._arrivals_done = True
+        if not self._in_flight:
+            self._drained.succeed()
 
-    def _arrive(self) -> None:
-        """A request arrives: send it (its client logs in first if it holds no credential)."""
+    def _arrive(self, item: tuple[float, int, float]) -> None:
+        """A request arrives (``item``: its gap, user and service time): send it (its
+        client logs in first if it holds no credential)."""
         now = self.env.now
-        _, user, service_s = self._coming
+        _, user, service_s = item
         measured = now >= self._warmup_s
         request = Request(user, now, service_s, measured)
         if measured:
@@ -239,14 +229,7 @@ class StrategyRun:
             self._start_login(request)
             self.send(request, True)
         else:
-            self.send(request, True)
-        # nothing else happens at this instant (so the job above could start at once)
-        coming = next(self._arrival, None)
-        if coming is None:
-            self._next_arrival()
-        else:
-            self._coming = coming
-            self.env.next_at(coming[0], self._arrive_callback)
+            self.send(request, True)  # nothing else happens at this instant
 
     def _hop(self, hops_s: DrawBuffer) -> Callable[[Request, bool], None]:
         """:attr:`send` with the balancer hop: each job is routed a hop later."""
@@ -266,15 +249,11 @@ class StrategyRun:
             return
         index = self._choose(request.user)
         request.server = index
-        # the job's time-series bucket (Buckets.index, inlined: it runs for every job)
-        now = self.env.now
-        if self._buckets_start_s <= now < self._buckets_end_s:
-            bucket = int((now - self._buckets_start_s) / self._bucket_width_s)
-            if bucket > self._last_bucket:  # noqa: PLR1730 (min() is a call: slower here)
-                bucket = self._last_bucket
-        else:
-            bucket = -1
-        refused = self.servers[index].submit(request, bucket, last)
+        # the job's time-series bucket: Buckets.index, looked up once per bucket (the
+        # clock never goes back)
+        if self.env.now >= self._bucket_until_s:
+            self._bucket, self._bucket_until_s = self._buckets.span(self.env.now)
+        refused = self.servers[index].submit(request, self._bucket, last)
         if refused is not None:
             self.finish(request, refused)
 

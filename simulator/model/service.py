@@ -11,7 +11,7 @@ passed (see :class:`Service`):
 
 With fewer ``cluster.cpu_cores`` than workers, the CPU work among these runs on the
 server's shared cores (:mod:`simulator.model.cpu`); otherwise each worker has a core.
-A crash takes the job from its worker (:meth:`simulator.model.cluster.Server.holds`):
+A crash takes the job from its worker (:attr:`simulator.model.cluster.Server.held`):
 every step checks that first, and stops there.
 
 **A check known when its read is sent.** In a run without events, a strategy whose
@@ -210,7 +210,7 @@ class Service:
         """The job's overhead is done: go on with its store round trips and check."""
         server = self._servers[request.server]
         slot = request.slot
-        if server.holds(slot, request):
+        if server.held[slot] is request:
             result = self._ask_store(server, request, slot)
             if result is not None:
                 server.finish(slot, request, result)
@@ -232,7 +232,7 @@ class Service:
             self._note_written(request.user)  # (its write, if any, is made now, in _check)
         server = self._servers[request.server]
         slot = request.slot
-        if not server.holds(slot, request):
+        if server.held[slot] is not request:
             return
         result: int | None
         if answered:  # the next trip, or (most often, and without a call) the check
@@ -318,7 +318,7 @@ class Service:
         """The job's work is done: the worker answers (unless a crash took the job)."""
         server = self._servers[request.server]
         slot = request.slot
-        if server.holds(slot, request):
+        if server.held[slot] is request:
             server.finish(slot, request, self._answer(server, request))
 
     def _answer(self, server: Server, request: Request) -> int:

@@ -86,6 +86,36 @@ class Buckets:
             return -1
         return min(int((time_s - self.start_s) / self.width_s), self.count - 1)
 
+    def span(self, time_s: float) -> tuple[int, float]:
+        """The bucket of ``time_s`` (as :meth:`index`) and until when it lasts: the first
+        time after ``time_s`` whose :meth:`index` differs (``inf``: none does).
+
+        Every time from ``time_s`` up to (not including) that one has the same
+        :meth:`index`, bit for bit, so a caller whose clock never goes back can compute
+        the index once per bucket, not once per event. The edge is found on the floats
+        themselves: the rounding of ``(t - start_s) / width_s`` decides it, as in
+        :meth:`index`.
+        """
+        bucket = self.index(time_s)
+        if time_s >= self.end_s:
+            return bucket, math.inf
+        if time_s < self.start_s:
+            return bucket, self.start_s
+        if bucket == self.count - 1:
+            return bucket, self.end_s
+        start_s, width_s, following = self.start_s, self.width_s, bucket + 1
+
+        def reached(t: float) -> bool:  # the index formula reaches the next bucket
+            return int((t - start_s) / width_s) >= following
+
+        # a few ulps from the product at most: (t - start) / width is monotone in t
+        edge_s = start_s + following * width_s
+        while reached(math.nextafter(edge_s, -math.inf)):
+            edge_s = math.nextafter(edge_s, -math.inf)
+        while not reached(edge_s):
+            edge_s = math.nextafter(edge_s, math.inf)
+        return bucket, min(edge_s, self.end_s)
+
     def indices(self, times_s: FloatArray) -> IntArray:
         """Bucket of each time (clipped into the window)."""
         raw = np.floor((times_s - self.start_s) / self.width_s).astype(np.int64)
