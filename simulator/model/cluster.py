@@ -153,12 +153,10 @@ class Server:
         if not self.changed:
             self._note_change()
         if bucket >= 0:
-            counts = self.bucket_jobs
-            if bucket >= len(counts):  # doubled at least: a server on a large, lightly
-                # loaded fleet sees a new bucket at nearly every job (zeros past the
-                # run's buckets are never read)
-                counts.extend([0] * max(bucket + 1 - len(counts), len(counts)))
-            counts[bucket] += 1
+            try:  # (a try costs nothing in Python 3.11 until it raises)
+                self.bucket_jobs[bucket] += 1
+            except IndexError:
+                self._count_in_new_bucket(bucket)
         if idle:
             slot = idle.pop()
             self.held[slot] = job
@@ -169,12 +167,31 @@ class Server:
                 if result is not None:
                     self.finish(slot, job, result)
             else:
-                start = env.event()
-                start.callbacks.append(lambda _: self._begin(slot, job))
-                start.succeed()
+                self._begin_soon(slot, job)
         else:
             self.queue.append(job)
         return None
+
+    def _begin_soon(self, slot: int, job: Any) -> None:
+        """Worker ``slot`` starts ``job`` once the callbacks and events already due at
+        this instant have run (a zero-delay event).
+
+        (The closure is made here, not in :meth:`submit`: a function that makes one keeps
+        its captured variables in cells, created on every call, taken or not.)
+        """
+        start = self._env.event()
+        start.callbacks.append(lambda _: self._begin(slot, job))
+        start.succeed()
+
+    def _count_in_new_bucket(self, bucket: int) -> None:
+        """Count a job in a bucket past the end of :attr:`bucket_jobs`, grown to hold it.
+
+        The list at least doubles: a server on a large, lightly loaded fleet sees a new
+        bucket at nearly every job (zeros past the run's buckets are never read).
+        """
+        counts = self.bucket_jobs
+        counts.extend([0] * max(bucket + 1 - len(counts), len(counts)))
+        counts[bucket] += 1
 
     @property
     def jobs(self) -> int:

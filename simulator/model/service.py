@@ -31,6 +31,7 @@ practice; the tests compare every request and time series with and without).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial  # (a lambda would keep its variables in cells, made on every call)
 
 from simulator import outcomes
 from simulator.model.cluster import Server
@@ -158,7 +159,7 @@ class Service:
             if cpus is None:
                 self._call_later(first_s, self._resume, request)
             else:
-                cpus.run(server, first_s).callbacks.append(lambda _: self._resume(request))
+                cpus.run(server, first_s).callbacks.append(partial(self._resume_after, request))
             return None
         if trips:
             user = request.user
@@ -205,6 +206,10 @@ class Service:
         for request in requests:
             if request.answer_s > now:
                 self.store.forget_answer(request.started_s, request.answer_s)
+
+    def _resume_after(self, request: Request, _: object) -> None:
+        """:meth:`_resume`, as the callback of the event of the job's overhead."""
+        self._resume(request)
 
     def _resume(self, request: Request) -> None:
         """The job's overhead is done: go on with its store round trips and check."""
@@ -303,7 +308,7 @@ class Service:
             if work_s > 0 or now > self.env.now:
                 self._call_at(now + work_s, self._worked_call, request)
                 return None
-        elif cpus.work(server, cpu_s, transfer_s, business_s, lambda: self._worked(request)):
+        elif cpus.work(server, cpu_s, transfer_s, business_s, partial(self._worked, request)):
             return None
         return self._answer(server, request)
 

@@ -251,11 +251,27 @@ class SessionStore:
             else:
                 self._send(server, key, write, reply, token, pools, sent_s)
         else:
-            wait = self._env.event()
-            wait.callbacks.append(
-                lambda _: self._send(server, key, write, reply, token, pools, sent_s)
-            )
-            pool.waiters.append(wait)
+            self._wait_for_connection(pool, server, key, write, reply, token, pools, sent_s)
+
+    def _wait_for_connection(
+        self,
+        pool: _Pool,
+        server: int,
+        key: int,
+        write: bool,
+        reply: Reply,
+        token: Any,
+        pools: list[_Pool],
+        sent_s: float,
+    ) -> None:
+        """Every connection of the pool is busy: the operation is sent once one is free.
+
+        (The closure is made here, not in :meth:`round_trip`: a function that makes one
+        keeps its captured variables in cells, created on every call, taken or not.)
+        """
+        wait = self._env.event()
+        wait.callbacks.append(lambda _: self._send(server, key, write, reply, token, pools, sent_s))
+        pool.waiters.append(wait)
 
     def operation(self, server: int, key: int, write: bool = False) -> simpy.Event:
         """:meth:`round_trip` as an event for a process to wait on: it fires with
