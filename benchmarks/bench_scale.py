@@ -4,9 +4,12 @@ CPU seconds per simulated request (``time.process_time``; wall time printed too)
 process, each comparison's configurations alternated in rotated order over the rounds
 (see ``bench_throughput.py``), medians reported:
 
-- **servers**: the standard workload with 50 servers against 5,000 servers at the same
-  arrival rate (3500 req/s: the larger cluster is nearly idle), and against 5,000
-  servers with the utilisation held at 0.7 (the rate scaled 100x to 350,000 req/s);
+- **servers**: the standard workload (700,000 requests) with 50 servers against 5,000
+  servers at the same arrival rate (3500 req/s: the larger cluster is nearly idle), and
+  against 5,000 servers with the utilisation held at 0.7 (the rate scaled 100x to
+  350,000 req/s). A run pays once for its fleet (5,000 servers and their time series:
+  about a quarter of a CPU-second here), so the target is judged at the standard
+  workload's size; ``--quick`` (50,000 requests) says so rather than judge it;
 - **count**: the standard workload at 100,000 against 1,000,000 requests (and
   10,000,000 with ``--full``): a per-request cost that does not grow with the count.
 
@@ -75,7 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--requests",
         type=int,
-        help="requests per run of the server comparison (200000; --quick 50000)",
+        help=(
+            "requests per run of the server comparison (the standard workload's 700000; "
+            "--quick 50000)"
+        ),
     )
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures")
     args = parser.parse_args(argv)
@@ -84,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--models: choose among {', '.join(MODELS)}")
     if args.quick and args.full:
         parser.error("--quick and --full exclude each other")
-    server_requests = args.requests or (50_000 if args.quick else 200_000)
+    server_requests = args.requests or (50_000 if args.quick else _common.REQUESTS)
     counts = [20_000, 200_000] if args.quick else [100_000, 1_000_000]
     if args.full:
         counts.append(10_000_000)
@@ -183,10 +189,18 @@ def main(argv: list[str] | None = None) -> int:
     print()
     for name in names:
         value = figures[f"{name} servers"]["ratio_5000_same_rate"]
-        verdict = "meets" if value <= SERVER_TARGET else "misses"
+        if server_requests >= _common.REQUESTS:
+            met = "meets" if value <= SERVER_TARGET else "misses"
+            verdict = f"{met} the {SERVER_TARGET:g}x target"
+        else:  # a fleet's set-up (its servers, their series) is paid once per run
+            verdict = (
+                f"the {SERVER_TARGET:g}x target is judged on the standard workload's "
+                f"{_common.REQUESTS:,} requests: the set-up of 5,000 servers weighs more on "
+                f"{server_requests:,}"
+            )
         print(
             f"{name}: 5,000 servers cost {value:.2f}x per request what 50 do at the same rate "
-            f"({verdict} the {SERVER_TARGET:g}x target)"
+            f"({verdict})"
         )
     if args.json is not None:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")

@@ -53,8 +53,9 @@ class Server:
             :meth:`holds`; the hot path reads the list itself, a call cheaper).
         in_system: jobs waiting or in service (what ``least_connections`` counts).
         jobs: jobs that reached this server while measuring (requests, logins, retries).
-        bucket_jobs: the same, per time-series bucket (it may run past the last bucket,
-            with zeros).
+        bucket_jobs: the same, per time-series bucket: ``buckets`` zeros to start with
+            (the run's bucket count, given by the fleet), grown if a job comes in a later
+            one (it may then run past the last bucket, with zeros).
         busy_s: worker time held by jobs started while measuring (CPU and waits on the
             store alike: a worker blocked on the store serves nobody else), seconds.
         changed: whether this server changed since a sampler last read it (see
@@ -100,6 +101,7 @@ class Server:
         queue_limit: int,
         handler: Handler,
         on_done: Done,
+        buckets: int = 0,
     ) -> None:
         self._env = env
         self._handler = handler
@@ -117,7 +119,7 @@ class Server:
         self.held: list[Any] = [None] * workers
         self._drain_waiters: list[simpy.Event] = []
         self.in_system = 0
-        self.bucket_jobs: list[int] = []
+        self.bucket_jobs: list[int] = [0] * buckets
         self.busy_s = 0.0
         self.cpu: ProcessorSharingCpu | None = None
         self.changed = True  # not watched (see watch)
@@ -184,10 +186,11 @@ class Server:
         start.succeed()
 
     def _count_in_new_bucket(self, bucket: int) -> None:
-        """Count a job in a bucket past the end of :attr:`bucket_jobs`, grown to hold it.
+        """Count a job in a bucket past the end of :attr:`bucket_jobs`, grown to hold it
+        (a server built without the run's bucket count).
 
-        The list at least doubles: a server on a large, lightly loaded fleet sees a new
-        bucket at nearly every job (zeros past the run's buckets are never read).
+        The list at least doubles: a server on a large, lightly loaded fleet would see a
+        new bucket at nearly every job (zeros past the run's buckets are never read).
         """
         counts = self.bucket_jobs
         counts.extend([0] * max(bucket + 1 - len(counts), len(counts)))

@@ -131,6 +131,7 @@ class Fleet:
             cluster.queue_limit,
             self._serve,
             self._on_done,
+            self.recorder.buckets.count,
         )
         self.servers.append(server)
         return server
