@@ -3,8 +3,8 @@
 A function that makes a closure (a ``lambda`` or a nested ``def`` that reads its
 variables) keeps the captured variables in cells, and creates those cells on *every*
 call, whether the closure is made or not; each read of them is then an indirection
-too. Three per request (a job's start, its check and the server's hand-over) cost 7%
-of ``jwt``'s CPU time on the standard workload (``benchmarks/README.md``). Such a closure
+too. Three per request (a job's start, its check and the server's hand-over) cost about
+8% of ``jwt``'s CPU time on the standard workload (README, *Speed*). Such a closure
 belongs in a helper the rare branch calls, or in a ``functools.partial``.
 
 Structural, not timed: the speed itself is measured by ``benchmarks/``.
