@@ -233,12 +233,16 @@ class StrategyRun:
 
     def _hop(self, hops_s: DrawBuffer) -> Callable[[Request, bool], None]:
         """:attr:`send` with the balancer hop: each job is routed a hop later."""
-        env, route = self.env, self.route
+        call_later, routed = self.env.call_later, self._route_last
 
         def send(request: Request, last: bool = False) -> None:
-            env.timeout(hops_s.next()).callbacks.append(lambda _: route(request, True))
+            call_later(hops_s.next(), routed, request)  # (a timeout's place, no event)
 
         return send
+
+    def _route_last(self, request: Request) -> None:
+        """:meth:`route`, for a job that reached the balancer (nothing else follows)."""
+        self.route(request, True)
 
     def route(self, request: Request, last: bool = False) -> None:
         """Route the request's current job and hand it to a server (``last``: the caller
