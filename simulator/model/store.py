@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Generator
+from functools import partial
 from typing import Any, Final
 
 import simpy
@@ -251,26 +252,17 @@ class SessionStore:
             else:
                 self._send(server, key, write, reply, token, pools, sent_s)
         else:
-            self._wait_for_connection(pool, server, key, write, reply, token, pools, sent_s)
+            send = partial(self._send, server, key, write, reply, token, pools, sent_s)
+            self._wait_for_connection(pool, send)
 
-    def _wait_for_connection(
-        self,
-        pool: _Pool,
-        server: int,
-        key: int,
-        write: bool,
-        reply: Reply,
-        token: Any,
-        pools: list[_Pool],
-        sent_s: float,
-    ) -> None:
-        """Every connection of the pool is busy: the operation is sent once one is free.
+    def _wait_for_connection(self, pool: _Pool, send: Callable[[], None]) -> None:
+        """Every connection of the pool is busy: ``send()`` once one is free.
 
         (The closure is made here, not in :meth:`round_trip`: a function that makes one
         keeps its captured variables in cells, created on every call, taken or not.)
         """
         wait = self._env.event()
-        wait.callbacks.append(lambda _: self._send(server, key, write, reply, token, pools, sent_s))
+        wait.callbacks.append(lambda _: send())
         pool.waiters.append(wait)
 
     def operation(self, server: int, key: int, write: bool = False) -> simpy.Event:
