@@ -19,6 +19,10 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
+MOD_BLOCK = 1 << 15
+"""Jobs :meth:`StrideGrouping.server_at` finds the server of at a time (a small quotient
+array, reused)."""
+
 
 class Grouping(Protocol):
     """Jobs grouped by server: each server's jobs contiguous, in the order given."""
@@ -199,9 +203,18 @@ class StrideGrouping:
     def server_at(self, positions: IntArray, out: IntArray | None = None) -> IntArray:
         heads, stride = self.heads, self.stride
         if len(heads) == stride and heads == [(heads[0] + i) % stride for i in range(stride)]:
-            # a rotation (round robin): the job at position k is on (k - heads[0]) % stride
+            # a rotation (round robin): the job at position k is on (k - heads[0]) % stride,
+            # computed as x - (x // stride) * stride: numpy divides integers by a scalar
+            # with a multiplication, but not its remainder (half the time), a block at a
+            # time into a small reused quotient
             servers: IntArray = np.subtract(positions, heads[0], out=out)
-            return np.remainder(servers, stride, out=servers)
+            quotient = np.empty(min(len(servers), MOD_BLOCK), dtype=np.int64)
+            for lo in range(0, len(servers), MOD_BLOCK):
+                part = servers[lo : lo + MOD_BLOCK]
+                whole = np.floor_divide(part, stride, out=quotient[: len(part)])
+                whole *= stride
+                part -= whole
+            return servers
         return np.take(self._of_head(), positions % stride, out=out, mode="clip")
 
     def _of_head(self) -> IntArray:
