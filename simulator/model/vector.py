@@ -151,8 +151,9 @@ def run_with(
             f"the vector engine's {SUMMARY_MAX_REQUESTS:,} (its arrays grow with the run)"
         )
     elif engine != "des":
-        try:
-            return run_vector(inputs, name, record_requests, progress)
+        try:  # (engine_for has checked the scenario when the engine is vector)
+            checked = engine == "vector"
+            return run_vector(inputs, name, record_requests, progress, refusal_checked=checked)
         except InexactError as exc:
             if engine == "vector":
                 raise _refused(inputs.scenario, name, exc.reason) from None
@@ -255,8 +256,11 @@ def run_vector(
     strategy_name: str,
     record_requests: bool = True,
     progress: Callable[[str, float], None] | None = None,
+    *,
+    refusal_checked: bool = False,
 ) -> tuple[StrategyResult, RequestLog]:
-    """Compute one strategy run exactly as the DES would simulate it.
+    """Compute one strategy run exactly as the DES would simulate it
+    (``refusal_checked``: :func:`refusal` has found nothing against it already).
 
     Raises:
         InexactError: the scenario (see :func:`refusal`) or this run's draws cannot be
@@ -264,7 +268,7 @@ def run_vector(
     """
     scenario = inputs.scenario
     name = str(strategy_name)
-    reason = refusal(scenario, name, inputs.population)
+    reason = None if refusal_checked else refusal(scenario, name, inputs.population)
     if reason is not None:
         raise InexactError(reason)
     cluster = scenario.cluster
