@@ -96,3 +96,51 @@ def test_ctrl_c_during_a_run_writes_nothing(tmp_path: Path, prefix: list[str]) -
     assert process.returncode == INTERRUPTED_EXIT_CODE, rest
     assert "interrupted" in rest
     assert not out.exists() or not any(out.iterdir())
+
+
+LEFT_HALF_MADE = """
+import sys
+import simulator.cli
+import simulator.cli.app
+
+
+class HalfMade:
+    def __del__(self):  # as an event loop whose __init__ the interrupt cut short
+        raise AttributeError("'HalfMade' object has no attribute '_signal_handlers'")
+
+
+async def never_awaited():
+    pass
+
+
+def command():
+    left = [HalfMade(), never_awaited()]  # alive in the interrupt's frames until the end
+    try:
+        raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        if sys.argv[1] == "exit":  # as a command's own handler: its line, then exit 130
+            print("interrupted: no results were written", file=sys.stderr)
+            raise SystemExit(130) from None
+        raise
+
+
+simulator.cli.app.app = command
+simulator.cli.main()
+"""
+
+
+@pytest.mark.parametrize("how", ["raise", "exit"])
+def test_what_an_interrupt_left_half_made_stays_quiet(how: str) -> None:
+    # Ctrl-C can land inside an event loop's __init__ (the testbed's load generator): the
+    # half-made loop's __del__ fails, and a coroutine made for it is never awaited; both
+    # would print after the command's one line as the process ends
+    done = subprocess.run(
+        [sys.executable, "-c", LEFT_HALF_MADE, how],
+        capture_output=True,
+        text=True,
+        timeout=WAIT_S,
+        check=False,
+    )
+    assert done.returncode == INTERRUPTED_EXIT_CODE, done.stderr
+    expected = "interrupted" if how == "raise" else "interrupted: no results were written"
+    assert done.stderr.splitlines() == [expected], done.stderr

@@ -15,9 +15,10 @@ import contextlib
 import os
 import signal
 import sys
+import warnings
 from types import FrameType
 
-__all__ = ["INTERRUPTED_EXIT_CODE", "main", "quiet_interrupts"]
+__all__ = ["INTERRUPTED_EXIT_CODE", "main", "quiet_interrupts", "quiet_teardown"]
 
 INTERRUPTED_EXIT_CODE = 130
 """Exit code of a command ended by Ctrl-C (128 + SIGINT, as a shell reports it)."""
@@ -39,6 +40,25 @@ def quiet_interrupts() -> None:
         signal.signal(signal.SIGINT, _exit_interrupted)
 
 
+def quiet_teardown() -> None:
+    """The process is ending after Ctrl-C: what the interrupt left half-made stays quiet
+    as it is collected.
+
+    An interrupt can land anywhere, such as inside an event loop's ``__init__`` (whose
+    ``__del__`` then fails on a missing attribute) or between making a coroutine and
+    awaiting it. Their finalisers would print ``Exception ignored in ...`` with a
+    traceback, or a ``RuntimeWarning``, after the command's one line. Only for a process
+    that is ending: it silences every later unraisable exception and warning.
+    """
+    sys.unraisablehook = _ignore_unraisable
+    warnings.simplefilter("ignore")
+
+
+def _ignore_unraisable(_unraisable: object) -> None:
+    """An exception raised where it cannot propagate (a finaliser), in a process ending
+    after Ctrl-C: not shown (see :func:`quiet_teardown`)."""
+
+
 def main() -> None:
     """Entry point of the ``authsim`` console script and of ``python -m simulator``."""
     quiet_interrupts()  # until the application can catch KeyboardInterrupt
@@ -49,7 +69,12 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
+        quiet_teardown()
         sys.exit(INTERRUPTED_EXIT_CODE)
+    except SystemExit as exc:  # typer ends every command with one (130: Ctrl-C, handled)
+        if exc.code == INTERRUPTED_EXIT_CODE:
+            quiet_teardown()
+        raise
     except ImportError as exc:
         # a compiled module older than its source (make native), raised by the import of
         # simulator.model; looked up by name so that nothing is imported before the quiet
