@@ -25,6 +25,7 @@ from simulator.model.vector_results import _clipped, _in_window
 from simulator.model.vector_rows import (
     ROW_BLOCK,
     ROW_SERVERS,
+    busy_by_rows,
     fits_columns,
     one_worker_by_columns,
     one_worker_by_rows,
@@ -235,6 +236,55 @@ def test_a_worker_s_time_in_the_window_is_the_clipped_time(start_s: float, stop_
         assert np.array_equal(
             expected, np.maximum(np.minimum(ended, stop_s) - np.maximum(began, start_s), 0.0)
         )
+
+
+def busy_job_by_job(
+    route_s: np.ndarray,
+    end_s: np.ndarray,
+    stride: int,
+    start_s: float,
+    stop_s: float,
+    answered_by_s: float | None,
+) -> list[float]:
+    """The DES's sum: each column's clipped times added one job after another, from 0.0
+    (jobs ending after ``answered_by_s`` not counted)."""
+    total = [0.0] * stride
+    free = [-np.inf] * stride
+    for job in range(len(end_s)):
+        column = job % stride
+        began, ended = max(float(route_s[job]), free[column]), float(end_s[job])
+        free[column] = ended
+        if answered_by_s is None or ended <= answered_by_s:
+            total[column] += max(0.0, min(ended, stop_s) - max(began, start_s))
+    return total
+
+
+@pytest.mark.parametrize("stride", [2, 3, 40, 70_000])
+@pytest.mark.parametrize("block", [1, 7, 1 << 15])
+def test_the_busy_time_by_rows_is_the_des_s_sum(monkeypatch: Any, stride: int, block: int) -> None:
+    """Row by row, a block of rows at a time (numpy's reduction along the rows of a
+    table adds each column's values in turn): every column's sum, bit for bit, with
+    jobs clipped at the window's start and stop, unanswered ones, and a last row part of
+    the way round."""
+    monkeypatch.setattr(vector_rows, "BUSY_BLOCK", block * stride)
+    rng = np.random.default_rng(stride + block)
+    for count in (1, stride - 1, stride, 5 * stride + 1, 37 * stride + stride // 2):
+        if count < 1 or count > 200_000:
+            continue
+        route_s = np.cumsum(rng.exponential(0.01 / stride, count))
+        end_s = np.empty(count)
+        work_s = rng.exponential(0.009, count) * rng.choice([1e-3, 1.0, 1e3], count)
+        one_worker_by_rows(route_s, None, work_s, stride, end_s)
+        last = float(route_s[-1])
+        for start_s, stop_s, answered_by_s in (
+            (0.0, 1e9, None),
+            (last / 3, last * 0.9, None),
+            (last / 3, last * 0.9, last * 1.2),
+            (-1.0, last / 2, last / 2),
+        ):
+            expected = busy_job_by_job(route_s, end_s, stride, start_s, stop_s, answered_by_s)
+            found = busy_by_rows(route_s, end_s, stride, start_s, stop_s, answered_by_s)
+            assert found.tolist() == expected, (count, start_s, stop_s, answered_by_s)
 
 
 # ------------------------------------------------------------------ drawn runs

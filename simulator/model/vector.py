@@ -337,6 +337,8 @@ def run_vector(
     end = done.end_s
     everyone = bool(count == 0 or end.max() <= stop_s)
     answered = None if everyone else end <= stop_s
+    # (before the memory of the ends in the order given is written over)
+    busy_s = busy_seconds(scenario, done, None if answered is None else stop_s)
     # back to the stream's (arrival) order, where the measured requests are a suffix
     # (into arrays no longer needed, whose memory is already mapped: fewer page faults)
     # and the latencies into the other one (the gaps are summed already)
@@ -387,7 +389,6 @@ def run_vector(
     bounds = window_bounds(buckets, route)
     bucket_jobs = counts_between(done.grouping, bounds)
     server_jobs = bucket_jobs.sum(axis=1)
-    busy_s = busy_seconds(scenario, done, answered)
     # the DES stops (and its sampler with it) once every request is answered, else at
     # its stop time; with no request at all, at once
     stopped_s = (float(end.max()) if answered is None else stop_s) if count else 0.0

@@ -16,6 +16,7 @@ import numpy.typing as npt
 
 from simulator import outcomes
 from simulator.model.vector_queue import ServerSchedule
+from simulator.model.vector_rows import busy_by_rows
 from simulator.model.vector_tally import Counted
 from simulator.results.timeseries import SAMPLES_PER_BUCKET, Buckets, StrategySeries
 from simulator.scenario.models import Scenario
@@ -147,11 +148,29 @@ def bucket_index(buckets: Buckets, times_s: FloatArray) -> IntArray:
 
 
 def busy_seconds(
-    scenario: Scenario, done: ServerSchedule, answered: npt.NDArray[np.bool_] | None
+    scenario: Scenario, done: ServerSchedule, answered_by_s: float | None
 ) -> list[float]:
     """Each server's worker time inside the measured window, summed as the DES sums it:
-    job by job, in the order the jobs end (a job still running at the stop is not
-    counted), with a running sum (``np.cumsum``; ``np.sum`` adds pairwise)."""
+    job by job, in the order the jobs end (a job still running at the stop, when not
+    every job ended by ``answered_by_s``, is not counted), with a running sum
+    (``np.cumsum``; ``np.sum`` adds pairwise)."""
+    rotation = done.grouping.rotation
+    if done.workers == 1 and rotation is not None and done.given_end_s is not None:
+        # jobs in rotation, their ends in the order given: row by row, no server's jobs
+        # gathered
+        total = busy_by_rows(
+            done.given_route_s,
+            done.given_end_s,
+            rotation,
+            scenario.warmup_s,
+            scenario.duration_s,
+            answered_by_s,
+        )
+        busy = [0.0] * done.servers
+        column_server = done.grouping.server_at(np.arange(rotation, dtype=np.int64))
+        for column, index in enumerate(column_server.tolist()):
+            busy[index] = float(total[column])
+        return busy
     busy = []
     for index in range(done.servers):  # a server at a time: its arrays stay in the cache
         jobs = done.jobs(index)
@@ -161,8 +180,8 @@ def busy_seconds(
         ended = done.end_s[jobs]
         began = done.starts(index)  # a new array
         part = _in_window(began, ended, scenario.warmup_s, scenario.duration_s, done.workers)
-        if answered is not None:
-            part[~answered[jobs]] = 0.0
+        if answered_by_s is not None:
+            part[ended > answered_by_s] = 0.0
         if done.workers > 1 and np.any(ended[1:] < ended[:-1]):  # out of FIFO order
             part = part[np.argsort(ended, kind="stable")]
         busy.append(float(np.cumsum(part)[-1]))

@@ -144,6 +144,82 @@ def _rows_from(
     return before
 
 
+BUSY_BLOCK = 1 << 15
+"""Jobs :func:`busy_by_rows` sums at a time (whole rows: its temporaries stay in the
+cache)."""
+
+
+def busy_by_rows(
+    route_s: FloatArray,
+    end_s: FloatArray,
+    stride: int,
+    start_s: float,
+    stop_s: float,
+    answered_by_s: float | None,
+) -> FloatArray:
+    """Each column's worker time inside the window ``start_s..stop_s``, for jobs given in
+    rotation over ``stride`` columns of one worker each (``route_s`` and ``end_s`` in the
+    order given): a job's time is ``end - start`` (its start: the later of its route and
+    the end of the job before it in its column), clipped to the window, and nothing for
+    a job that ends after ``answered_by_s`` (if given: the DES stopped before).
+
+    Each column's times are added one after another down the column (the order its jobs
+    end) from 0.0, as the DES adds them: a block of rows at a time, the running sums
+    stacked above the block and reduced along the rows (numpy adds the rows of a
+    C-ordered table in turn, each column on its own: a running sum, not a pairwise
+    one)."""
+    count = len(end_s)
+    rows, width = divmod(count, stride)
+    total = np.zeros(stride)
+    per = max(1, BUSY_BLOCK // stride)
+    stack = np.empty((min(per, rows) + 1, stride))
+    routes = route_s[: rows * stride].reshape(rows, stride)
+    ends = end_s[: rows * stride].reshape(rows, stride)
+    # jobs routed before the window may start before it (a job starts once routed)
+    early = int(np.searchsorted(route_s, start_s, side="left"))
+    for lo in range(0, rows, per):
+        hi = min(lo + per, rows)
+        part = stack[1 : hi - lo + 1]
+        if lo == 0:
+            part[0] = routes[0]
+            np.maximum(routes[1:hi], ends[: hi - 1], out=part[1:])
+        else:
+            np.maximum(routes[lo:hi], ends[lo - 1 : hi - 1], out=part)
+        # a column's ends do not decrease: a job ends after the window only if its
+        # column's job in the block's last row does
+        late = bool((ends[hi - 1] > stop_s).any())
+        _time_in_window(part, ends[lo:hi], start_s, stop_s, early > lo * stride or late)
+        if late and answered_by_s is not None:
+            part[ends[lo:hi] > answered_by_s] = 0.0
+        stack[0] = total
+        total = np.add.reduce(stack[: hi - lo + 1], axis=0)
+    if width:  # the last row, part of the way round
+        tail = slice(rows * stride, count)
+        began = route_s[tail].copy()
+        if rows:
+            np.maximum(began, end_s[(rows - 1) * stride : (rows - 1) * stride + width], out=began)
+        ended = end_s[tail]
+        _time_in_window(began, ended, start_s, stop_s, True)
+        if answered_by_s is not None:
+            began[ended > answered_by_s] = 0.0
+        total[:width] = total[:width] + began
+    return total
+
+
+def _time_in_window(
+    began: FloatArray, ended: FloatArray, start_s: float, stop_s: float, clip: bool
+) -> None:
+    """``began`` (starts) becomes each job's time: ``end - start``, or with ``clip``
+    ``max(0, min(end, stop_s) - max(start, start_s))``, the same value for a job inside
+    the window (the same operation on the same values: ``end >= start``)."""
+    if not clip:
+        np.subtract(ended, began, out=began)
+        return
+    np.maximum(began, start_s, out=began)
+    np.subtract(np.minimum(ended, stop_s), began, out=began)
+    np.maximum(began, 0.0, out=began)
+
+
 PADDING = 1.25
 """The most a table of servers' jobs padded to the longest may hold, as a multiple of the
 jobs (:func:`one_worker_by_columns`; beyond it, the busy periods' layout)."""

@@ -24,7 +24,13 @@ import numpy as np
 import numpy.typing as npt
 
 from simulator import outcomes
-from simulator.results.histogram import FLOOR_MS, RATIO, LogHistogram, bin_indices
+from simulator.results.histogram import (
+    FLOOR_MS,
+    RATIO,
+    LogHistogram,
+    bin_indices,
+    bin_indices_inside,
+)
 from simulator.results.metrics import PERCENTILES, latency_summary
 from simulator.results.timeseries import Buckets
 
@@ -134,34 +140,39 @@ def window_bounds(buckets: Buckets, times_s: FloatArray) -> IntArray:
     )
 
 
-def _value_at(rank: int, bins: IntArray, seen: IntArray, minimum: float, maximum: float) -> float:
-    """:meth:`LogHistogram._value_at`: the order statistic ``rank`` as its bin's centre."""
-    at = int(np.searchsorted(seen, rank, side="right"))
+def bucket_quantiles(
+    bins: IntArray, tallies: IntArray, minimum: float, maximum: float
+) -> list[float]:
+    """:meth:`LogHistogram.quantiles` of :data:`QUANTILES` for a histogram whose
+    non-empty bins are ``bins`` (ascending) holding ``tallies`` values: the same steps
+    with the same floating-point operations (every order statistic's bin found at once)."""
+    seen = np.cumsum(tallies)
+    n = int(seen[-1])
+    ranks = [q * (n - 1) for q in QUANTILES]
+    belows = [math.floor(rank) for rank in ranks]
+    # _value_at's bins: the order statistic ``below``'s, then ``below + 1``'s
+    found = np.searchsorted(seen, [*belows, *(below + 1 for below in belows)], side="right")
+    at = found.tolist()
+    ways = len(QUANTILES)
+    values = []
+    for way, (rank, below) in enumerate(zip(ranks, belows, strict=True)):
+        low = _centre(at[way], bins, minimum, maximum)
+        if rank == below or below + 1 >= n:
+            values.append(low)
+        else:
+            high = _centre(at[ways + way], bins, minimum, maximum)
+            values.append(low + (rank - below) * (high - low))
+    return values
+
+
+def _centre(at: int, bins: IntArray, minimum: float, maximum: float) -> float:
+    """:meth:`LogHistogram._value_at`: the order statistic in the ``at``-th non-empty bin
+    (``len(bins)``: beyond the last) as the bin's centre, within the values' range."""
     if at == len(bins):
         return maximum
     index = int(bins[at])
     centre = minimum if index == -1 else FLOOR_MS * RATIO ** (index + 0.5)
     return min(max(centre, minimum), maximum)
-
-
-def bucket_quantiles(
-    bins: IntArray, tallies: IntArray, minimum: float, maximum: float
-) -> list[float]:
-    """:meth:`LogHistogram.quantiles` of :data:`QUANTILES` for a histogram whose
-    non-empty bins are ``bins`` (ascending) holding ``tallies`` values."""
-    seen = np.cumsum(tallies)
-    n = int(seen[-1])
-    found = []
-    for q in QUANTILES:
-        rank = q * (n - 1)
-        below = math.floor(rank)
-        low = _value_at(below, bins, seen, minimum, maximum)
-        if rank == below or below + 1 >= n:
-            found.append(low)
-        else:
-            high = _value_at(below + 1, bins, seen, minimum, maximum)
-            found.append(low + (rank - below) * (high - low))
-    return found
 
 
 def count_requests(
@@ -207,7 +218,9 @@ def count_requests(
         part = values[lo:hi]
         # min and max of latencies (never NaN, never -0.0) do not depend on the order
         smallest, largest = float(part.min()), float(part.max())
-        bins = bin_indices(part)  # a bucket at a time: its arrays stay in the cache
+        # a bucket at a time: its arrays stay in the cache
+        inside = smallest > FLOOR_MS and largest < math.inf
+        bins = bin_indices_inside(part) if inside else bin_indices(part)
         bins -= BIN_LOW
         tallies = np.bincount(bins, minlength=len(every))
         if len(tallies) > len(every):  # latencies beyond BIN_SPAN bins
@@ -297,25 +310,55 @@ def latency_summary_exact(
     return summary
 
 
+SELECT_BLOCK = 1 << 15
+"""Values compared at a time when picking the order statistics' candidates (small enough
+for the cache, where each comparison is a pass over fewer bytes from farther away)."""
+
+
 def order_statistics(values: FloatArray, ranks: list[int], bins: IntArray) -> dict[int, float]:
     """The ``rank``-th smallest of ``values`` (no NaN) for each of ``ranks``: only the
     values in a little more than the rank's histogram bin (``bins``: counts per bin from
     :data:`BIN_LOW`) are sorted; the count below them places the rank among them."""
     seen = np.cumsum(bins)
-    found: dict[int, float] = {}
     by_bin: dict[int, list[int]] = {}
     for rank in ranks:
         at = int(np.searchsorted(seen, rank, side="right")) + BIN_LOW
         by_bin.setdefault(at, []).append(rank)
-    for at, wanted in by_bin.items():
-        lower = -math.inf if at <= 0 else FLOOR_MS * RATIO ** (at - 0.5)
-        upper = FLOOR_MS * RATIO ** (at + 1.5)
-        inside = values[(values >= lower) & (values < upper)]
-        inside.sort()
-        fewer = int(np.count_nonzero(values < lower))
+    ranges = [
+        (-math.inf if at <= 0 else FLOOR_MS * RATIO ** (at - 0.5), FLOOR_MS * RATIO ** (at + 1.5))
+        for at in by_bin
+    ]
+    inside, fewer = _select(values, ranges)
+    found: dict[int, float] = {}
+    for wanted, among, below in zip(by_bin.values(), inside, fewer, strict=True):
+        among.sort()
         for rank in wanted:
-            if fewer <= rank < fewer + len(inside):
-                found[rank] = float(inside[rank - fewer])
+            if below <= rank < below + len(among):
+                found[rank] = float(among[rank - below])
             else:  # not where the bins said (never seen): select among them all
                 found[rank] = float(np.partition(values, rank)[rank])
     return found
+
+
+def _select(
+    values: FloatArray, ranges: list[tuple[float, float]]
+) -> tuple[list[FloatArray], list[int]]:
+    """For each ``(lower, upper)`` of ``ranges``: the values in ``lower <= v < upper`` (in
+    their order), and how many are below ``lower``; a block of values at a time, each
+    compared with every range while it is in the cache."""
+    count = len(values)
+    block = min(SELECT_BLOCK, count)
+    at_least = np.empty(block, dtype=np.bool_)
+    under = np.empty(block, dtype=np.bool_)
+    parts: list[list[FloatArray]] = [[] for _ in ranges]
+    fewer = [0] * len(ranges)
+    for lo in range(0, count, SELECT_BLOCK):
+        part = values[lo : lo + SELECT_BLOCK]
+        size = len(part)
+        for index, (lower, upper) in enumerate(ranges):
+            keep = np.greater_equal(part, lower, out=at_least[:size])
+            fewer[index] += size - int(np.count_nonzero(keep))
+            keep &= np.less(part, upper, out=under[:size])
+            parts[index].append(part[keep])
+    inside = [np.concatenate(found) if found else np.zeros(0) for found in parts]
+    return inside, fewer

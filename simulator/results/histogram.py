@@ -43,7 +43,7 @@ def bin_indices(values_ms: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     binned again one by one with :func:`bin_index`."""
     values = np.asarray(values_ms, dtype=np.float64)
     if values.size and float(values.min()) > FLOOR_MS and float(values.max()) < math.inf:
-        return _inner_bin_indices(values)
+        return bin_indices_inside(values)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         position = np.log(values * _INV_FLOOR)
         position *= _INV_LOG_RATIO
@@ -59,18 +59,21 @@ def bin_indices(values_ms: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     return index
 
 
-def _inner_bin_indices(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
-    """:func:`bin_indices` of values all above ``FLOOR_MS`` and finite (no NaN): no
-    value needs the floor's bin, so there are fewer passes over them."""
+def bin_indices_inside(values: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """:func:`bin_indices` of values the caller knows are all above ``FLOOR_MS`` and
+    finite (no NaN): no value needs the floor's bin, so there are fewer passes over
+    them."""
     position = np.multiply(values, _INV_FLOOR)
     np.log(position, out=position)
     position *= _INV_LOG_RATIO
-    index = position.astype(np.int64)
-    position -= index  # the fraction of a bin above the lower edge
+    whole = np.floor(position)  # (positions are >= 0: the floor is the truncation)
+    index = whole.astype(np.int64)
+    position -= whole  # the fraction of a bin above the lower edge (no integer cast)
     near = position < _EDGE_SLACK
     near |= position > 1.0 - _EDGE_SLACK
-    for at in np.flatnonzero(near).tolist():
-        index[at] = bin_index(float(values[at]))
+    if near.any():  # (rarely: a few values in a billion)
+        for at in np.flatnonzero(near).tolist():
+            index[at] = bin_index(float(values[at]))
     return index
 
 
