@@ -487,8 +487,8 @@ def run(
         scenario = scenario.with_overrides({"seed": seed}, source="seed")
     names = [str(StrategyName(name)) for name in (strategies or scenario.strategies)]
     budget.check(scenario, names, record_requests=record_requests, allow_large=allow_large)
-    chosen = vector.engine_for(scenario, names, engine)
     inputs = RunInputs.build(scenario, replication)
+    chosen = vector.engine_for(scenario, names, engine, inputs.population)
     results: list[StrategyResult] = []
     logs: dict[str, RequestLog] = {}
     for name in names:

@@ -105,12 +105,18 @@ holds a few arrays of the whole run (about 0.4 kB per request at its peak), wher
 mode promises memory that does not grow with the number of requests."""
 
 
-def engine_for(scenario: Scenario, names: list[str], engine: str | None) -> str:
-    """The engine to use (``engine``, else ``scenario.engine``), checked.
+def engine_for(
+    scenario: Scenario,
+    names: list[str],
+    engine: str | None,
+    population: Population | None = None,
+) -> str:
+    """The engine to use (``engine``, else ``scenario.engine``), checked
+    (``population``: the run's users, if built already).
 
     Raises:
         EngineError: an unknown engine; or ``vector`` for a strategy that the scenario
-            alone keeps it from computing exactly (before any work).
+            alone keeps it from computing exactly (before any simulation).
     """
     chosen = scenario.engine if engine is None else engine
     if chosen not in ENGINES:
@@ -121,7 +127,7 @@ def engine_for(scenario: Scenario, names: list[str], engine: str | None) -> str:
         )
     if chosen == "vector":
         for name in names:
-            reason = refusal(scenario, name)
+            reason = refusal(scenario, name, population)
             if reason is not None:
                 raise _refused(scenario, name, reason)
     return chosen
@@ -321,12 +327,13 @@ def run_vector(
         """The position in the stream of each grouped job."""
         return done.order if order is None else order[done.order]
 
+    last_end_s = done.last_end_s() if count else 0.0
     check_credentials(
         inputs,
         strategy.credential_lifetime_s,
         lambda: users[routed()],
         lambda: done.start_s if done.first_s is None else done.start_s + done.first_s,
-        float(done.end_s.max()) if count else 0.0,  # a check ends before its job does
+        last_end_s,  # a check ends before its job does
     )
     check_queues(done, cluster.queue_limit)
 
@@ -335,7 +342,7 @@ def run_vector(
     relogin_s = 20 * scenario.workload.relogin_delay_s.mean_s
     stop_s = scenario.duration_s + 2 * timeout_s + relogin_s
     end = done.end_s
-    everyone = bool(count == 0 or end.max() <= stop_s)
+    everyone = bool(count == 0 or last_end_s <= stop_s)
     answered = None if everyone else end <= stop_s
     # (before the memory of the ends in the order given is written over)
     busy_s = busy_seconds(scenario, done, None if answered is None else stop_s)
@@ -370,11 +377,12 @@ def run_vector(
     outcome_counts = dict(zip(outcomes.NAMES, (int(c) for c in counts), strict=True))
 
     buckets = Buckets(scenario.warmup_s, scenario.duration_s, scenario.time_bucket_s)
+    positive = bool(count and arrival[0] > 0.0)  # no job ends before it arrives
 
     def finish(lo: int, hi: int) -> IntArray:
         """Measured requests ``lo..hi-1`` in the order they finish (from ``lo``)."""
         part = slice(first + lo, first + hi)
-        return finish_order(end_s[part], None if rank is None else rank[part])
+        return finish_order(end_s[part], None if rank is None else rank[part], None, positive)
 
     counted = count_requests(
         buckets,
@@ -391,7 +399,7 @@ def run_vector(
     server_jobs = bucket_jobs.sum(axis=1)
     # the DES stops (and its sampler with it) once every request is answered, else at
     # its stop time; with no request at all, at once
-    stopped_s = (float(end.max()) if answered is None else stop_s) if count else 0.0
+    stopped_s = (last_end_s if answered is None else stop_s) if count else 0.0
     start_s, stop_window_s = scenario.warmup_s, scenario.duration_s
     up_s = [max(0.0, stop_window_s - max(0.0, start_s)) for _ in range(servers)]
     utilisation = [
@@ -412,7 +420,7 @@ def run_vector(
         spare = Spare(done.end_s)  # the servers are counted
         # the DES answers in the order jobs end (ties: in the order they were routed);
         # then, at the stop, the rest by arrival
-        rows = finish_order(end_s, rank, spare.out(count, np.int64))
+        rows = finish_order(end_s, rank, spare.out(count, np.int64), positive)
         spare.add(end_s)
         if answered is not None:
             late = int(np.count_nonzero(~answered))
@@ -421,13 +429,13 @@ def run_vector(
         if first:
             rows = rows[rows >= first]
         latency_column = spare.take(latency_ms, rows)
+        served = None if ok_count == measured else in_time[rows]
+        latency_summary_ms = latency_summary_exact(counted, latency_column, served)
+        spare.add(latency_ms)  # (the counts' view of it is read: nothing reads them now)
         arrival_column = spare.take(arrival, rows)
         spare.add(arrival)  # (and the routes, when no hop: the servers are counted)
         user_column = spare.take(users, rows)
         spare.add(users)
-        served = None if ok_count == measured else in_time[rows]
-        latency_summary_ms = latency_summary_exact(counted, latency_column, served)
-        spare.add(latency_ms)  # (the counts' view of it is read)
         # the server of each request: grouped in the order routed
         routed_at = rows if rank is None else rank[rows]
         if server is None:

@@ -125,6 +125,15 @@ class ServerSchedule:
         start[firsts] = self.route_s[firsts]
         return start
 
+    def last_end_s(self) -> float:
+        """When the last job ends (``-inf`` with none); with one worker, a server's jobs
+        end in FIFO order, so only each server's last job is read."""
+        if self.workers == 1:
+            bounds = self.bounds
+            lasts = bounds[1:][np.diff(bounds) > 0] - 1
+            return float(self.end_s[lasts].max(initial=-math.inf))
+        return float(self.end_s.max(initial=-math.inf))
+
     def jobs(self, index: int) -> slice:
         """The grouped positions of server ``index``'s jobs."""
         return slice(int(self.bounds[index]), int(self.bounds[index + 1]))

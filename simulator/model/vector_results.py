@@ -91,17 +91,21 @@ def stable_argsort(values: FloatArray, ties: IntArray | None) -> IntArray:
 
 
 def finish_order(
-    values: FloatArray, ties: IntArray | None, out: IntArray | None = None
+    values: FloatArray,
+    ties: IntArray | None,
+    out: IntArray | None = None,
+    positive: bool = False,
 ) -> IntArray:
     """:func:`stable_argsort` of positive times, faster: each time's bit pattern (which
     orders positive doubles as integers) has its lowest bits replaced by its position,
     the integers are sorted (no index array to carry along), and the few runs whose
     remaining bits are equal (times within a few ulps, or equal) are sorted again by time
     and then ``ties`` (``None``: position). ``out``: where to write the order (as many
-    items as ``values``), if given."""
+    items as ``values``), if given; ``positive``: the caller knows every value is above
+    0 (else they are looked at)."""
     count = len(values)
     width = max(1, (count - 1).bit_length())
-    if count < 2 or width > 40 or not float(values.min()) > 0.0:
+    if count < 2 or width > 40 or not (positive or float(values.min()) > 0.0):
         order = stable_argsort(values, ties)
         if out is None:
             return order
@@ -244,16 +248,21 @@ def sample_servers(buckets: Buckets, done: ServerSchedule, until_s: float) -> Sa
     bucket = bucket_index(buckets, times)
     times, bucket = times[bucket >= 0], bucket[bucket >= 0]
     samples = np.bincount(bucket, minlength=buckets.count).astype(np.int64)
-    queue = np.zeros((done.servers, buckets.count))
-    busy = np.zeros((done.servers, buckets.count))
+    # jobs routed by each moment: the jobs are given in the order they are routed, so
+    # each server's are those of its jobs below the count routed by then
+    routed_by = np.searchsorted(done.given_route_s, times, side="right")
+    routed_all = done.grouping.below(routed_by)  # (servers, moments)
+    queue_all = np.empty(routed_all.shape)
+    busy_all = np.empty(routed_all.shape)
     for index in range(done.servers):
+        routed = routed_all[index]
         jobs = done.jobs(index)
         if jobs.stop == jobs.start:
+            queue_all[index] = busy_all[index] = 0.0
             continue
         ended_s = done.end_s[jobs]
         if done.workers > 1 and np.any(ended_s[1:] < ended_s[:-1]):
             ended_s = np.sort(ended_s)
-        routed = np.searchsorted(done.routes(index), times, side="right")  # FIFO order
         ended = np.searchsorted(ended_s, times, side="right")
         if done.workers == 1:
             # the job after the ended ones has started if it has arrived (the one before
@@ -261,8 +270,16 @@ def sample_servers(buckets: Buckets, done: ServerSchedule, until_s: float) -> Sa
             began = np.minimum(routed, ended + 1)
         else:
             began = np.searchsorted(done.starts(index), times, side="right")
-        queue[index] = np.bincount(bucket, weights=routed - began, minlength=buckets.count)
-        busy[index] = np.bincount(bucket, weights=began - ended, minlength=buckets.count)
+        np.subtract(routed, began, out=queue_all[index], casting="unsafe")
+        np.subtract(began, ended, out=busy_all[index], casting="unsafe")
+    # each bucket's sum of whole numbers (exact in any order), every server at once
+    queue = np.zeros((done.servers, buckets.count))
+    busy = np.zeros((done.servers, buckets.count))
+    present = np.flatnonzero(samples)
+    if len(present):
+        starts = np.searchsorted(bucket, present, side="left")
+        queue[:, present] = np.add.reduceat(queue_all, starts, axis=1)
+        busy[:, present] = np.add.reduceat(busy_all, starts, axis=1)
     return Samples(samples, queue, busy)
 
 
