@@ -39,7 +39,7 @@ from simulator.model.vector_tally import (
     order_statistics,
     tally_bounds,
 )
-from simulator.results.histogram import bin_indices
+from simulator.results.histogram import LogHistogram, bin_indices
 from simulator.results.metrics import latency_summary
 from simulator.results.records import RunResult, StrategyResult
 from simulator.results.timeseries import Buckets, Tally
@@ -679,6 +679,32 @@ def test_the_order_statistics_are_numpys() -> None:
     assert found == {rank: float(ordered[rank]) for rank in ranks}
     # bins that do not match the values (never the case): still right
     assert order_statistics(values, ranks, bins[::-1].copy()) == found
+
+
+def test_the_counts_are_the_histograms_for_any_latency() -> None:
+    """Buckets whose latencies are all inside the bins and buckets with latencies at or
+    below the floor or beyond the preallocated bins: the same bins, quantiles, sums,
+    minimum and maximum as a LogHistogram fed one value at a time."""
+    rng = np.random.default_rng(5)
+    buckets = Buckets(0.0, 4.0, 1.0)
+    arrival = np.sort(rng.uniform(0.0, 4.0, 4000))
+    latency_ms = rng.lognormal(2.0, 1.0, 4000)
+    odd = np.flatnonzero((arrival >= 1.0) & (arrival < 2.0))[:5]  # bucket 1 only
+    latency_ms[odd] = [0.0, 5e-4, 1e-3, 1e16, 3e17]
+    counted = count_requests(buckets, arrival, latency_ms, None, lambda lo, hi: np.arange(hi - lo))
+    overall = LogHistogram()
+    for bucket in range(buckets.count):
+        inside = (arrival >= bucket) & (arrival < bucket + 1)
+        histogram = LogHistogram()
+        for value in latency_ms[inside].tolist():
+            histogram.add(value)
+            overall.add(value)
+        assert counted.latency_ms[:, bucket].tolist() == histogram.quantiles([0.5, 0.95, 0.99])
+    assert counted.overall is not None
+    assert counted.overall.counts == overall.counts
+    assert (counted.overall.n, counted.overall.minimum) == (overall.n, overall.minimum)
+    assert counted.overall.maximum == overall.maximum == 3e17
+    assert counted.overall.total == pytest.approx(overall.total, rel=1e-12)
 
 
 def test_the_latency_summary_is_numpys_for_every_size() -> None:

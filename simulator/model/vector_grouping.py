@@ -202,18 +202,27 @@ class StrideGrouping:
 
     def server_at(self, positions: IntArray, out: IntArray | None = None) -> IntArray:
         heads, stride = self.heads, self.stride
-        if len(heads) == stride and heads == [(heads[0] + i) % stride for i in range(stride)]:
-            # a rotation (round robin): the job at position k is on (k - heads[0]) % stride,
-            # computed as x - (x // stride) * stride: numpy divides integers by a scalar
-            # with a multiplication, but not its remainder (half the time), a block at a
-            # time into a small reused quotient
-            servers: IntArray = np.subtract(positions, heads[0], out=out)
-            quotient = np.empty(min(len(servers), MOD_BLOCK), dtype=np.int64)
-            for lo in range(0, len(servers), MOD_BLOCK):
-                part = servers[lo : lo + MOD_BLOCK]
-                whole = np.floor_divide(part, stride, out=quotient[: len(part)])
-                whole *= stride
-                part -= whole
+        count = int(self.bounds[-1])
+        rotation = len(heads) == stride and heads == [(heads[0] + i) % stride for i in range(stride)]
+        if rotation and count + stride < 1 << 32:
+            # a rotation (round robin): the job at position k (below ``count``) is on
+            # (k + stride - heads[0]) % stride, computed on 32-bit integers as
+            # x - (x // stride) * stride: numpy divides unsigned 32-bit integers by a
+            # scalar with a multiplication, several times faster than 64-bit ones (or
+            # than a remainder), a block at a time into small reused arrays
+            shift = stride - heads[0]
+            servers: IntArray = np.empty(len(positions), np.int64) if out is None else out
+            size = min(len(positions), MOD_BLOCK)
+            shifted = np.empty(size, dtype=np.uint32)
+            quotient = np.empty(size, dtype=np.uint32)
+            divisor = np.uint32(stride)
+            for lo in range(0, len(positions), MOD_BLOCK):
+                part = positions[lo : lo + MOD_BLOCK]
+                x = np.add(part, shift, out=shifted[: len(part)], casting="unsafe")
+                whole = np.floor_divide(x, divisor, out=quotient[: len(part)])
+                whole *= divisor
+                x -= whole
+                servers[lo : lo + len(part)] = x
             return servers
         return np.take(self._of_head(), positions % stride, out=out, mode="clip")
 

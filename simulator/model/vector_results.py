@@ -114,19 +114,22 @@ def finish_order(
     low = (1 << width) - 1
     bits = values.view(np.int64)
     key = np.empty(count, dtype=np.int64) if out is None else out
+    position = np.arange(min(count, SORT_BLOCK), dtype=np.int64)
     for lo in range(0, count, SORT_BLOCK):  # a block at a time: small temporaries
         hi = min(lo + SORT_BLOCK, count)
         part = np.bitwise_and(bits[lo:hi], np.int64(~low), out=key[lo:hi])
-        part |= np.arange(lo, hi, dtype=np.int64)
+        part |= position[: hi - lo]
+        position += SORT_BLOCK
     key.sort()
     # neighbours whose remaining bits are equal, looked for a block at a time
     found = []
+    near = np.empty(min(count, SORT_BLOCK + 1) - 1, dtype=np.int64)
     for lo in range(0, count - 1, SORT_BLOCK):
         block = key[lo : lo + SORT_BLOCK + 1]
-        near = np.bitwise_xor(block[1:], block[:-1])
-        same = np.flatnonzero(near <= low)
-        if len(same):
-            found.append(same + lo)
+        apart = np.bitwise_xor(block[1:], block[:-1], out=near[: len(block) - 1])
+        same = apart <= low
+        if same.any():  # (rarely: times within a few ulps)
+            found.append(np.flatnonzero(same) + lo)
     order = np.bitwise_and(key, low, out=key)
     if found:
         same = np.concatenate(found)  # ranks i whose remaining bits equal i + 1's

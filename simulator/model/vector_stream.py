@@ -154,6 +154,7 @@ def pick_users(
     block = min(PICK_BLOCK, total)
     drawn = np.empty(block if given is None else 0)
     scaled = np.empty(block if equal else 0)
+    floors = np.empty(block if equal else 0)
     for lo in range(0, total, PICK_BLOCK):  # blocks: the temporaries stay in the cache
         size = min(PICK_BLOCK, total - lo)
         if given is not None:
@@ -166,8 +167,9 @@ def pick_users(
             guess[:] = np.searchsorted(cumulative, part, side="right")
             continue
         fraction = np.multiply(part, users, out=scaled[:size])
-        np.copyto(guess, fraction, casting="unsafe")  # truncates, as astype
-        fraction -= guess  # how far past the guessed edge, in picks
+        edge = np.floor(fraction, out=floors[:size])  # (picks are >= 0: truncation)
+        np.copyto(guess, edge, casting="unsafe")
+        fraction -= edge  # how far past the guessed edge, in picks (no integer cast)
         near = fraction < margin
         near |= fraction > 1.0 - margin
         if near.any():

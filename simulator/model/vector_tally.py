@@ -220,15 +220,21 @@ def count_requests(
         smallest, largest = float(part.min()), float(part.max())
         # a bucket at a time: its arrays stay in the cache
         inside = smallest > FLOOR_MS and largest < math.inf
-        bins = bin_indices_inside(part) if inside else bin_indices(part)
-        bins -= BIN_LOW
-        tallies = np.bincount(bins, minlength=len(every))
-        if len(tallies) > len(every):  # latencies beyond BIN_SPAN bins
-            every = np.concatenate((every, np.zeros(len(tallies) - len(every), np.int64)))
-        every += tallies
+        if inside:  # bins 0.. (none at BIN_LOW): counted from 0, placed one up
+            tallies = np.bincount(bin_indices_inside(part))
+            offset = -BIN_LOW
+        else:
+            bins = bin_indices(part)
+            bins -= BIN_LOW
+            tallies = np.bincount(bins)
+            offset = 0
+        if offset + len(tallies) > len(every):  # latencies beyond BIN_SPAN bins
+            grown = offset + len(tallies) - len(every)
+            every = np.concatenate((every, np.zeros(grown, np.int64)))
+        every[offset : offset + len(tallies)] += tallies
         present = np.flatnonzero(tallies)
         latency[:, bucket] = bucket_quantiles(
-            present + BIN_LOW, tallies[present], smallest, largest
+            present + (BIN_LOW + offset), tallies[present], smallest, largest
         )
         minimum, maximum = min(minimum, smallest), max(maximum, largest)
         if finish is not None:
