@@ -203,8 +203,8 @@ class StrideGrouping:
     def server_at(self, positions: IntArray, out: IntArray | None = None) -> IntArray:
         heads, stride = self.heads, self.stride
         count = int(self.bounds[-1])
-        rotation = len(heads) == stride and heads == [(heads[0] + i) % stride for i in range(stride)]
-        if rotation and count + stride < 1 << 32:
+        in_turn = [(heads[0] + i) % stride for i in range(stride)]
+        if len(heads) == stride and heads == in_turn and count + stride < 1 << 32:
             # a rotation (round robin): the job at position k (below ``count``) is on
             # (k + stride - heads[0]) % stride, computed on 32-bit integers as
             # x - (x // stride) * stride: numpy divides unsigned 32-bit integers by a
