@@ -38,6 +38,7 @@ from simulator.model.vector_tally import (
     latency_summary_exact,
     order_statistics,
     tally_bounds,
+    window_bounds,
 )
 from simulator.results.histogram import LogHistogram, bin_indices
 from simulator.results.metrics import latency_summary
@@ -667,6 +668,30 @@ def test_tally_bounds_follow_the_tallys_rule(seed: int) -> None:
     expected = np.searchsorted(np.asarray(index), np.arange(buckets.count + 1), side="left")
     expected[-1] = len(arrival)
     assert np.array_equal(tally_bounds(buckets, arrival), expected)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_window_bounds_follow_the_bucket_index(seed: int) -> None:
+    """Each bucket's first time by :meth:`Buckets.index` (times before the window first,
+    those at or after its end last), for times on, just before and just after the
+    buckets' edges and the window's end."""
+    rng = np.random.default_rng(seed)
+    buckets = Buckets(0.3 * seed, 0.3 * seed + 7.0 + 0.01 * seed, 0.1 * (seed + 1))
+    edges = buckets.start_s + np.arange(buckets.count + 1) * buckets.width_s
+    edges = np.append(edges, buckets.end_s)
+    times = np.sort(
+        np.concatenate(
+            (
+                rng.uniform(-1.0, buckets.end_s + 1.0, 500),
+                edges,
+                np.nextafter(edges, -np.inf),
+                np.nextafter(edges, np.inf),
+            )
+        )
+    )
+    key = [buckets.count if float(t) >= buckets.end_s else buckets.index(float(t)) for t in times]
+    expected = np.searchsorted(np.asarray(key), np.arange(buckets.count + 1), side="left")
+    assert np.array_equal(window_bounds(buckets, times), expected)
 
 
 def test_the_order_statistics_are_numpys() -> None:

@@ -52,6 +52,7 @@ from simulator.model.vector_inputs import (
     InexactError,
     check_credentials,
     check_queues,
+    credential_expiries,
     draws,
     expires_before,
 )
@@ -284,7 +285,8 @@ def run_vector(
     strategy = setup.strategy
     # before the stream is built (its arrays grow with the run): a token that expires
     # before the last arrival is almost surely checked after it expires
-    expires_before(inputs, strategy.credential_lifetime_s, scenario.duration_s)
+    expires_s = credential_expiries(inputs, strategy.credential_lifetime_s)
+    expires_before(expires_s, scenario.duration_s)
 
     gaps, users, service_s, arrival = stream_arrays(inputs.requests)
     try:
@@ -297,8 +299,7 @@ def run_vector(
     count = len(gaps)
     # a token checked after it expires: found early if it expired before its request came
     check_credentials(
-        inputs,
-        strategy.credential_lifetime_s,
+        expires_s,
         lambda: users,
         lambda: arrival,
         float(arrival[-1]) if count else 0.0,
@@ -329,8 +330,7 @@ def run_vector(
 
     last_end_s = done.last_end_s() if count else 0.0
     check_credentials(
-        inputs,
-        strategy.credential_lifetime_s,
+        expires_s,
         lambda: users[routed()],
         lambda: done.start_s if done.first_s is None else done.start_s + done.first_s,
         last_end_s,  # a check ends before its job does

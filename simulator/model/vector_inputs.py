@@ -61,20 +61,27 @@ def uniforms(inputs: RunInputs, stream: str, count: int) -> FloatArray:
     return np.concatenate(blocks)[:count] if blocks else np.zeros(0)
 
 
-def expires_before(inputs: RunInputs, lifetime_s: float | None, end_s: float) -> None:
-    """Tokens: refuse at once when one expires before ``end_s`` (the last arrival), with
-    no need for the request stream; a user whose token expires then almost surely sends
-    a request after it did (:func:`check_credentials` decides the rest exactly)."""
+def credential_expiries(inputs: RunInputs, lifetime_s: float | None) -> FloatArray | None:
+    """When each user's credential expires, seconds (``None``: credentials do not expire):
+    each was issued a random part of a lifetime before the run (stream
+    ``initial_logins``), as the DES's logins at time 0 issue them."""
     if lifetime_s is None:
-        return
+        return None
     ages = uniforms(inputs, "initial_logins", inputs.population.users)
-    if len(ages) and float((-ages * lifetime_s + lifetime_s).min()) < end_s:
+    return -ages * lifetime_s + lifetime_s
+
+
+def expires_before(expires_s: FloatArray | None, end_s: float) -> None:
+    """Tokens: refuse at once when one expires (``expires_s``, see
+    :func:`credential_expiries`) before ``end_s`` (the last arrival), with no need for the
+    request stream; a user whose token expires then almost surely sends a request after it
+    did (:func:`check_credentials` decides the rest exactly)."""
+    if expires_s is not None and len(expires_s) and float(expires_s.min()) < end_s:
         raise InexactError("a token expires during the run (its refresh or re-login feeds back)")
 
 
 def check_credentials(
-    inputs: RunInputs,
-    lifetime_s: float | None,
+    expires_s: FloatArray | None,
     who: Callable[[], IntArray],
     checked_s: Callable[[], FloatArray],
     latest_s: float,
@@ -83,20 +90,19 @@ def check_credentials(
     refreshed or forces a login, which go back through the queues).
 
     Args:
-        inputs: the run's inputs.
-        lifetime_s: the credentials' lifetime (``None``: they do not expire).
+        expires_s: when each user's credential expires (``None``: they do not expire; see
+            :func:`credential_expiries`).
         who: the user of each job (called only if needed).
         checked_s: when each job's credential is checked (called only if needed).
         latest_s: no credential is checked after it, seconds.
     """
-    if lifetime_s is None:
+    if expires_s is None or not len(expires_s):
         return
-    ages = uniforms(inputs, "initial_logins", inputs.population.users)
-    expires_s = -ages * lifetime_s + lifetime_s  # issued a random part of a lifetime ago
-    if not len(expires_s) or latest_s < float(expires_s.min()):
+    earliest_s = float(expires_s.min())
+    if latest_s < earliest_s:
         return  # no token expires before the last check
     checked = checked_s()
-    if not len(checked) or float(checked.max()) < float(expires_s.min()):
+    if not len(checked) or float(checked.max()) < earliest_s:
         return  # no token expires before the last check
     if np.any(checked >= expires_s[who()]):
         raise InexactError("a token expires during the run (its refresh or re-login feeds back)")

@@ -134,10 +134,18 @@ def window_bounds(buckets: Buckets, times_s: FloatArray) -> IntArray:
             return buckets.count
         return index(time_s)
 
-    return np.asarray(
-        [first_where(count, lambda at: key(at) >= edge) for edge in range(buckets.count + 1)],  # noqa: B023
-        dtype=np.int64,
-    )
+    edges_s = buckets.start_s + np.arange(buckets.count + 1) * buckets.width_s
+    edges_s[-1] = buckets.end_s
+    guesses = np.searchsorted(times_s, edges_s, side="left").tolist()
+    bounds = np.empty(buckets.count + 1, dtype=np.int64)
+    for edge, guess in enumerate(guesses):
+        # the guess (the first time at or after the edge's time) is kept if the index's
+        # own rule says it is the bound, else the bound is found by bisection
+        if (guess == count or key(guess) >= edge) and (guess == 0 or key(guess - 1) < edge):
+            bounds[edge] = guess
+        else:
+            bounds[edge] = first_where(count, lambda at: key(at) >= edge)  # noqa: B023
+    return bounds
 
 
 def bucket_quantiles(
