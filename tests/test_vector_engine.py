@@ -646,23 +646,22 @@ def test_the_counts_are_a_tallys(count: int, timeouts: bool) -> None:
     assert latency_summary_exact(counted, logged, served) == expected_summary
 
 
+def times_around(edges: np.ndarray, buckets: Buckets, seed: int) -> np.ndarray:
+    """Sorted times: 500 drawn from a second before the buckets to a second after them,
+    and every edge with the floats just below and just above it."""
+    rng = np.random.default_rng(seed)
+    drawn = rng.uniform(-1.0, buckets.end_s + 1.0, 500)
+    near = (edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf))
+    return np.sort(np.concatenate((drawn, *near)))
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_tally_bounds_follow_the_tallys_rule(seed: int) -> None:
     """Each bucket's first arrival, by the tally's rule (``int((t - start) / width)``,
     clipped), for arrivals on, just before and just after the buckets' edges."""
-    rng = np.random.default_rng(seed)
     buckets = Buckets(0.3 * seed, 0.3 * seed + 7.0, 0.1 * (seed + 1))
     edges = buckets.start_s + np.arange(buckets.count + 1) * buckets.width_s
-    arrival = np.sort(
-        np.concatenate(
-            (
-                rng.uniform(-1.0, buckets.end_s + 1.0, 500),
-                edges,
-                np.nextafter(edges, -np.inf),
-                np.nextafter(edges, np.inf),
-            )
-        )
-    )
+    arrival = times_around(edges, buckets, seed)
     per_s, last = 1.0 / buckets.width_s, buckets.count - 1
     index = [int(min(max((float(t) - buckets.start_s) * per_s, 0.0), float(last))) for t in arrival]
     expected = np.searchsorted(np.asarray(index), np.arange(buckets.count + 1), side="left")
@@ -675,20 +674,9 @@ def test_window_bounds_follow_the_bucket_index(seed: int) -> None:
     """Each bucket's first time by :meth:`Buckets.index` (times before the window first,
     those at or after its end last), for times on, just before and just after the
     buckets' edges and the window's end."""
-    rng = np.random.default_rng(seed)
     buckets = Buckets(0.3 * seed, 0.3 * seed + 7.0 + 0.01 * seed, 0.1 * (seed + 1))
     edges = buckets.start_s + np.arange(buckets.count + 1) * buckets.width_s
-    edges = np.append(edges, buckets.end_s)
-    times = np.sort(
-        np.concatenate(
-            (
-                rng.uniform(-1.0, buckets.end_s + 1.0, 500),
-                edges,
-                np.nextafter(edges, -np.inf),
-                np.nextafter(edges, np.inf),
-            )
-        )
-    )
+    times = times_around(np.append(edges, buckets.end_s), buckets, seed)
     key = [buckets.count if float(t) >= buckets.end_s else buckets.index(float(t)) for t in times]
     expected = np.searchsorted(np.asarray(key), np.arange(buckets.count + 1), side="left")
     assert np.array_equal(window_bounds(buckets, times), expected)
