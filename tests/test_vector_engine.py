@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from simulator import load_scenario, outcomes
 from simulator.cli.app import app
 from simulator.errors import ScenarioError
-from simulator.model import vector, vector_queue
+from simulator.model import vector, vector_queue, vector_results
 from simulator.model.run import RunInputs, run
 from simulator.model.vector_grouping import (
     Grouping,
@@ -304,6 +304,17 @@ def test_accepted_cases_give_the_des_results(case: str) -> None:
             np.asarray(getattr(fast.logs[strategy], name)),
             np.asarray(getattr(des.logs[strategy], name)),
         )
+
+
+@pytest.mark.parametrize("case", ["jwt-rr-2w-exp", "jwt-random-1w", "jwt-rr-rows"])
+def test_the_samples_a_few_servers_at_a_time_are_the_same(monkeypatch: Any, case: str) -> None:
+    """The servers' samples made one server at a time (a block of server-moments no
+    larger than one moment): the same series as the simulation's."""
+    monkeypatch.setattr(vector_results, "SAMPLE_BLOCK", 1)
+    strategy, overrides = ACCEPTED[case]
+    des, fast = run_both(strategy, overrides)
+    assert fast[strategy].engine == "vector"
+    assert_same_result(des[strategy], fast[strategy])
 
 
 def test_the_cases_cover_what_they_claim() -> None:

@@ -359,6 +359,7 @@ def run_vector(
             done.grouping.put(end, end_s)
         else:
             end_s[routed()] = end
+    done.given_end_s = None  # its memory is the run's from here on (read above)
     rank = None if order is None else _inverse(order)  # routing position (ties)
     first = int(np.searchsorted(arrival, scenario.warmup_s)) if scenario.warmup_s > 0 else 0
     if answered is None:

@@ -69,9 +69,9 @@ class Grouping(Protocol):
         the same length, if given)."""
         ...
 
-    def below(self, edges: IntArray) -> IntArray:
+    def below(self, edges: IntArray, servers: slice | None = None) -> IntArray:
         """Shape ``(servers, len(edges))``: each server's jobs whose position given is
-        below each edge."""
+        below each edge (``servers``: only those servers, ``a:b``)."""
         ...
 
 
@@ -82,13 +82,19 @@ def counts_between(grouping: Grouping, edges: IntArray) -> IntArray:
     return counts
 
 
+def _server_range(count: int, servers: slice | None) -> tuple[int, int]:
+    """The first and last (excluded) server of ``servers`` (``a:b``; ``None``: all
+    ``count``)."""
+    return (0, count) if servers is None else (servers.start, servers.stop)
+
+
 def _destination(
     bounds: IntArray, servers: slice | None, values: FloatArray, out: FloatArray | None
 ) -> tuple[int, int, int, FloatArray]:
     """For :meth:`Grouping.take`: the first and last (excluded) server of ``servers``
     (all: ``None``), their first grouped position, and where their values go (``out``, or
     a new array)."""
-    first, last = (0, len(bounds) - 1) if servers is None else (servers.start, servers.stop)
+    first, last = _server_range(len(bounds) - 1, servers)
     base, top = int(bounds[first]), int(bounds[last])
     grouped = np.empty(top - base, dtype=values.dtype) if out is None else out[: top - base]
     return first, last, base, grouped
@@ -140,9 +146,11 @@ class SortedGrouping:
     def server_at(self, positions: IntArray, out: IntArray | None = None) -> IntArray:
         return np.take(self.server_given(), positions, out=out, mode="clip")  # (all valid)
 
-    def below(self, edges: IntArray) -> IntArray:
-        below = np.empty((len(self.bounds) - 1, len(edges)), dtype=np.int64)
-        for index, (lo, hi) in enumerate(itertools.pairwise(self.bounds.tolist())):
+    def below(self, edges: IntArray, servers: slice | None = None) -> IntArray:
+        first, last = _server_range(len(self.bounds) - 1, servers)
+        limits = self.bounds[first : last + 1].tolist()
+        below = np.empty((last - first, len(edges)), dtype=np.int64)
+        for index, (lo, hi) in enumerate(itertools.pairwise(limits)):
             # a server's jobs keep the order given (the sort is stable)
             below[index] = np.searchsorted(self.given[lo:hi], edges)
         return below
@@ -232,9 +240,10 @@ class StrideGrouping:
         of_head[self.heads] = np.arange(len(self.heads), dtype=np.int64)
         return of_head
 
-    def below(self, edges: IntArray) -> IntArray:
-        heads = np.asarray(self.heads, dtype=np.int64)[:, None]
-        sizes = np.diff(self.bounds)[:, None]
+    def below(self, edges: IntArray, servers: slice | None = None) -> IntArray:
+        first, last = _server_range(len(self.heads), servers)
+        heads = np.asarray(self.heads[first:last], dtype=np.int64)[:, None]
+        sizes = np.diff(self.bounds[first : last + 1])[:, None]
         # jobs head, head + stride, ... below an edge: ceil((edge - head) / stride)
         below: IntArray = np.clip(-((heads - edges[None, :]) // self.stride), 0, sizes)
         return below

@@ -75,7 +75,8 @@ class ServerSchedule:
         stored_start_s: when a worker started each job, if kept (with one worker it is
             found from the routes and ends, see :meth:`starts`).
         given_end_s: ``end_s`` in the order the jobs were given, if made (row by row,
-            see :func:`schedule_by_server`).
+            see :func:`schedule_by_server`); in the caller's spare array, which the
+            caller may take back (and then sets this to ``None``).
     """
 
     grouping: Grouping

@@ -224,6 +224,11 @@ def _clipped(began: FloatArray, ended: FloatArray, start_s: float, stop_s: float
     return part
 
 
+SAMPLE_BLOCK = 1 << 18
+"""Server-moments :func:`sample_servers` holds at a time (a few megabytes, whatever the
+servers and the run's length)."""
+
+
 @dataclass
 class Samples:
     """What the DES's sampler sums per server and bucket."""
@@ -254,35 +259,39 @@ def sample_servers(buckets: Buckets, done: ServerSchedule, until_s: float) -> Sa
     # jobs routed by each moment: the jobs are given in the order they are routed, so
     # each server's are those of its jobs below the count routed by then
     routed_by = np.searchsorted(done.given_route_s, times, side="right")
-    routed_all = done.grouping.below(routed_by)  # (servers, moments)
-    queue_all = np.empty(routed_all.shape)
-    busy_all = np.empty(routed_all.shape)
-    for index in range(done.servers):
-        routed = routed_all[index]
-        jobs = done.jobs(index)
-        if jobs.stop == jobs.start:
-            queue_all[index] = busy_all[index] = 0.0
-            continue
-        ended_s = done.end_s[jobs]
-        if done.workers > 1 and np.any(ended_s[1:] < ended_s[:-1]):
-            ended_s = np.sort(ended_s)
-        ended = np.searchsorted(ended_s, times, side="right")
-        if done.workers == 1:
-            # the job after the ended ones has started if it has arrived (the one before
-            # it ended by then), and the one after it has not (it waits for that one)
-            began = np.minimum(routed, ended + 1)
-        else:
-            began = np.searchsorted(done.starts(index), times, side="right")
-        np.subtract(routed, began, out=queue_all[index], casting="unsafe")
-        np.subtract(began, ended, out=busy_all[index], casting="unsafe")
-    # each bucket's sum of whole numbers (exact in any order), every server at once
     queue = np.zeros((done.servers, buckets.count))
     busy = np.zeros((done.servers, buckets.count))
     present = np.flatnonzero(samples)
-    if len(present):
-        starts = np.searchsorted(bucket, present, side="left")
-        queue[:, present] = np.add.reduceat(queue_all, starts, axis=1)
-        busy[:, present] = np.add.reduceat(busy_all, starts, axis=1)
+    if not len(present):
+        return Samples(samples, queue, busy)
+    starts = np.searchsorted(bucket, present, side="left")  # each bucket's first moment
+    per = max(1, SAMPLE_BLOCK // len(times))  # servers at a time: bounded temporaries
+    for first in range(0, done.servers, per):
+        servers = slice(first, min(first + per, done.servers))
+        routed_block = done.grouping.below(routed_by, servers)  # (servers, moments)
+        queue_block = np.zeros(routed_block.shape, dtype=np.int64)
+        busy_block = np.zeros(routed_block.shape, dtype=np.int64)
+        for row, index in enumerate(range(servers.start, servers.stop)):
+            jobs = done.jobs(index)
+            if jobs.stop == jobs.start:
+                continue
+            routed = routed_block[row]
+            ended_s = done.end_s[jobs]
+            if done.workers > 1 and np.any(ended_s[1:] < ended_s[:-1]):
+                ended_s = np.sort(ended_s)
+            ended = np.searchsorted(ended_s, times, side="right")
+            if done.workers == 1:
+                # the job after the ended ones has started if it has arrived (the one
+                # before it ended by then), and the one after it has not (it waits for
+                # that one)
+                began = np.minimum(routed, ended + 1)
+            else:
+                began = np.searchsorted(done.starts(index), times, side="right")
+            np.subtract(routed, began, out=queue_block[row])
+            np.subtract(began, ended, out=busy_block[row])
+        # each bucket's sum of whole numbers (exact), these servers at once
+        queue[servers, present] = np.add.reduceat(queue_block, starts, axis=1)
+        busy[servers, present] = np.add.reduceat(busy_block, starts, axis=1)
     return Samples(samples, queue, busy)
 
 
