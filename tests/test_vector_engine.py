@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from simulator import load_scenario, outcomes
 from simulator.cli.app import app
 from simulator.errors import ScenarioError
-from simulator.model import vector, vector_queue, vector_results
+from simulator.model import vector, vector_queue, vector_results, vector_stream
 from simulator.model.run import RunInputs, run
 from simulator.model.vector_grouping import (
     Grouping,
@@ -355,13 +355,50 @@ def test_a_run_that_ends_early_gives_the_des_results(overrides: dict[str, Any]) 
 
 
 @pytest.mark.parametrize(
-    "case", ["jwt-rr-2w-exp", "sticky-cookie-rr-1w", "jwt-rr-rows", "sticky-cookie-columns"]
+    "case",
+    [
+        "jwt-rr-2w-exp",
+        "sticky-cookie-rr-1w",
+        "jwt-rr-rows",
+        "sticky-cookie-columns",
+        "jwt-random-1w",
+        "jwt-rr-rows-overhead-hop",
+    ],
 )
 def test_summary_mode_gives_the_des_results(case: str) -> None:
     strategy, overrides = ACCEPTED[case]
     des, fast = run_both(strategy, overrides, record=False)
     assert not des.logs and not fast.logs
     assert_same_result(des[strategy], fast[strategy])
+
+
+@pytest.mark.parametrize(
+    ("case", "record", "drawn"),
+    [
+        ("jwt-rr-rows", False, False),  # nothing reads the users: only the check's first
+        ("jwt-random-1w", False, False),
+        ("jwt-rr-rows", True, True),  # the request log's user column
+        ("sticky-cookie-rr-1w", False, True),  # the affinity routes by user
+    ],
+)
+def test_the_users_are_drawn_only_when_read(
+    monkeypatch: Any, case: str, record: bool, drawn: bool
+) -> None:
+    """Summary mode with a balancer that reads no user skips the requests' users (but for
+    the first few, compared with the stream's); the log or an affinity draws them all."""
+    counts: list[int] = []
+    original = vector_stream.pick_users
+
+    def counted(weights: Any, picks: Any, count: int | None = None) -> Any:
+        chosen = original(weights, picks, count)
+        counts.append(len(chosen))
+        return chosen
+
+    monkeypatch.setattr(vector_stream, "pick_users", counted)
+    strategy, overrides = ACCEPTED[case]
+    result = run(scenario(**overrides), [strategy], engine="vector", record_requests=record)
+    requests = result[strategy].requests
+    assert max(counts) >= requests if drawn else max(counts) <= vector_stream.CHECK_REQUESTS
 
 
 def test_auto_uses_the_vector_engine_where_it_is_exact() -> None:

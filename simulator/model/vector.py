@@ -36,6 +36,7 @@ times, from the arrival, start and end times), and the (single) event window.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -69,9 +70,15 @@ from simulator.model.vector_setup import (
     SPREADING,
     build,
     log_in_everyone,
+    needs_users,
     route_jobs,
 )
-from simulator.model.vector_stream import StreamMismatchError, check_against_stream, stream_arrays
+from simulator.model.vector_stream import (
+    StreamMismatchError,
+    check_against_stream,
+    stream_arrays,
+    stream_users,
+)
 from simulator.model.vector_tally import count_requests, latency_summary_exact, window_bounds
 from simulator.model.workload import Population
 from simulator.results.records import AuthCost, RequestLog, StoreStats, StrategyResult
@@ -288,7 +295,9 @@ def run_vector(
     expires_s = credential_expiries(inputs, strategy.credential_lifetime_s)
     expires_before(expires_s, scenario.duration_s)
 
-    gaps, users, service_s, arrival = stream_arrays(inputs.requests)
+    # without the request log, the requests' users are drawn only if something reads them
+    with_users = record_requests or needs_users(setup)
+    gaps, users, service_s, arrival = stream_arrays(inputs.requests, with_users)
     try:
         check_against_stream(inputs.requests, gaps, users, service_s)
     except StreamMismatchError:
@@ -297,10 +306,16 @@ def run_vector(
             "RequestStream (update simulator/model/vector_stream.py)"
         ) from None
     count = len(gaps)
+
+    @functools.cache
+    def every_user() -> IntArray:
+        """The user of each request, in the stream's order (drawn when first asked for)."""
+        return users if users is not None else stream_users(inputs.requests, count)
+
     # a token checked after it expires: found early if it expired before its request came
     check_credentials(
         expires_s,
-        lambda: users,
+        every_user,
         lambda: arrival,
         float(arrival[-1]) if count else 0.0,
     )
@@ -308,11 +323,13 @@ def run_vector(
     # the balancer: each job is routed a hop after it arrives (hops drawn in arrival order)
     hops = draws(inputs, "hop", scenario.load_balancer.hop_ms, count)
     if hops is None:
-        route, who, service = arrival, users, service_s
+        who: Callable[[], IntArray] = every_user
+        route, service = arrival, service_s
         order: IntArray | None = None
     else:
         order = np.argsort(arrival + hops, kind="stable")  # the order jobs are routed in
-        route, who, service = (arrival + hops)[order], users[order], service_s[order]
+        route, service = (arrival + hops)[order], service_s[order]
+        who = functools.partial(_in_order, every_user, order)
     server, grouping = route_jobs(inputs, scenario, setup, who, route, users_count)
 
     # a worker's time on each job: (start + overhead) + ((check + transfer) + business)
@@ -331,7 +348,7 @@ def run_vector(
     last_end_s = done.last_end_s() if count else 0.0
     check_credentials(
         expires_s,
-        lambda: users[routed()],
+        lambda: every_user()[routed()],
         lambda: done.start_s if done.first_s is None else done.start_s + done.first_s,
         last_end_s,  # a check ends before its job does
     )
@@ -435,6 +452,7 @@ def run_vector(
         spare.add(latency_ms)  # (the counts' view of it is read: nothing reads them now)
         arrival_column = spare.take(arrival, rows)
         spare.add(arrival)  # (and the routes, when no hop: the servers are counted)
+        users = every_user()  # (drawn already: with_users)
         user_column = spare.take(users, rows)
         spare.add(users)
         # the server of each request: grouped in the order routed
@@ -527,6 +545,11 @@ def _schedule(
     if overheads is not None and overhead.distribution != "constant":
         return schedule_drawing(server, route, overheads, work, workers, servers, grouping)
     return schedule_by_server(server, route, overheads, work, workers, servers, grouping, spare_s)
+
+
+def _in_order(values: Callable[[], IntArray], order: IntArray) -> IntArray:
+    """``values()[order]``."""
+    return values()[order]
 
 
 def _inverse(order: IntArray) -> IntArray:

@@ -8,6 +8,7 @@ sessions; its load, which is zero at time 0), logs every user in as the DES does
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -157,26 +158,33 @@ def choose_each(balancer: Balancer, users: int) -> list[int]:
     return [choose(user) for user in range(users)]
 
 
+def needs_users(setup: Setup) -> bool:
+    """Whether :func:`route_jobs` reads who sent each job (an affinity, or sessions to
+    find): otherwise a run without a request log never needs the requests' users."""
+    return setup.strategy.balancer.name in AFFINITY or setup.keeps_sessions
+
+
 def route_jobs(
     inputs: RunInputs,
     scenario: Scenario,
     setup: Setup,
-    who: IntArray,
+    who: Callable[[], IntArray],
     route: FloatArray,
     users: int,
 ) -> tuple[IntArray | None, Grouping | None]:
     """The server of each job (in routing order), as the DES's balancer picks it, and,
     when the picks follow a rule (round robin), the jobs grouped by server by that rule
-    (then the servers themselves are not made unless needed: ``None``)."""
+    (then the servers themselves are not made unless needed: ``None``). ``who()``: the
+    user of each job (called only if :func:`needs_users`)."""
     servers = scenario.cluster.servers
-    count = len(who)
+    count = len(route)
     balancer = setup.strategy.balancer.name
     if balancer in AFFINITY:
         assert setup.login_server is not None
         ttl_s = scenario.sticky.cookie_ttl_s
         if balancer == "cookie" and ttl_s is not None and count and float(route[-1]) >= ttl_s:
             raise InexactError("an affinity cookie would expire during the run")
-        return setup.login_server[who], None
+        return setup.login_server[who()], None
     # round_robin or random, after one pick per user for the logins at time 0
     grouping = None
     if balancer == "round_robin":
@@ -189,7 +197,7 @@ def route_jobs(
         server = (picks * servers).astype(np.int64)
     if setup.keeps_sessions:
         assert setup.login_server is not None
-        if not np.array_equal(server, setup.login_server[who]):
+        if not np.array_equal(server, setup.login_server[who()]):
             raise InexactError(
                 "a request would reach a server without its session (wrong_server): its "
                 "re-login goes back through the queues"

@@ -41,17 +41,19 @@ def request_arrays(stream: RequestStream) -> tuple[FloatArray, IntArray, FloatAr
     """Gaps (seconds), users and business service times (seconds) of every request of
     ``stream``, exactly the values its chunks hold, concatenated."""
     gaps, users, service_s, _ = stream_arrays(stream)
+    assert users is not None  # (with_users)
     return gaps, users, service_s
 
 
 def stream_arrays(
-    stream: RequestStream,
-) -> tuple[FloatArray, IntArray, FloatArray, FloatArray]:
+    stream: RequestStream, with_users: bool = True
+) -> tuple[FloatArray, IntArray | None, FloatArray, FloatArray]:
     """:func:`request_arrays`, and the arrival times as the DES's clock adds the gaps (a
-    running sum, ``np.cumsum(gaps)``)."""
+    running sum, ``np.cumsum(gaps)``). Without ``with_users`` the users may be left out
+    (``None``, with a constant rate: :func:`stream_users` draws them when needed)."""
     if not stream.rate.constant:
-        gaps, users, service_s = _chunk_by_chunk(stream)
-        return gaps, users, service_s, np.cumsum(gaps)
+        gaps, every_user, service_s = _chunk_by_chunk(stream)
+        return gaps, every_user, service_s, np.cumsum(gaps)
     streams = stream.streams
     arrivals = streams.generator("arrivals")
     chunk = stream.chunk
@@ -68,8 +70,15 @@ def stream_arrays(
         gaps, arrival = drawn[:inside], clock[:inside]
     count = len(gaps)
     service_s = draw_service_s(streams.generator("service"), stream.service, count)
-    users = pick_users(stream.population.weights, streams.generator("users"), count)
+    users = stream_users(stream, count) if with_users else None
     return gaps, users, service_s, arrival
+
+
+def stream_users(stream: RequestStream, count: int) -> IntArray:
+    """The users of the first ``count`` requests of ``stream``, with a constant rate (the
+    stream ``users`` on its own: the same values whenever they are drawn)."""
+    assert stream.rate.constant, "a varying rate keeps users by their arrivals' times"
+    return pick_users(stream.population.weights, stream.streams.generator("users"), count)
 
 
 def _inside_by_clock(clock: FloatArray, duration_s: float) -> int | None:
@@ -190,9 +199,10 @@ def _chunk_by_chunk(stream: RequestStream) -> tuple[FloatArray, IntArray, FloatA
 
 
 def check_against_stream(
-    stream: RequestStream, gaps: FloatArray, users: IntArray, service_s: FloatArray
+    stream: RequestStream, gaps: FloatArray, users: IntArray | None, service_s: FloatArray
 ) -> None:
-    """Compare the arrays' first chunk with the stream's first chunk.
+    """Compare the arrays' first chunk with the stream's first chunk (``users``: ``None``
+    when left out, then the first ones are drawn with :func:`stream_users`).
 
     Raises:
         StreamMismatchError: they differ.
@@ -209,6 +219,8 @@ def check_against_stream(
     )
     first = next(iter(small))
     size = len(first.gaps_s)
+    if users is None:
+        users = stream_users(stream, min(size, len(gaps)))
     if (
         len(gaps) < size
         or gaps[:size].tolist() != first.gaps_s
