@@ -455,6 +455,7 @@ def run_vector(
         users = every_user()  # (drawn already: with_users)
         user_column = spare.take(users, rows)
         spare.add(users)
+        every_user.cache_clear()  # (its array is a spare now)
         # the server of each request: grouped in the order routed
         routed_at = rows if rank is None else rank[rows]
         if server is None:
