@@ -104,8 +104,11 @@ def measure(command: list[str], run: str) -> tuple[int, str, float, float, float
         raise SystemExit(f"{run}: exit {done.returncode}\n{done.stderr}")
     report = json.loads(done.stdout)
     if run == "cli":
-        result = json.loads(report["out"])["results"][0]
-        engine, requests = str(result.get("engine", "?")), int(result["requests"])
+        document = json.loads(report["out"])
+        result = document["results"][0]
+        # the JSON says which engine computed each strategy (``engines``)
+        engine = str(document.get("engines", {}).get(result["strategy"], "?"))
+        requests = int(result["requests"])
     else:
         engine, count = report["out"].split()[-2:]
         requests = int(count)
