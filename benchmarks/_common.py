@@ -44,6 +44,8 @@ REQUESTS = 700_000
 STRATEGIES = ("jwt", "shared_store", "sticky", "local")
 SIMPY_MODELS = ("plain", "callbacks")
 """The SimPy reference models (the same whatever authsim's source)."""
+SIMPY_LABELS = {"plain": "plain SimPy", "callbacks": "SimPy callbacks only"}
+"""How the tables name the SimPy reference models."""
 SEED = 1
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -186,6 +188,25 @@ def run_callbacks(
         timeout(expovariate(rate)).callbacks.append(arrive)
     env.run()
     return len(done)
+
+
+def model_label(name: str) -> str:
+    """How a table names model ``name``: a SimPy reference model, or authsim's strategy."""
+    return SIMPY_LABELS.get(name, f"authsim {name}")
+
+
+def model_run(
+    name: str, requests: int, servers: int = SERVERS, rate: float = ARRIVAL_RATE_PER_S
+) -> Callable[[], int]:
+    """A zero-argument run of model ``name`` (a SimPy reference model or one of authsim's
+    strategies) on ``requests`` at ``servers`` and ``rate``; it returns the requests
+    simulated. authsim's scenario is built here, once, not in the run."""
+    if name == "plain":
+        return lambda: run_reference(requests, servers, rate)
+    if name == "callbacks":
+        return lambda: run_callbacks(requests, servers, rate)
+    scenario = authsim_scenario(requests, servers, rate)
+    return lambda: run_authsim(scenario, name)
 
 
 def check_models_agree(requests: int = 20_000) -> float:

@@ -61,11 +61,7 @@ _MISPREDICTS = re.compile(r"Mispredicts:\s+([\d,]+)")
 
 def child(model: str, requests: int) -> int:
     """Run one model on the standard workload (in this process); the requests simulated."""
-    if model == "plain":
-        return _common.run_reference(requests)
-    if model == "callbacks":
-        return _common.run_callbacks(requests)
-    return _common.run_authsim(_common.authsim_scenario(requests), model)
+    return _common.model_run(model, requests)()
 
 
 class Counter:

@@ -41,16 +41,6 @@ BIG_SERVERS = 5_000
 SERVER_TARGET = 1.5
 
 
-def model(name: str, requests: int, servers: int, rate: float) -> Callable[[], int]:
-    """A zero-argument run of ``name`` on ``requests`` at ``servers`` and ``rate``."""
-    if name == "plain":
-        return lambda: _common.run_reference(requests, servers, rate)
-    if name == "callbacks":
-        return lambda: _common.run_callbacks(requests, servers, rate)
-    scenario = _common.authsim_scenario(requests, servers, rate)
-    return lambda: _common.run_authsim(scenario, name)
-
-
 def compare(configs: dict[str, Callable[[], int]], rounds: int) -> dict[str, list[_common.Timing]]:
     """Every configuration ``rounds`` times, the order rotated by one each round."""
     names = list(configs)
@@ -108,13 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     server_rows: list[str] = []
     count_rows: list[str] = []
     for name in names:
-        label = {"plain": "plain SimPy", "callbacks": "SimPy callbacks only"}.get(
-            name, f"authsim {name}"
-        )
+        label = _common.model_label(name)
         configs = {
-            "50": model(name, server_requests, 50, rate),
-            "5000 same rate": model(name, server_requests, BIG_SERVERS, rate),
-            "5000 same utilisation": model(name, server_requests, BIG_SERVERS, big_rate),
+            "50": _common.model_run(name, server_requests, 50, rate),
+            "5000 same rate": _common.model_run(name, server_requests, BIG_SERVERS, rate),
+            "5000 same utilisation": _common.model_run(
+                name, server_requests, BIG_SERVERS, big_rate
+            ),
         }
         runs = compare(configs, args.rounds)
         small = per_request_us(runs["50"])
@@ -135,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         print(f"  {name}: servers done ({time.perf_counter() - started:.0f} s)", flush=True)
 
-        count_configs = {f"{count:,}": model(name, count, 50, rate) for count in counts}
+        count_configs = {f"{count:,}": _common.model_run(name, count, 50, rate) for count in counts}
         count_runs = compare(count_configs, args.rounds)
         base = per_request_us(count_runs[f"{counts[0]:,}"])
         cells = [label]

@@ -55,22 +55,18 @@ WARM_UP_REQUESTS = 2_000
 def label(name: str) -> str:
     if name.endswith(NATIVE_SUFFIX):
         return f"authsim {name.removesuffix(NATIVE_SUFFIX)}, compiled"
-    return {"plain": "plain SimPy", "callbacks": "SimPy callbacks only"}.get(
-        name, f"authsim {name}"
-    )
+    return _common.model_label(name)
 
 
 def workloads(
     requests: int, names: list[str], worker: _native.NativeWorker | None = None
 ) -> dict[str, Callable[[], _common.Timing]]:
     """Each model's timed run: in this process, or, compiled, in ``worker``'s."""
-    scenario = _common.authsim_scenario(requests)
-    every: dict[str, Callable[[], _common.Timing]] = {
-        "plain": lambda: _common.timed(lambda: _common.run_reference(requests)),
-        "callbacks": lambda: _common.timed(lambda: _common.run_callbacks(requests)),
-    }
+    every: dict[str, Callable[[], _common.Timing]] = {}
+    for name in (*_common.SIMPY_MODELS, *_common.STRATEGIES):
+        run = _common.model_run(name, requests)
+        every[name] = lambda run=run: _common.timed(run)
     for name in _common.STRATEGIES:
-        every[name] = lambda name=name: _common.timed(lambda: _common.run_authsim(scenario, name))
         if worker is not None:
             every[f"{name}{NATIVE_SUFFIX}"] = lambda name=name: worker.run(name, requests)
     return {name: every[name] for name in names}
